@@ -1,0 +1,1 @@
+"""Diffusion math: objectives, conditioner and samplers (pure tensor code)."""
