@@ -1,0 +1,59 @@
+"""Bridge (IRASim layout) data groups for action-conditioned post-training.
+
+Layout: ``<dataset_dir>/annotation/{train,val,test}/<episode>.json`` + ``videos/{split}/<episode>/rgb.mp4``
+(the flat ``annotations/*.json`` + ``videos/*.mp4`` layout is accepted too). Actions are computed from
+``state`` (relative gripper pose, x20) and ``continuous_gripper_state``.
+"""
+
+from __future__ import annotations
+
+from cosmos_predict2.configs.registry import register_group_option
+from cosmos_predict2.lazy_config import L
+
+BUILD_DATALOADER = "cosmos_predict2.data.loader.build_dataloader"
+BRIDGE = "cosmos_predict2.data.bridge.BridgeActionDataset"
+
+
+def bridge_loader(mode: str, num_frames: int = 13, video_size=(480, 640), batch_size: int = 2,
+                  dataset_dir: str = "datasets/bridge", num_workers: int = 4, t5_embedding_dim: int = 1024,
+                  gripper_rescale_factor: float = 1.0):
+    dataset = L(BRIDGE)(
+        dataset_dir=dataset_dir,
+        mode=mode,
+        num_frames=num_frames,
+        sequence_interval=1,
+        start_frame_interval=1,
+        val_start_frame_interval=1,
+        cam_ids=[0],
+        accumulate_action=False,
+        video_size=list(video_size),
+        load_action=True,
+        load_t5_embeddings=False,
+        t5_embedding_dim=t5_embedding_dim,
+        action_scaler=20.0,
+        gripper_rescale_factor=gripper_rescale_factor,
+    )
+    return L(BUILD_DATALOADER)(dataset=dataset, batch_size=batch_size, num_workers=num_workers,
+                               shuffle=mode == "train", drop_last=mode == "train")
+
+
+def register() -> None:
+    # Predict2: 480x640, 13 frames (12 actions), batch 2 per GPU.
+    register_group_option("data_train", "bridge_train", bridge_loader("train"))
+    register_group_option("data_val", "bridge_val", bridge_loader("val", num_workers=2))
+    # Predict2.5 names (the experiment lowers the size to 256x320).
+    register_group_option("data_train", "bridge_13frame_480_640_train", bridge_loader("train"))
+    register_group_option("data_val", "bridge_13frame_480_640_val", bridge_loader("val", num_workers=2))
+    # Predict1: 2 frames (1 conditioning + 1 predicted) at 256x320, batch 8.
+    register_group_option("data_train", "bridge_2frames_256_320_train",
+                          bridge_loader("train", num_frames=2, video_size=(256, 320), batch_size=8))
+    register_group_option("data_val", "bridge_2frames_256_320_val",
+                          bridge_loader("val", num_frames=2, video_size=(256, 320), batch_size=8, num_workers=2))
+    # Synthetic Bridge-format episodes from scripts/prepare_synthetic_data.py (CPU experiments).
+    synth = "datasets/synthetic_bridge"
+    register_group_option("data_train", "synthetic_bridge_train",
+                          bridge_loader("train", video_size=(64, 80), batch_size=4, dataset_dir=synth,
+                                        num_workers=1, t5_embedding_dim=64))
+    register_group_option("data_val", "synthetic_bridge_val",
+                          bridge_loader("val", video_size=(64, 80), batch_size=4, dataset_dir=synth,
+                                        num_workers=0, t5_embedding_dim=64))

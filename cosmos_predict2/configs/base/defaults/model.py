@@ -1,0 +1,202 @@
+"""Group ``model`` (package ``_global_``): the diffusion world model = net + tokenizer + conditioner +
+objective (+ EMA), plus the distributed layout (``fsdp_shard_size``) it trains with.
+
+Formulations (selected by the ``objective`` node, never by code branches):
+- Predict2: EDM-style log-normal sigma (x sqrt(latent frames)) with rectified-flow preconditioning.
+- Predict2.5: rectified flow, logit-normal t shifted by 5, velocity target.
+- Predict1: EDM (sigma_data 0.5) with log-variance weighting.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from cosmos_predict2.configs.base.defaults import net as net_presets
+from cosmos_predict2.configs.base.defaults.conditioner import conditioner
+from cosmos_predict2.configs.base.defaults.tokenizer import P2_2B_VAE, P2_14B_VAE, P25_VAE, wan
+from cosmos_predict2.configs.registry import register_group_option
+from cosmos_predict2.lazy_config import L
+
+MODEL = "cosmos_predict2.pipelines.video2world_model.Video2WorldModel"
+OBJ = "cosmos_predict2.diffusion.objectives"
+SAMPLERS = "cosmos_predict2.diffusion.samplers"
+
+# Pixel sizes per resolution name (H, W) for 16:9, as upstream.
+RESOLUTIONS = {"256": (256, 320), "480": (432, 768), "512": (384, 640), "720": (704, 1280)}
+
+
+def predict2_objective(high_sigma_ratio: float = 0.05):
+    return L(f"{OBJ}.RectifiedFlowEDMObjective")(p_mean=0.0, p_std=1.0, adjust_video_noise=True,
+                                                 high_sigma_ratio=high_sigma_ratio, sigma_conditional=1.0e-4,
+                                                 sigma_data=1.0, loss_scale=10.0)
+
+
+def rectified_flow_objective(shift: float = 5.0):
+    return L(f"{OBJ}.RectifiedFlowObjective")(shift=shift, train_time_distribution="logitnormal",
+                                              timestep_scale=0.001, denoise_replace_gt_frames=True)
+
+
+def edm_objective():
+    return L(f"{OBJ}.EDMObjective")(sigma_data=0.5, p_mean=0.0, p_std=1.0, sigma_max=80.0, sigma_min=0.0002,
+                                    loss_add_logvar=True, loss_reduce="mean", loss_scale=1.0,
+                                    augment_sigma_scale=4.0, augment_sigma_inference=0.001)
+
+
+def predict2_sampler(guidance: float = 7.0):
+    return L(f"{SAMPLERS}.RectifiedFlowAB2Sampler")(num_steps=35, sigma_min=0.002, sigma_max=80.0, rho=7.0,
+                                                    guidance=guidance)
+
+
+def unipc_sampler(guidance: float = 7.0, shift: float = 5.0):
+    return L(f"{SAMPLERS}.FlowUniPCSampler")(num_steps=35, shift=shift, guidance=guidance)
+
+
+def edm_sampler(guidance: float = 7.0):
+    return L(f"{SAMPLERS}.EDMSampler")(num_steps=35, sigma_min=0.002, sigma_max=80.0, rho=7.0, guidance=guidance)
+
+
+def video2world_model(
+    *,
+    net: Any,
+    tokenizer: Any,
+    objective: Any,
+    sampler: Any,
+    cond: Any = None,
+    num_video_frames: int = 93,
+    resolution: str = "720",
+    fps: int = 16,
+    fsdp_shard_size: int = -1,
+    ema: bool = True,
+    min_cond: int = 1,
+    max_cond: int = 2,
+    conditional_frames_probs: Optional[dict] = None,
+    text_encoder: Optional[dict] = None,
+    precision: str = "bfloat16",
+    activation_checkpointing: str = "block_wise",
+    dit_path: str = "",
+    state_t: Optional[int] = None,
+) -> dict:
+    """A ``model`` group node (package ``_global_``)."""
+    state_t = state_t if state_t is not None else 1 + (num_video_frames - 1) // 4
+    config = dict(
+        net=net,
+        tokenizer=tokenizer,
+        conditioner=cond if cond is not None else conditioner(0.2, 0.2),
+        objective=objective,
+        sampler=sampler,
+        ema=dict(enabled=ema, rate=0.10, iteration_shift=0),
+        text_encoder=text_encoder or dict(kind="t5", path="checkpoints/google-t5/t5-11b", compute_online=False,
+                                          embed_dim=1024),
+        model_manager_config=dict(dit_path=dit_path, load_ema_to_reg=False),
+        precision=precision,
+        fsdp_shard_size=fsdp_shard_size,
+        num_video_frames=num_video_frames,
+        resolution=resolution,
+        fps=fps,
+        state_t=state_t,
+        state_ch=16,
+        min_num_conditional_frames=min_cond,
+        max_num_conditional_frames=max_cond,
+        conditional_frames_probs=conditional_frames_probs,
+        train_architecture="base",
+        lora_rank=16,
+        lora_alpha=16,
+        lora_target_modules="q_proj,k_proj,v_proj,output_proj,mlp.layer1,mlp.layer2",
+        init_lora_weights=True,
+        activation_checkpointing=activation_checkpointing,
+        input_video_key="video",
+        input_latent_key="latent",
+    )
+    return dict(
+        trainer=dict(distributed_parallelism="fsdp"),
+        model=L(MODEL)(config=config, _recursive_=False),
+    )
+
+
+def _net(size: str, kind: str = "base", **extra):
+    spec = dict(net_presets.SIZES[size])
+    kwargs = net_presets.dit_kwargs(**spec, **extra)
+    if kind == "base":
+        return L(net_presets.DIT)(**kwargs)
+    target = {"clip": net_presets.ACTION_DIT, "chunk": net_presets.ACTION_CHUNK_DIT,
+              "single": net_presets.SINGLE_ACTION_DIT}[kind]
+    return L(target)(**kwargs, **net_presets.action_kwargs(kind))
+
+
+def register() -> None:
+    # ---------------- Predict2 Video2World (EDM-sigma + RF preconditioning), 2B / 14B, 480p / 720p, 10 / 16 fps
+    for size, vae in (("2B", P2_2B_VAE), ("14B", P2_14B_VAE)):
+        for res, fps, frames in (("720", 16, 93), ("720", 10, 61), ("480", 16, 93), ("480", 10, 61)):
+            node = video2world_model(net=_net(size), tokenizer=wan(vae, temporal_window=16),
+                                     objective=predict2_objective(0.05), sampler=predict2_sampler(7.0),
+                                     num_video_frames=frames, resolution=res, fps=fps,
+                                     activation_checkpointing=f"predict2_{size.lower()}_720",
+                                     dit_path=f"checkpoints/nvidia/Cosmos-Predict2-{size}-Video2World/"
+                                              f"model-{res}p-{fps}fps.pt")
+            register_group_option("model", f"predict2_video2world_fsdp_{size.lower()}_{res}p_{fps}fps", node)
+            if (res, fps) == ("720", 16):
+                register_group_option("model", f"predict2_video2world_fsdp_{size.lower()}", node)
+
+    # ---------------- Predict2 action-conditioned 2B (one 84-d action vector per clip), 480p, 13 frames, 4 fps
+    ac = video2world_model(
+        net=_net("2B", "clip"), tokenizer=wan(P2_2B_VAE), objective=predict2_objective(0.0),
+        sampler=predict2_sampler(0.0), cond=conditioner(0.0, 0.0, use_action=True), num_video_frames=13,
+        resolution="480", fps=4, ema=False, min_cond=1, max_cond=1,
+        activation_checkpointing="predict2_2b_720",
+        dit_path="checkpoints/nvidia/Cosmos-Predict2-2B-Sample-Action-Conditioned/model-480p-4fps.pt")
+    # canonical name + the upstream spellings of the same node
+    for name in ("action_conditional_predict2_v2w_2b_fsdp", "action_conditioned_predict2_v2w_2b_fsdp",
+                 "predict2_v2w_2b_action_conditioned_fsdp"):
+        register_group_option("model", name, ac)
+
+    # ---------------- Predict2.5 rectified flow (video2world base + action-conditioned)
+    for size in ("2B", "14B"):
+        rf = video2world_model(net=_net(size, use_crossattn_projection=True, crossattn_proj_in_channels=100352),
+                               tokenizer=wan(P25_VAE), objective=rectified_flow_objective(5.0),
+                               sampler=unipc_sampler(7.0), num_video_frames=93, resolution="720", fps=16,
+                               conditional_frames_probs={0: 0.5, 1: 0.25, 2: 0.25}, min_cond=0, max_cond=2,
+                               text_encoder=dict(kind="reason1p1_7B", path="checkpoints/nvidia/Cosmos-Reason1.1-7B",
+                                                 compute_online=True, embed_dim=100352),
+                               activation_checkpointing=f"predict2_{size.lower()}_720_aggressive")
+        suffix = "" if size == "2B" else "_14b"
+        register_group_option("model", f"fsdp_rectified_flow{suffix}", rf)
+        register_group_option("model", f"ddp{suffix}", rf)
+        register_group_option("model", f"fsdp{suffix}", rf)
+    acrf = video2world_model(
+        net=_net("2B", "chunk", use_crossattn_projection=True, crossattn_proj_in_channels=100352),
+        tokenizer=wan(P25_VAE), objective=rectified_flow_objective(5.0), sampler=unipc_sampler(0.0),
+        cond=conditioner(0.0, 0.0, use_action=True), num_video_frames=13, resolution="256", fps=4,
+        min_cond=1, max_cond=1,
+        text_encoder=dict(kind="reason1p1_7B", path="checkpoints/nvidia/Cosmos-Reason1.1-7B", compute_online=True,
+                          embed_dim=100352),
+        activation_checkpointing="predict2_2b_720_aggressive")
+    for name in ("action_conditioned_video2world_fsdp_rectified_flow", "action_conditioned_video2world_fsdp",
+                 "action_conditioned_video2world_ddp"):
+        register_group_option("model", name, acrf)
+
+    # ---------------- Predict1 7B action-conditioned EDM (2 frames: 1 conditioning + 1 predicted)
+    p1 = video2world_model(
+        net=_net("7B", "single"), tokenizer=L("cosmos_predict2.tokenizers.wan2pt1.Wan2pt1VAETokenizer")(
+            vae_pth=P2_2B_VAE, dtype="bfloat16", temporal_window=4, encode_frames_independently=True),
+        objective=edm_objective(), sampler=edm_sampler(7.0), cond=conditioner(0.0, 0.2, use_action=True),
+        num_video_frames=2, state_t=2, resolution="256", fps=4, min_cond=1, max_cond=1,
+        activation_checkpointing="none",
+        dit_path="checkpoints/nvidia/Cosmos-Predict1-7B-Video2World/model.pt")
+    register_group_option("model", "predict1_video2world_action_7b", p1)
+
+    # ---------------- CPU presets (tiny nets, cheap tokenizer, no text encoder)
+    tiny_text = dict(kind="none", path="", compute_online=False, embed_dim=64)
+    tiny_tok = L("cosmos_predict2.tokenizers.tiny_tokenizer.TinyVideoTokenizer")()
+    register_group_option("model", "tiny_action_conditioned_rectified_flow", video2world_model(
+        net=L(net_presets.ACTION_CHUNK_DIT)(**net_presets.dit_kwargs(**net_presets.TINY),
+                                            **net_presets.action_kwargs("chunk")),
+        tokenizer=tiny_tok, objective=rectified_flow_objective(5.0), sampler=unipc_sampler(0.0),
+        cond=conditioner(0.0, 0.0, use_action=True), num_video_frames=13, resolution="64", fps=4,
+        min_cond=1, max_cond=1, text_encoder=tiny_text, precision="float32", activation_checkpointing="none",
+        fsdp_shard_size=-1))
+    register_group_option("model", "tiny_video2world_rectified_flow", video2world_model(
+        net=L(net_presets.DIT)(**net_presets.dit_kwargs(**net_presets.TINY)),
+        tokenizer=tiny_tok, objective=rectified_flow_objective(5.0), sampler=unipc_sampler(3.0),
+        cond=conditioner(0.2, 0.2), num_video_frames=9, resolution="64", fps=8, min_cond=0, max_cond=1,
+        conditional_frames_probs={0: 0.5, 1: 0.5}, text_encoder=tiny_text, precision="float32",
+        activation_checkpointing="none"))

@@ -1,0 +1,50 @@
+"""CPU experiments: tiny world models trained on the synthetic data of scripts/prepare_synthetic_data.py.
+
+``tiny_action_conditioned_bridge``: chunk-action DiT (4 actions per latent frame) + the cheap tiny
+tokenizer, rectified flow, 13-frame Bridge-format clips; trains on 2 CPU cores in minutes.
+``tiny_video2world_text``: text(-embedding)-conditioned video DiT on synthetic video-text data.
+"""
+
+from cosmos_predict2.configs.registry import register_experiment
+
+tiny_action_conditioned_bridge = dict(
+    defaults=[
+        {"override /model": "tiny_action_conditioned_rectified_flow"},
+        {"override /optimizer": "adamw"},
+        {"override /scheduler": "lambdalinear"},
+        {"override /ckpt_type": "dcp"},
+        {"override /data_train": "synthetic_bridge_train"},
+        {"override /data_val": "synthetic_bridge_val"},
+        "_self_",
+    ],
+    job=dict(project="cosmos_predict2_tiny", group="action_conditioned", name="tiny_action_conditioned_bridge"),
+    model=dict(config=dict(fsdp_shard_size=-1, ema=dict(enabled=True, rate=0.10))),
+    optimizer=dict(lr=1e-3, weight_decay=0.01, betas=[0.9, 0.99]),
+    scheduler=dict(warm_up_steps=[100], cycle_lengths=[3_000], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
+    trainer=dict(max_iter=3_000, logging_iter=50, validation_iter=500, seed=0,
+                 callbacks=dict(grad_clip=dict(clip_norm=1.0))),
+    checkpoint=dict(save_iter=500, keep_last_k=2),
+)
+
+tiny_video2world_text = dict(
+    defaults=[
+        {"override /model": "tiny_video2world_rectified_flow"},
+        {"override /optimizer": "adamw"},
+        {"override /scheduler": "lambdalinear"},
+        {"override /ckpt_type": "dcp"},
+        {"override /data_train": "synthetic_video_text_train"},
+        {"override /data_val": "synthetic_video_text_val"},
+        "_self_",
+    ],
+    job=dict(project="cosmos_predict2_tiny", group="video2world", name="tiny_video2world_text"),
+    model=dict(config=dict(fsdp_shard_size=-1, ema=dict(enabled=True, rate=0.10))),
+    optimizer=dict(lr=1e-3, weight_decay=0.01, betas=[0.9, 0.99]),
+    scheduler=dict(warm_up_steps=[50], cycle_lengths=[2_000], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
+    trainer=dict(max_iter=1_000, logging_iter=50, validation_iter=250, seed=0),
+    checkpoint=dict(save_iter=250, keep_last_k=2),
+)
+
+
+def register() -> None:
+    register_experiment("tiny_action_conditioned_bridge", tiny_action_conditioned_bridge)
+    register_experiment("tiny_video2world_text", tiny_video2world_text)

@@ -1,0 +1,97 @@
+"""Registration helpers for Hydra ConfigStore groups and experiments.
+
+Group names follow the upstream spelling; a few upstream aliases are accepted:
+``dataloader_train``/``dataloader_val`` (Predict2) for ``data_train``/``data_val`` (Predict1 / 2.5),
+``ckpt_klass`` (Predict1) for ``ckpt_type`` and ``vae`` (Predict1) for ``tokenizer``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+# group name -> package it merges into
+GROUP_PACKAGES: dict[str, str] = {
+    "data_train": "dataloader_train",
+    "data_val": "dataloader_val",
+    "optimizer": "optimizer",
+    "scheduler": "scheduler",
+    "model": "_global_",
+    "net": "model.config.net",
+    "conditioner": "model.config.conditioner",
+    "tokenizer": "model.config.tokenizer",
+    "ema": "model.config.ema",
+    "callbacks": "trainer.callbacks",
+    "checkpoint": "checkpoint",
+    "ckpt_type": "checkpoint.type",
+    "experiment": "_global_",
+}
+GROUP_ALIASES: dict[str, str] = {
+    "dataloader_train": "data_train",
+    "dataloader_val": "data_val",
+    "ckpt_klass": "ckpt_type",
+    "vae": "tokenizer",
+}
+# names each group holds (besides Hydra's own bookkeeping) -> used for "did you mean" messages
+_REGISTERED: dict[str, list[str]] = {group: [] for group in GROUP_PACKAGES}
+_EXPERIMENT_ALIASES: dict[str, str] = {}
+
+
+def canonical_group(name: str) -> str:
+    return GROUP_ALIASES.get(name, name)
+
+
+def _as_node(node: Any) -> Any:
+    if node is None:
+        return None
+    if isinstance(node, DictConfig):
+        return node
+    return DictConfig(content=node, flags={"allow_objects": True})
+
+
+def register_group_option(group: str, name: str, node: Any) -> None:
+    """Store ``node`` as option ``name`` of ``group`` (the node is merged at the group's package)."""
+    group = canonical_group(group)
+    if group not in GROUP_PACKAGES:
+        raise KeyError(f"unknown config group {group!r}; groups: {sorted(GROUP_PACKAGES)}")
+    ConfigStore.instance().store(group=group, package=GROUP_PACKAGES[group], name=name, node=_as_node(node))
+    if name not in _REGISTERED[group]:
+        _REGISTERED[group].append(name)
+
+
+def _normalise_defaults(defaults: list) -> list:
+    """Rewrite upstream group aliases inside an experiment's defaults list."""
+    out = []
+    for entry in defaults:
+        if isinstance(entry, (dict, DictConfig)):
+            fixed = {}
+            for key, value in dict(entry).items():
+                prefix = "override /" if key.startswith("override /") else ("/" if key.startswith("/") else "")
+                bare = key[len(prefix):]
+                fixed[prefix + canonical_group(bare)] = value
+            out.append(fixed)
+        else:
+            out.append(entry)
+    return out
+
+
+def register_experiment(name: str, node: Any, aliases: tuple[str, ...] = ()) -> None:
+    """Register an experiment (a dict with a ``defaults`` list) under ``name`` and its aliases."""
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=False)
+    node = dict(node)
+    node["defaults"] = _normalise_defaults(list(node.get("defaults", ["_self_"])))
+    register_group_option("experiment", name, node)
+    for alias in aliases:
+        register_group_option("experiment", alias, node)
+        _EXPERIMENT_ALIASES[alias] = name
+
+
+def registered_options(group: str) -> list[str]:
+    return list(_REGISTERED.get(canonical_group(group), []))
+
+
+def experiment_aliases() -> dict[str, str]:
+    return dict(_EXPERIMENT_ALIASES)

@@ -1,0 +1,118 @@
+"""Typed root of every training config: job, trainer, checkpoint, model_parallel + lazy nodes.
+
+The lazy nodes (model, optimizer, scheduler, dataloader_train, dataloader_val) are omegaconf
+``DictConfig``s built with ``L(...)``; everything else is a typed attrs class so that a wrong
+value type in an override is reported with the key and the expected type.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import attrs
+from omegaconf import DictConfig
+
+DEFAULT_OUTPUT_ROOT = "checkpoints"
+
+
+def output_root() -> str:
+    """``$IMAGINAIRE_OUTPUT_ROOT``, else ``$OUTPUT_ROOT`` (Predict1 spelling), else ``checkpoints``."""
+    return os.environ.get("IMAGINAIRE_OUTPUT_ROOT") or os.environ.get("OUTPUT_ROOT") or DEFAULT_OUTPUT_ROOT
+
+
+@attrs.define(slots=False)
+class JobConfig:
+    project: str = "cosmos_predict2"
+    group: str = "debug"
+    name: str = "default_${now:%Y-%m-%d}_${now:%H-%M-%S}"
+    wandb_mode: str = "disabled"
+
+    @property
+    def path(self) -> str:
+        return f"{self.project}/{self.group}/{self.name}"
+
+    @property
+    def path_local(self) -> str:
+        return os.path.join(output_root(), self.path)
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return os.path.join(self.path_local, "checkpoints")
+
+
+@attrs.define(slots=False)
+class TrainerConfig:
+    callbacks: Any = attrs.field(factory=dict)
+    distributed_parallelism: str = "fsdp"
+    seed: int = 0
+    max_iter: int = 400_000
+    max_val_iter: Optional[int] = None
+    logging_iter: int = 10
+    run_validation: bool = False
+    validation_iter: int = 100
+    grad_accum_iter: int = 1
+    timeout_period: int = 999_999_999
+    memory_format: str = "preserve_format"
+    progress_bar: bool = True
+    tensorboard: bool = False
+    detect_nan: bool = True
+    profiling: bool = False
+
+
+@attrs.define(slots=False)
+class CheckpointConfig:
+    type: Any = None
+    dcp_async_mode_enabled: bool = False
+    save_iter: int = 999_999_999
+    load_path: str = ""
+    load_training_state: bool = False
+    only_load_scheduler_state: bool = False
+    strict_resume: bool = True
+    keys_not_to_resume: list = attrs.field(factory=list)
+    load_ema_to_reg: bool = False
+    dcp_allow_mismatched_size: bool = False
+    keep_last_k: int = 0
+    broadcast_via_filesystem: bool = False
+    verbose: bool = True
+
+
+@attrs.define(slots=False)
+class ModelParallelConfig:
+    context_parallel_size: int = 1
+    tensor_model_parallel_size: int = 1
+    pipeline_model_parallel_size: int = 1
+    sequence_parallel: bool = False
+
+
+@attrs.define(slots=False)
+class Config:
+    """The whole training config. ``freeze()`` makes it read-only once validated."""
+
+    model: Any = None
+    optimizer: Any = None
+    scheduler: Any = None
+    dataloader_train: Any = None
+    dataloader_val: Any = None
+    job: JobConfig = attrs.field(factory=JobConfig)
+    trainer: TrainerConfig = attrs.field(factory=TrainerConfig)
+    checkpoint: CheckpointConfig = attrs.field(factory=CheckpointConfig)
+    model_parallel: ModelParallelConfig = attrs.field(factory=ModelParallelConfig)
+
+    def freeze(self) -> "Config":
+        from omegaconf import OmegaConf
+
+        for value in (self.model, self.optimizer, self.scheduler, self.dataloader_train, self.dataloader_val,
+                      self.trainer.callbacks, self.checkpoint.type):
+            if isinstance(value, DictConfig):
+                OmegaConf.set_readonly(value, True)
+        return self
+
+
+SECTION_TYPES = {
+    "job": JobConfig,
+    "trainer": TrainerConfig,
+    "checkpoint": CheckpointConfig,
+    "model_parallel": ModelParallelConfig,
+}
+LAZY_SECTIONS = ("model", "optimizer", "scheduler", "dataloader_train", "dataloader_val")

@@ -1,0 +1,112 @@
+"""Pure validation of a composed config against a world size (no process group needed).
+
+Checks the things that otherwise fail deep inside a multi-GPU job: the FSDP / HSDP / context-parallel
+layout, heads and latent frames divisible by the context-parallel size, frame counts the 4x temporal
+tokenizer can compress, and pixel sizes the 8x VAE + 2x2 patching can tile.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from omegaconf import DictConfig
+
+from cosmos_predict2.configs.errors import ConfigError
+from cosmos_predict2.configs.schema import Config
+
+TEMPORAL_COMPRESSION = 4
+SPATIAL_FACTOR = 16  # 8x VAE downsampling x 2x2 patches
+
+
+def _get(node: Any, *path: str, default: Any = None) -> Any:
+    for key in path:
+        if not isinstance(node, (DictConfig, dict)) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def parallel_layout(world_size: int, fsdp_shard_size: int, context_parallel_size: int) -> dict:
+    """(replicate, shard, cp) sizes of the device mesh; raises ConfigError with the fix when impossible."""
+    cp = int(context_parallel_size)
+    if cp < 1:
+        raise ConfigError(f"model_parallel.context_parallel_size must be >= 1, got {cp}")
+    if world_size % cp != 0:
+        raise ConfigError(
+            f"world size {world_size} is not divisible by model_parallel.context_parallel_size={cp}; "
+            f"launch a multiple of {cp} processes or set model_parallel.context_parallel_size to a divisor of {world_size}")
+    dp = world_size // cp
+    # FSDP shards parameters over ``shard`` ranks; context-parallel ranks are part of a shard group
+    # (they hold different sequence pieces of the same sample), so a group is dp_shard x cp ranks.
+    if fsdp_shard_size in (-1, None):
+        shard = world_size
+    elif fsdp_shard_size in (0, 1):
+        shard = cp
+    elif fsdp_shard_size < -1:
+        raise ConfigError(f"model.config.fsdp_shard_size must be -1 (whole world), 0 (off) or > 0, got {fsdp_shard_size}")
+    else:
+        shard = min(int(fsdp_shard_size), world_size)
+        if shard % cp != 0 or world_size % shard != 0:
+            good = [s for s in range(cp, world_size + 1, cp) if world_size % s == 0]
+            raise ConfigError(
+                f"cannot split world size {world_size} into FSDP shard groups of model.config.fsdp_shard_size="
+                f"{fsdp_shard_size} with model_parallel.context_parallel_size={cp}: the shard group size must divide "
+                f"the world size and be a multiple of the context-parallel size; valid shard sizes here: {good} "
+                f"(or -1 for the whole world), or launch a multiple of {shard} processes")
+    return dict(replicate=world_size // shard, shard=shard // cp, cp=cp, dp=dp)
+
+
+def validate_config(config: Config, world_size: Optional[int] = None) -> list[str]:
+    """Raise :class:`ConfigError` on an impossible config; return notes (warnings) otherwise.
+
+    ``world_size=None`` checks only what does not depend on the number of processes.
+    """
+    notes: list[str] = []
+    mcfg = _get(config.model, "config", default={})
+    cp = int(config.model_parallel.context_parallel_size)
+    if cp < 1:
+        raise ConfigError(f"model_parallel.context_parallel_size must be >= 1, got {cp}")
+    num_heads = _get(mcfg, "net", "num_heads")
+    if num_heads is not None and num_heads % cp != 0:
+        raise ConfigError(
+            f"model.config.net.num_heads={num_heads} is not divisible by model_parallel.context_parallel_size={cp} "
+            f"(Ulysses context parallelism splits heads across ranks); use a context-parallel size that divides {num_heads}")
+    frames = _get(mcfg, "num_video_frames")
+    per_frame = bool(_get(mcfg, "tokenizer", "encode_frames_independently", default=False))
+    if frames is not None:
+        if frames < 1 or (not per_frame and (frames - 1) % TEMPORAL_COMPRESSION != 0):
+            lo = max(1, (frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1)
+            raise ConfigError(
+                f"model.config.num_video_frames={frames} cannot be compressed by the 4x temporal tokenizer: "
+                f"it needs 1 + 4k frames (e.g. {lo} or {lo + TEMPORAL_COMPRESSION})")
+        else:
+            state_t = frames if per_frame else 1 + (frames - 1) // TEMPORAL_COMPRESSION
+            declared = _get(mcfg, "state_t")
+            if declared is not None and declared != state_t:
+                raise ConfigError(
+                    f"model.config.state_t={declared} does not match num_video_frames={frames} "
+                    f"(1 + ({frames}-1)/4 = {state_t} latent frames); set model.config.state_t={state_t}")
+            if state_t % cp != 0:
+                raise ConfigError(
+                    f"{state_t} latent frames (num_video_frames={frames}) are not divisible by "
+                    f"model_parallel.context_parallel_size={cp}; choose frames so that 1 + (frames-1)/4 is a multiple of {cp}")
+    for split in ("dataloader_train", "dataloader_val"):
+        loader = getattr(config, split)
+        size = _get(loader, "dataset", "video_size")
+        if size is not None:
+            h, w = int(size[0]), int(size[1])
+            if h % SPATIAL_FACTOR or w % SPATIAL_FACTOR:
+                raise ConfigError(
+                    f"{split}.dataset.video_size={[h, w]} must be divisible by {SPATIAL_FACTOR} "
+                    f"(8x VAE downsampling x 2x2 patches); e.g. {[h // 16 * 16, w // 16 * 16]}")
+        data_frames = _get(loader, "dataset", "num_frames")
+        if data_frames is not None and frames is not None and data_frames != frames:
+            raise ConfigError(
+                f"{split}.dataset.num_frames={data_frames} differs from model.config.num_video_frames={frames}; "
+                f"set both to the same value")
+    if world_size is not None:
+        shard = _get(mcfg, "fsdp_shard_size", default=-1)
+        layout = parallel_layout(int(world_size), shard if shard is not None else -1, cp)
+        notes.append(f"layout for world size {world_size}: replicate {layout['replicate']} x data shard "
+                     f"{layout['shard']} x context parallel {layout['cp']} (FSDP group {layout['shard'] * layout['cp']} ranks)")
+    return notes
