@@ -1,0 +1,5 @@
+"""The config path used by the Predict2.5 action-conditioned guide; it is the same root config."""
+
+from cosmos_predict2.configs.base.config import make_config
+
+__all__ = ["make_config"]

@@ -1,0 +1,150 @@
+"""scripts/train.py command line: seed command lines, aliases, strict errors, layout validation."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cosmos_predict2.configs.base.config import make_config
+from cosmos_predict2.configs.compose import apply_overrides
+from cosmos_predict2.configs.errors import ConfigError
+from cosmos_predict2.configs.schema import JobConfig
+from cosmos_predict2.configs.validate import parallel_layout, validate_config
+from scripts.train import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(autouse=True)
+def _output_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path / "out"))
+    monkeypatch.delenv("OUTPUT_ROOT", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+
+
+def compose(*overrides):
+    return apply_overrides(make_config(), list(overrides))
+
+
+# The seed documents' command lines (what follows `-m scripts.train`), verbatim after shell quoting.
+SEED_COMMANDS = [
+    ["--config=cosmos_predict2/configs/base/config.py", "--", "experiment=action_conditional_predict2_video2world_2b_training"],
+    ["--config=cosmos_predict2/_src/predict2/action/configs/action_conditioned/config.py", "--",
+     "experiment=ac_reason_embeddings_rectified_flow_2b_256_320", "~dataloader_train.dataloaders"],
+    ["--config=cosmos_predict1/diffusion/training/config/config.py", "--", "experiment=video2world_action_bridge_2frames"],
+    ["--config=cosmos_predict2/configs/base/config.py", "--",
+     "experiment=predict2_video2world_training_2b_agibot_head_center_fisheye_color"],
+    ["--config=cosmos_predict2/configs/base/config.py", "--",
+     "experiment=predict2_video2world_training_14b_agibot_head_center_fisheye_color", "model.config.train_architecture=lora"],
+    ["--config=cosmos_predict2/configs/base/config.py", "--",
+     "experiment=predict2_video2world_training_14b_agibot_head_center_fisheye_color",
+     "model.config.pipe_config.net.atten_backend=transformer_engine"],
+    ["--config=cosmos_predict2/configs/base/config.py", "--", "experiment=predict2_video2world_training_2b_groot_gr1_480"],
+    ["--config=cosmos_predict2/configs/base/config.py", "--", "experiment=predict2_video2world_training_14b_groot_gr1_480",
+     "model.config.model_manager_config.dit_path=checkpoints/nvidia/Cosmos-Predict2-14B-Video2World-Sample-GR00T-Dreams-GR1/model-480p-16fps.pt"],
+    ["--", "experiment=action_conditional_predict2_video2world_2b_training", "model.config.fsdp_shard_size=8",
+     "model.config.num_video_frames=13", "model.config.resolution=720"],
+]
+
+
+@pytest.mark.parametrize("argv", SEED_COMMANDS, ids=range(len(SEED_COMMANDS)))
+def test_seed_command_lines_dryrun(argv, capsys):
+    assert main(["--dryrun", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "config resolved and validated" in out
+    written = out.strip().splitlines()[-1].split("written to ")[-1]
+    assert os.path.isfile(written) and written.endswith("config.yaml")
+
+
+def test_overrides_land_where_documented():
+    c = compose("experiment=predict2_video2world_training_14b_agibot_head_center_fisheye_color",
+                "model.config.train_architecture=lora", "model.config.pipe_config.net.atten_backend=transformer_engine",
+                "model.config.model_manager_config.dit_path=x.pt", "model.config.resolution=720")
+    assert c.model.config.train_architecture == "lora"
+    assert c.model.config.net.atten_backend == "transformer_engine"
+    assert c.model.config.model_manager_config.dit_path == "x.pt"
+    assert c.model.config.resolution == "720"  # stays a string after the shell strips the quotes
+
+
+def test_group_aliases_and_dataset_dir_override():
+    c = compose("experiment=tiny_action_conditioned_bridge", "dataloader_train=bridge_train",
+                "dataloader_train.dataset.dataset_dir=/my/bridge")
+    assert c.dataloader_train.dataset.dataset_dir == "/my/bridge"
+    assert c.dataloader_train.dataset.video_size == [480, 640]
+
+
+def test_missing_deletion_is_ignored_but_real_deletion_works(capsys):
+    c = compose("experiment=tiny_action_conditioned_bridge", "~dataloader_train.dataloaders",
+                "~dataloader_train.num_workers")
+    assert "ignoring ~dataloader_train.dataloaders" in capsys.readouterr().err
+    assert "num_workers" not in c.dataloader_train and "batch_size" in c.dataloader_train
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("experiment=does_not_exist", "unknown experiment 'does_not_exist'. Did you mean"),
+    ("experiment=tiny_action_conditioned_brige", "Did you mean: tiny_action_conditioned_bridge"),
+    ("trainer.max_iterr=5", "Did you mean: max_iter"),
+    ("model.config.net.num_headz=3", "Did you mean: num_heads"),
+    ("trainer.max_iter=abc", "expected a value of type int"),
+    ("trainer.run_validation=3", "expected a value of type bool"),
+    ("data_train=bridge_trian", "Did you mean: bridge_train"),
+])
+def test_bad_overrides_fail_with_closest_names(override, expected):
+    overrides = ["experiment=tiny_action_conditioned_bridge", override]
+    if override.startswith("experiment="):
+        overrides = [override]
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(")):
+        compose(*overrides)
+
+
+def test_cli_exits_nonzero_within_seconds():
+    for extra in (["experiment=does_not_exist"], ["experiment=tiny_action_conditioned_bridge", "trainer.max_iterr=5"]):
+        proc = subprocess.run([sys.executable, "-m", "scripts.train", "--dryrun", "--", *extra], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0
+        assert "Did you mean" in proc.stderr
+
+
+def test_overrides_need_the_double_dash():
+    with pytest.raises(SystemExit):
+        main(["--dryrun", "experiment=tiny_action_conditioned_bridge"])
+
+
+def test_parallel_layouts():
+    assert parallel_layout(8, 8, 2) == dict(replicate=1, shard=4, cp=2, dp=4)
+    assert parallel_layout(32, 32, 8) == dict(replicate=1, shard=4, cp=8, dp=4)
+    assert parallel_layout(16, 8, 1) == dict(replicate=2, shard=8, cp=1, dp=16)
+    assert parallel_layout(2, 8, 1)["shard"] == 2  # shard size is capped at the world size
+    assert parallel_layout(4, -1, 1) == dict(replicate=1, shard=4, cp=1, dp=4)
+    with pytest.raises(ConfigError, match="not divisible by model_parallel.context_parallel_size=8"):
+        parallel_layout(12, 32, 8)
+    with pytest.raises(ConfigError, match="valid shard sizes here"):
+        parallel_layout(12, 8, 1)
+
+
+@pytest.mark.parametrize("overrides,world,expected", [
+    (["model_parallel.context_parallel_size=3"], None, "num_heads=4 is not divisible"),
+    (["model.config.num_video_frames=12"], None, "needs 1 \\+ 4k frames"),
+    (["model_parallel.context_parallel_size=4", "model.config.num_video_frames=9", "model.config.state_t=3",
+      "dataloader_train.dataset.num_frames=9", "dataloader_val.dataset.num_frames=9"], None,
+     "3 latent frames .* not divisible"),
+    (["dataloader_train.dataset.video_size=[60,80]"], None, "must be divisible by 16"),
+    (["dataloader_train.dataset.num_frames=9"], None, "differs from model.config.num_video_frames=13"),
+    (["model.config.state_t=5"], None, "state_t=5 does not match"),
+    (["model.config.fsdp_shard_size=4"], 6, "valid shard sizes here"),
+])
+def test_invalid_layouts_fail_before_building(overrides, world, expected):
+    cfg = compose("experiment=tiny_action_conditioned_bridge", *overrides)
+    with pytest.raises(ConfigError, match=expected):
+        validate_config(cfg, world_size=world)
+
+
+def test_output_root_environment(monkeypatch):
+    job = JobConfig(project="p", group="g", name="n")
+    monkeypatch.delenv("IMAGINAIRE_OUTPUT_ROOT")
+    assert job.checkpoint_dir == os.path.join("checkpoints", "p/g/n", "checkpoints")
+    monkeypatch.setenv("OUTPUT_ROOT", "/o1")
+    assert job.path_local == "/o1/p/g/n"
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", "/o2")
+    assert job.path_local == "/o2/p/g/n"
