@@ -98,7 +98,6 @@ class RectifiedFlowEDMObjective:
         p_std: float = 1.0,
         sigma_data: float = 1.0,
         adjust_video_noise: bool = True,
-        state_t: int = 24,
         high_sigma_ratio: float = 0.0,
         high_sigma_min: float = 200.0,
         high_sigma_max: float = 1e5,
@@ -114,8 +113,7 @@ class RectifiedFlowEDMObjective:
             raise ValueError(f"RectifiedFlowEDMObjective: high_sigma_ratio must be in [0,1], got {high_sigma_ratio}.")
         self.p_mean, self.p_std = float(p_mean), float(p_std)
         self.sigma_data = 1.0
-        self.adjust_video_noise = bool(adjust_video_noise)
-        self.state_t = int(state_t)
+        self.adjust_video_noise = bool(adjust_video_noise)  # sigma *= sqrt(latent frames of the batch)
         self.high_sigma_ratio = float(high_sigma_ratio)
         self.high_sigma_min, self.high_sigma_max = float(high_sigma_min), float(high_sigma_max)
         self.sigma_conditional = float(sigma_conditional)
@@ -215,6 +213,7 @@ class RectifiedFlowObjective:
         num_train_timesteps: int = 1000,
         loss_scale: float = 1.0,
         t_eps: float = 1e-5,
+        denoise_replace_gt_frames: bool = True,
     ):
         if train_time_distribution not in ("logitnormal", "uniform"):
             raise ValueError(
@@ -229,6 +228,7 @@ class RectifiedFlowObjective:
         self.num_train_timesteps = int(num_train_timesteps)
         self.loss_scale = float(loss_scale)
         self.t_eps = float(t_eps)
+        self.denoise_replace_gt_frames = bool(denoise_replace_gt_frames)
 
     def trainable_modules(self) -> dict[str, nn.Module]:
         return {}
@@ -271,8 +271,11 @@ class RectifiedFlowObjective:
         x_t = t5 * eps + (1 - t5) * x0
         v_target = eps - x0
         v_hat = self._velocity(net_fn, x_t, t_B, mask, state)
-        v_hat = v_target * mask + v_hat * (1 - mask)  # conditioning frames: exact target, zero loss
-        per_elem = _mask_loss((v_hat - v_target) ** 2, mask)
+        if self.denoise_replace_gt_frames:  # conditioning frames: exact target, zero loss
+            v_hat = v_target * mask + v_hat * (1 - mask)
+            per_elem = _mask_loss((v_hat - v_target) ** 2, mask)
+        else:
+            per_elem = (v_hat - v_target) ** 2
         per_sample = per_elem.mean(dim=(1, 2, 3, 4))  # w == 1
         loss = per_sample.mean() * self.loss_scale
         return loss, {
@@ -344,8 +347,8 @@ class EDMObjective:
         loss_scale: float = 1.0,
         augment_sigma_p_mean: float = 0.0,
         augment_sigma_p_std: float = 1.0,
-        augment_sigma_multiplier: float = 4.0,
-        inference_augment_sigma: float = 0.001,
+        augment_sigma_scale: float = 4.0,
+        augment_sigma_inference: float = 0.001,
     ):
         if loss_reduce not in ("mean", "sum"):
             raise ValueError(f"EDMObjective: loss_reduce must be 'mean' or 'sum', got {loss_reduce!r}.")
@@ -354,8 +357,8 @@ class EDMObjective:
         self.sigma_max, self.sigma_min = float(sigma_max), float(sigma_min)
         self.loss_reduce, self.loss_scale = loss_reduce, float(loss_scale)
         self.aug_p_mean, self.aug_p_std = float(augment_sigma_p_mean), float(augment_sigma_p_std)
-        self.aug_multiplier = float(augment_sigma_multiplier)
-        self.inference_augment_sigma = float(inference_augment_sigma)
+        self.aug_multiplier = float(augment_sigma_scale)
+        self.inference_augment_sigma = float(augment_sigma_inference)
         self.logvar = LogVarNet(logvar_channels) if loss_add_logvar else None
 
     def trainable_modules(self) -> dict[str, nn.Module]:

@@ -36,7 +36,7 @@ def _data(seed=0):
 
 def test_rf_edm_loss_matches_float64_reference():
     x0, mask = _data()
-    obj = RectifiedFlowEDMObjective(state_t=T)
+    obj = RectifiedFlowEDMObjective()
     net = RecordingNet()
     loss, out = obj.training_loss(net, x0, mask, generator=torch.Generator().manual_seed(1))
     x0d, m = x0.double(), mask.double()
@@ -72,14 +72,14 @@ def test_rf_edm_preconditioning_identities():
 
 def test_rf_edm_loss_equals_uniform_velocity_loss():
     x0, mask = _data(3)
-    obj = RectifiedFlowEDMObjective(state_t=T)
+    obj = RectifiedFlowEDMObjective()
     loss, out = obj.training_loss(RecordingNet(), x0.double(), mask.double(), generator=torch.Generator().manual_seed(4))
     v = out["noise"] - x0.double()
     vel = (((out["net_output"] - v) ** 2) * (1 - mask.double())).mean() * 10.0
     torch.testing.assert_close(loss, vel, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("objective", [RectifiedFlowEDMObjective(state_t=T), RectifiedFlowObjective(), EDMObjective()])
+@pytest.mark.parametrize("objective", [RectifiedFlowEDMObjective(), RectifiedFlowObjective(), EDMObjective()])
 def test_conditioning_frames_have_zero_loss(objective):
     x0, mask = _data(5)
     g = lambda: torch.Generator().manual_seed(6)  # noqa: E731
@@ -102,18 +102,18 @@ def test_conditioning_frames_have_zero_loss(objective):
 
 
 def test_rf_edm_sigma_distribution_and_high_sigma():
-    obj = RectifiedFlowEDMObjective(state_t=4)
+    obj = RectifiedFlowEDMObjective()
     s = obj.sample_sigma(20000, 4, torch.Generator().manual_seed(0))
     z = torch.log(s / 2.0)  # sqrt(state_t) = 2
     assert abs(z.mean().item()) < 0.03 and abs(z.std().item() - 1.0) < 0.03
-    obj_hi = RectifiedFlowEDMObjective(state_t=4, high_sigma_ratio=0.25)
+    obj_hi = RectifiedFlowEDMObjective(high_sigma_ratio=0.25)
     s_hi = obj_hi.sample_sigma(20000, 4, torch.Generator().manual_seed(0))
     hi = s_hi >= 200
     assert abs(hi.float().mean().item() - 0.25) < 0.02
     assert s_hi.max() <= 1e5 * 1.0001
     lu = (torch.log(s_hi[hi]) - math.log(200)) / (math.log(1e5) - math.log(200))  # log-uniform -> U(0,1)
     assert abs(lu.mean().item() - 0.5) < 0.02
-    obj_noadj = RectifiedFlowEDMObjective(state_t=4, adjust_video_noise=False)
+    obj_noadj = RectifiedFlowEDMObjective(adjust_video_noise=False)
     s2 = obj_noadj.sample_sigma(20000, 4, torch.Generator().manual_seed(0))
     torch.testing.assert_close(s2 * 2.0, s)
 
