@@ -59,6 +59,8 @@ class WanVAE(nn.Module):
             raise ValueError(
                 f"temperal_downsample needs len(dim_mult)-1={len(dim_mult) - 1} entries, got {list(temperal_downsample)}"
             )
+        self.config = dict(base_dim=dim, z_dim=z_dim, dim_mult=tuple(dim_mult), num_res_blocks=num_res_blocks,
+                           temperal_downsample=tuple(bool(t) for t in temperal_downsample))  # fmt: skip
         self.z_dim = z_dim
         self.temporal_factor = 2 ** sum(bool(t) for t in temperal_downsample)
         self.spatial_factor = 2 ** (len(dim_mult) - 1)

@@ -112,3 +112,13 @@ def diffusers_vae_config(
     return dict(base_dim=base_dim, z_dim=z_dim, dim_mult=list(dim_mult), num_res_blocks=num_res_blocks,
                 attn_scales=[], temperal_downsample=list(temperal_downsample),
                 latents_mean=list(latents_mean), latents_std=list(latents_std))  # fmt: skip
+
+
+def to_diffusers_autoencoder(vae, latents_mean: Sequence[float] | None = None, latents_std: Sequence[float] | None = None):
+    """A diffusers ``AutoencoderKLWan`` holding a copy of ``vae``'s (a ``WanVAE``) weights (needs diffusers)."""
+    from diffusers import AutoencoderKLWan
+
+    model = AutoencoderKLWan(**diffusers_vae_config(**vae.config, latents_mean=latents_mean, latents_std=latents_std))
+    state = wan_to_diffusers_state_dict(vae.state_dict(), vae.config["num_res_blocks"])
+    model.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
+    return model.to(next(vae.parameters()).dtype).eval()
