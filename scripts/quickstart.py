@@ -1,0 +1,89 @@
+"""The README's main job: synthetic data → train the tiny world model on CPU → convert → evaluate.
+
+Each step is one of the project's own command lines, run in order and printed before it runs, so
+the output doubles as a recipe. Training resumes from the latest checkpoint when re-run.
+
+    python -m scripts.quickstart                 # the full recipe (numbers in BENCHMARKS.md)
+    python -m scripts.quickstart --max_iter 50   # a short demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENT = "tiny_action_conditioned_bridge"
+
+
+def run(cmd: list[str], env: dict | None = None) -> None:
+    print(f"\n$ {' '.join(shlex.quote(c) for c in cmd)}", flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env)
+    if proc.returncode != 0:
+        sys.exit(f"quickstart: step failed with exit code {proc.returncode}: {' '.join(cmd)}")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--max_iter", "--max-iter", type=int, default=None, help="training iterations (default: the recipe's)")
+    p.add_argument("--data-dir", default="datasets/synthetic_bridge", help="synthetic Bridge data (made if missing)")
+    p.add_argument("--episodes", type=int, default=160, help="episodes to generate when the data is missing")
+    p.add_argument("--nproc", type=int, default=1, help="training processes (torchrun, gloo) ")
+    p.add_argument("--eval-steps", type=int, default=None, help="sampling steps during evaluation")
+    p.add_argument("--max-episodes", type=int, default=None, help="evaluate at most this many test episodes")
+    p.add_argument("--output-dir", default="outputs/quickstart", help="evaluation report folder")
+    p.add_argument("--job-name", default=None, help="job.name override (default: the experiment's; demo runs use *_demo)")
+    p.add_argument("--skip-train", action="store_true", help="evaluate the latest checkpoint only")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    py = sys.executable
+    start = time.time()
+    data_dir = args.data_dir
+    if not os.path.isdir(os.path.join(ROOT, data_dir, "annotation", "train")):
+        run([py, "-m", "scripts.prepare_synthetic_data", "--layout", "bridge", "--out", data_dir,
+             "--episodes", str(args.episodes)])
+    job_name = args.job_name or (f"{EXPERIMENT}_demo" if args.max_iter is not None else EXPERIMENT)
+    overrides = [f"experiment={EXPERIMENT}", f"job.name={job_name}",
+                 f"dataloader_train.dataset.dataset_dir={data_dir}", f"dataloader_val.dataset.dataset_dir={data_dir}"]
+    if args.max_iter is not None:
+        overrides += [f"trainer.max_iter={args.max_iter}", f"checkpoint.save_iter={max(1, args.max_iter)}"]
+    if not args.skip_train:
+        if args.nproc > 1:
+            cmd = [py, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+                   "-m", "scripts.train", "--", *overrides]
+        else:
+            cmd = [py, "-m", "scripts.train", "--", *overrides]
+        run(cmd)
+    train_minutes = (time.time() - start) / 60
+
+    from cosmos_predict2.configs.schema import output_root
+
+    ckpt_root = os.path.join(output_root(), "cosmos_predict2_tiny", "action_conditioned", job_name, "checkpoints")
+    latest_file = os.path.join(ROOT, ckpt_root, "latest_checkpoint.txt")
+    if not os.path.isfile(latest_file):
+        sys.exit(f"quickstart: no checkpoint found ({latest_file} is missing); train first")
+    with open(latest_file) as f:
+        ckpt_dir = os.path.join(ckpt_root, f.read().strip())
+    run([py, "scripts/convert_distcp_to_pt.py", os.path.join(ckpt_dir, "model"), ckpt_dir])
+    evaluate = [py, "scripts/evaluate_action_conditioned.py", "--checkpoint-path",
+                os.path.join(ckpt_dir, "model_ema_fp32.pt"), "--experiment", EXPERIMENT, "--dataset-dir", data_dir,
+                "--split", "test", "--protocol", "both", "--output-dir", args.output_dir]
+    if args.eval_steps is not None:
+        evaluate += ["--num-steps", str(args.eval_steps)]
+    if args.max_episodes is not None:
+        evaluate += ["--max-episodes", str(args.max_episodes)]
+    run(evaluate)
+    print(f"\nquickstart: done in {(time.time() - start) / 60:.1f} min (training {train_minutes:.1f} min); "
+          f"checkpoint {ckpt_dir}; report {args.output_dir}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
