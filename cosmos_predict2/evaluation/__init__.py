@@ -1,0 +1,1 @@
+"""Evaluation of action-conditioned world models: frame metrics, baselines, rollout protocols, reports."""

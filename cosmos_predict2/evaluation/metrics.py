@@ -1,0 +1,162 @@
+"""Frame metrics for action-conditioned video prediction: PSNR, SSIM and latent L2 (IRASim protocol).
+
+Conventions (all functions):
+- Frames are uint8 (or float in [0, 255]) arrays / tensors shaped (T, H, W, 3).
+- Frame 0 is the conditioning frame (given, not predicted): :func:`frame_metrics` and :func:`latent_l2`
+  exclude it. The per-frame functions themselves score every frame they are given.
+- A prediction whose size differs from the ground truth is resized to the GT size first
+  (bilinear + antialias, :func:`resize_frames`), as IRASim's ``compute_psnr_ssim.py`` does.
+- Math in float64.
+
+PSNR is ``10 log10(255^2 / MSE)`` per frame (inf for identical frames). SSIM is the Gaussian-window SSIM of
+scikit-image's ``structural_similarity(a, b, channel_axis=-1, data_range=255, gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False)``: 11x11 Gaussian window (sigma 1.5, truncate 3.5), K1=0.01,
+K2=0.03, the SSIM map cropped by 5 pixels on every side (so the border mode never matters), averaged over
+pixels and then over channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "DATA_RANGE", "PSNR_CAP_DB", "to_frames", "resize_frames", "psnr_per_frame", "ssim_per_frame",
+    "frame_metrics", "latent_l2", "capped_mean_psnr",
+]
+
+DATA_RANGE = 255.0
+#: per-frame PSNR above this (identical frames give inf) is capped at it when averaging
+PSNR_CAP_DB = 100.0
+_SSIM_SIGMA, _SSIM_TRUNCATE, _K1, _K2 = 1.5, 3.5, 0.01, 0.03
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+def to_frames(x: ArrayLike, name: str = "frames") -> torch.Tensor:
+    """(T, H, W, 3) uint8/float array or tensor -> float64 tensor (T, H, W, 3) in [0, 255] (a single
+    (H, W, 3) image becomes T=1)."""
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().cpu()
+    if t.ndim == 3:
+        t = t[None]
+    if t.ndim != 4 or t.shape[-1] != 3:
+        raise ValueError(f"{name}: expected (T, H, W, 3) frames, got shape {tuple(t.shape)}")
+    return t.to(torch.float64)
+
+
+def resize_frames(frames_T_H_W_3: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Resize float (T, H, W, 3) frames to ``size`` = (H, W) with bilinear + antialias, rounded to the
+    uint8 grid (as a resized uint8 video would be); unchanged when the size already matches."""
+    h, w = int(size[0]), int(size[1])
+    if tuple(frames_T_H_W_3.shape[1:3]) == (h, w):
+        return frames_T_H_W_3
+    x = frames_T_H_W_3.permute(0, 3, 1, 2).to(torch.float32)  # (T, 3, H, W)
+    y = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    return y.round_().clamp_(0, 255).permute(0, 2, 3, 1).to(torch.float64)
+
+
+def _pair(pred: ArrayLike, gt: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
+    p, g = to_frames(pred, "prediction"), to_frames(gt, "ground truth")
+    if p.shape[0] != g.shape[0]:
+        raise ValueError(f"prediction has {p.shape[0]} frames but ground truth has {g.shape[0]}; "
+                         "compare clips of the same length")
+    return resize_frames(p, g.shape[1:3]), g
+
+
+def psnr_per_frame(pred: ArrayLike, gt: ArrayLike, data_range: float = DATA_RANGE) -> np.ndarray:
+    """(T,) float64 PSNR in dB of each frame (inf where the frames are identical)."""
+    p, g = _pair(pred, gt)
+    mse = ((p - g) ** 2).mean(dim=(1, 2, 3))  # (T,)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(data_range**2 / mse.numpy())
+
+
+def _gaussian_kernel_1d(sigma: float = _SSIM_SIGMA, truncate: float = _SSIM_TRUNCATE) -> torch.Tensor:
+    radius = int(truncate * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def _filter_valid(x_N_1_H_W: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter, 'valid' part only (H-2r, W-2r)."""
+    x = F.conv2d(x_N_1_H_W, k.view(1, 1, -1, 1))
+    return F.conv2d(x, k.view(1, 1, 1, -1))
+
+
+def ssim_per_frame(pred: ArrayLike, gt: ArrayLike, data_range: float = DATA_RANGE) -> np.ndarray:
+    """(T,) float64 SSIM of each frame (scikit-image's Gaussian-window SSIM, channels averaged)."""
+    p, g = _pair(pred, gt)
+    T, H, W, C = g.shape
+    k = _gaussian_kernel_1d()
+    win = k.numel()
+    if H < win or W < win:
+        raise ValueError(f"SSIM needs frames of at least {win}x{win} pixels, got {H}x{W}")
+    x = p.permute(0, 3, 1, 2).reshape(T * C, 1, H, W)
+    y = g.permute(0, 3, 1, 2).reshape(T * C, 1, H, W)
+    mu_x, mu_y = _filter_valid(x, k), _filter_valid(y, k)
+    vx = _filter_valid(x * x, k) - mu_x * mu_x
+    vy = _filter_valid(y * y, k) - mu_y * mu_y
+    vxy = _filter_valid(x * y, k) - mu_x * mu_y
+    c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
+    s = ((2 * mu_x * mu_y + c1) * (2 * vxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (vx + vy + c2))
+    return s.mean(dim=(1, 2, 3)).view(T, C).mean(dim=1).numpy()
+
+
+def capped_mean_psnr(values: ArrayLike, cap: float = PSNR_CAP_DB) -> float:
+    """Mean of PSNR values with each capped at ``cap`` dB (so identical frames do not make it inf);
+    NaN for an empty input."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(np.minimum(v, cap).mean()) if v.size else float("nan")
+
+
+def frame_metrics(pred: ArrayLike, gt: ArrayLike, skip_first: bool = True) -> dict[str, np.ndarray]:
+    """Per-frame PSNR / SSIM of a predicted episode against the GT, frame 0 excluded by default.
+
+    Returns ``{"frame": (T',) int frame indices into the episode, "psnr": (T',), "ssim": (T',)}``.
+    """
+    p, g = _pair(pred, gt)
+    start = 1 if skip_first else 0
+    if p.shape[0] <= start:
+        raise ValueError(f"episode has {p.shape[0]} frame(s): nothing to score after excluding frame 0")
+    p, g = p[start:], g[start:]
+    return {"frame": np.arange(start, start + p.shape[0]), "psnr": psnr_per_frame(p, g), "ssim": ssim_per_frame(p, g)}
+
+
+@torch.no_grad()
+def latent_l2(tokenizer: Any, pred: ArrayLike, gt: ArrayLike, device: Optional[torch.device] = None) -> dict[str, Any]:
+    """Latent L2 between the tokenizer latents of a predicted episode and of the GT episode.
+
+    Definition: both (T, H, W, 3) clips (prediction resized to GT size) are truncated to the longest
+    tokenizer-valid length ``1 + 4k <= T`` (temporal compression 4), scaled to [-1, 1] and encoded in one
+    pass, giving normalised latents ``z`` of shape (16, 1+k, H/8, W/8). Latent frame 0 encodes only pixel
+    frame 0 (causal tokenizer) and is excluded. For latent frame j >= 1 (pixel frames 4j-3 .. 4j)::
+
+        latent_l2[j] = mean_{c,h,w} (z_pred[c,j,h,w] - z_gt[c,j,h,w])^2
+
+    i.e. the squared L2 distance divided by the number of latent elements (a mean squared error), and
+    ``mean`` is the average over j. Returns ``{"per_latent_frame": (k,) float64, "mean": float,
+    "last_pixel_frame": (k,) int}`` (pixel frame index 4j closing each latent frame); ``mean`` is NaN
+    when the clip is shorter than 5 frames (nothing after frame 0 to encode).
+    """
+    p, g = _pair(pred, gt)
+    factor = int(getattr(tokenizer, "temporal_compression_factor", 4))
+    k = (g.shape[0] - 1) // factor
+    if k < 1:
+        return {"per_latent_frame": np.zeros(0), "mean": float("nan"), "last_pixel_frame": np.zeros(0, dtype=int)}
+    n = 1 + factor * k
+    if device is None:
+        device = getattr(tokenizer, "device", None)
+        if device is None or callable(device):
+            device = torch.device("cpu")
+    both = torch.stack([p[:n], g[:n]]).permute(0, 4, 1, 2, 3)  # (2, 3, n, H, W)
+    video = (both / 127.5 - 1.0).to(device=device, dtype=torch.float32)
+    z = tokenizer.encode(video).double().cpu()  # (2, C, 1+k, h, w)
+    d = ((z[0] - z[1]) ** 2).mean(dim=(0, 2, 3))[1:]  # (k,)
+    per = d.numpy()
+    return {"per_latent_frame": per, "mean": float(per.mean()),
+            "last_pixel_frame": np.arange(1, k + 1) * factor}
+
