@@ -285,9 +285,27 @@ class MiniTrainDIT(nn.Module):
             model_channels, patch_spatial, patch_temporal, out_channels, use_adaln_lora, adaln_lora_dim
         )
         self.t_embedding_norm = RMSNorm(model_channels, eps=1e-6)
-        if use_crossattn_projection:
-            trunc_normal_fan_in_(self.crossattn_proj[0].weight, crossattn_proj_in_channels)
+        self._init_crossattn_proj()
+
+    def _init_crossattn_proj(self) -> None:
+        if self.use_crossattn_projection:
+            trunc_normal_fan_in_(self.crossattn_proj[0].weight, self.crossattn_proj[0].in_features)
             nn.init.zeros_(self.crossattn_proj[0].bias)
+
+    def init_weights(self) -> None:
+        """(Re-)initialise every parameter as at construction, e.g. after `to_empty()` from the meta device.
+
+        Sub-modules initialise themselves when built, so constructing a net needs no call to this.
+        """
+        self.x_embedder.init_weights()
+        if self.extra_per_block_abs_pos_emb:
+            self.extra_pos_embedder.reset_parameters()
+        self.t_embedder[1].init_weights()
+        self._init_crossattn_proj()
+        for block in self.blocks:
+            block.init_weights()
+        self.final_layer.init_weights()
+        self.t_embedding_norm.reset_parameters()
 
     # ------------------------------------------------------------------ pieces reused by the action nets
     def _prepare_input(

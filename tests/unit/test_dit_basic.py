@@ -138,3 +138,28 @@ def test_input_errors_name_the_problem():
         net(torch.randn(1, 16, 1, 72, 4), t[:1, :1], ctx[:1])
     with pytest.raises(ValueError, match="Unknown DiT preset"):
         net_kwargs("3B")
+
+
+@pytest.mark.parametrize("action", [False, True])
+def test_meta_materialisation_then_init_weights(action):
+    """FSDP-style: build on meta, `to_empty` on CPU, `init_weights()` gives the construction-time init."""
+    from cosmos_predict2.models.action_dit import ActionChunkConditionedMinimalV1LVGDiT
+
+    cls = ActionChunkConditionedMinimalV1LVGDiT if action else MiniTrainDIT
+    with torch.device("meta"):
+        net = cls(**net_kwargs("tiny_p25", extra_per_block_abs_pos_emb=True))
+    net = net.to_empty(device="cpu")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(float("nan"))
+    net.init_weights()
+    state = net.state_dict()
+    assert all(torch.isfinite(v).all() for v in state.values())
+    assert torch.all(state["blocks.1.adaln_modulation_mlp.2.weight"] == 0)
+    assert torch.all(state["t_embedding_norm.weight"] == 1)
+    assert torch.all(state["crossattn_proj.0.bias"] == 0)
+    if action:
+        assert state["action_embedder_B_D.fc2.weight"].abs().sum() > 0
+    x, t, ctx = _inputs(B=1, T=2, H=4, W=4)
+    out = net(x, t, torch.randn(1, 5, 48), action=torch.randn(1, 4, 7) if action else None)
+    assert torch.isfinite(out).all()
