@@ -1,0 +1,1 @@
+"""Model pipelines: the Video2World world model (net + tokenizer + conditioner + objective + EMA)."""

@@ -1,0 +1,360 @@
+"""Video2World world model: DiT + frozen tokenizer + conditioner + diffusion objective (+ power EMA).
+
+Built from the uninstantiated ``model.config`` node (see CONTRACTS.md): every component is created with
+``cosmos_predict2.lazy_config.instantiate``, so the formulation (Predict2 / Predict2.5 / Predict1) is
+chosen entirely by the config. The module's ``state_dict`` holds only trainable state: ``net.*``,
+``net_ema.*`` (when EMA is on) and ``logvar.*`` (Predict1 objective); the tokenizer is frozen, kept out
+of the state dict and out of ``parameters()`` (it still follows ``.to()``/``.cuda()``).
+
+Order at construction: net -> base weights (``model_manager_config.dit_path``) -> LoRA -> EMA copy.
+Parallelism (FSDP2 / context parallel / activation checkpointing) is applied from outside afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+from typing import Any, Callable, Mapping, Optional
+
+import torch
+from torch import nn
+
+from cosmos_predict2.diffusion.conditioner import VideoCondition
+from cosmos_predict2.trainer.ema import PowerEMA
+from cosmos_predict2.trainer.lora import inject_lora
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LoadReport", "Video2WorldModel"]
+
+_PRECISIONS = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32, "fp32": torch.float32}
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """Result of ``init_weights_from``: exact key differences between the checkpoint and the net."""
+
+    path: str
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+    loaded_keys: int
+
+
+def _get(node: Any, key: str, default: Any = None) -> Any:
+    """Read ``key`` from a dict / DictConfig / attrs-like node."""
+    if node is None:
+        return default
+    if isinstance(node, Mapping) or hasattr(node, "get") and hasattr(node, "keys"):
+        return node.get(key, default) if key in node else default
+    return getattr(node, key, default)
+
+
+def _instantiate(node: Any) -> Any:
+    from cosmos_predict2.lazy_config import instantiate
+
+    return instantiate(node)
+
+
+class Video2WorldModel(nn.Module):
+    """The trainable world model. See the module docstring for what it holds."""
+
+    #: optional hook ``fn(model, path) -> LoadReport`` used for DCP folders (set by the checkpoint package)
+    dcp_loader: Optional[Callable[["Video2WorldModel", str], LoadReport]] = None
+
+    def __init__(self, config: Any):
+        super().__init__()
+        self.config = config
+        for key in ("net", "tokenizer", "conditioner", "objective"):
+            if _get(config, key) is None:
+                raise ValueError(f"Video2WorldModel: model.config.{key} is missing; see the `model` node in CONTRACTS.md.")
+        self.precision = str(_get(config, "precision", "float32"))
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"model.config.precision={self.precision!r}; use one of {sorted(_PRECISIONS)}.")
+        self.state_t = _get(config, "state_t")
+        self.state_ch = int(_get(config, "state_ch", 16))
+        self.min_num_conditional_frames = int(_get(config, "min_num_conditional_frames", 1))
+        self.max_num_conditional_frames = int(_get(config, "max_num_conditional_frames", 2))
+        probs = _get(config, "conditional_frames_probs")
+        self.conditional_frames_probs = {int(k): float(v) for k, v in probs.items()} if probs else None
+        self.input_video_key = str(_get(config, "input_video_key", "video"))
+        self.input_latent_key = str(_get(config, "input_latent_key", "latent"))
+        text_cfg = _get(config, "text_encoder")
+        self.text_encoder_kind = str(_get(text_cfg, "kind", "t5"))
+        self.text_embed_dim = int(_get(text_cfg, "embed_dim", 1024))
+
+        self.net = _instantiate(_get(config, "net"))
+        object.__setattr__(self, "_tokenizer", _instantiate(_get(config, "tokenizer")))
+        if isinstance(self._tokenizer, nn.Module):
+            self._tokenizer.eval().requires_grad_(False)
+        self.conditioner = _instantiate(_get(config, "conditioner"))
+        self.objective = _instantiate(_get(config, "objective"))
+        for name, module in self.objective.trainable_modules().items():
+            self.add_module(name, module)  # e.g. `logvar` of the Predict1 objective
+        sampler_cfg = _get(config, "sampler")
+        self.sampler = _instantiate(sampler_cfg) if sampler_cfg is not None else None
+        self._check_sampler(self.sampler)
+
+        mm = _get(config, "model_manager_config")
+        dit_path = str(_get(mm, "dit_path", "") or "")
+        if dit_path:
+            self.init_weights_from(dit_path, load_ema_to_reg=bool(_get(mm, "load_ema_to_reg", False)))
+
+        arch = str(_get(config, "train_architecture", "base"))
+        if arch == "lora":
+            names = inject_lora(self.net, rank=int(_get(config, "lora_rank", 16)), alpha=float(_get(config, "lora_alpha", 16)),
+                                target_modules=_get(config, "lora_target_modules", "q_proj,k_proj,v_proj,output_proj,mlp.layer1,mlp.layer2"),
+                                init_lora_weights=bool(_get(config, "init_lora_weights", True)))
+            log.info("LoRA injected into %d linear layers", len(names))
+        elif arch != "base":
+            raise ValueError(f"model.config.train_architecture={arch!r}; use 'base' or 'lora'.")
+
+        ema_cfg = _get(config, "ema")
+        self.ema: Optional[PowerEMA] = None
+        if bool(_get(ema_cfg, "enabled", False)):
+            self.ema = PowerEMA(rate=float(_get(ema_cfg, "rate", 0.10)), iteration_shift=int(_get(ema_cfg, "iteration_shift", 0)))
+            self.net_ema = copy.deepcopy(self.net).float().eval().requires_grad_(False)
+
+    # ------------------------------------------------------------------ properties / plumbing
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+    @property
+    def precision_dtype(self) -> torch.dtype:
+        """Training compute dtype requested by ``model.config.precision`` (applied by the trainer/FSDP)."""
+        return _PRECISIONS[self.precision]
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        if isinstance(self._tokenizer, nn.Module):
+            self._tokenizer._apply(fn)
+        return self
+
+    def _check_sampler(self, sampler) -> None:
+        expects = getattr(sampler, "prediction", None)
+        if sampler is not None and expects is not None and expects != self.objective.prediction:
+            raise ValueError(
+                f"model.config.sampler {type(sampler).__name__} integrates {expects!r} predictions but the objective "
+                f"{type(self.objective).__name__} produces {self.objective.prediction!r}; pair RectifiedFlowObjective "
+                "with FlowUniPCSampler and the sigma-domain objectives with RectifiedFlowAB2Sampler / EDMSampler."
+            )
+
+    def forward(self, batch: Mapping[str, Any], iteration: int = 0):
+        """Same as ``training_step`` (so FSDP root hooks run when the trainer calls ``model(batch, it)``)."""
+        return self.training_step(batch, iteration)
+
+    # ------------------------------------------------------------------ data -> latents / condition
+    @torch.no_grad()
+    def encode(self, video_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
+        """uint8 [0,255] or float [-1,1] video -> float32 latents."""
+        if video_B_C_T_H_W.dtype == torch.uint8:
+            video_B_C_T_H_W = video_B_C_T_H_W.float() / 127.5 - 1.0
+        return self._tokenizer.encode(video_B_C_T_H_W).float()
+
+    @torch.no_grad()
+    def decode(self, latent_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
+        """Latents -> video in [-1, 1]."""
+        return self._tokenizer.decode(latent_B_C_T_H_W)
+
+    def get_latents(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """Cached ``latent`` when present, else the encoded ``video``; checks channels and ``state_t``."""
+        if self.input_latent_key in batch and batch[self.input_latent_key] is not None:
+            x0 = batch[self.input_latent_key].float()
+        elif self.input_video_key in batch:
+            x0 = self.encode(batch[self.input_video_key])
+        else:
+            raise ValueError(
+                f"Video2WorldModel: batch has neither {self.input_latent_key!r} nor {self.input_video_key!r} "
+                f"(keys: {sorted(batch)}); check model.config.input_video_key / input_latent_key and the dataset."
+            )
+        if x0.ndim != 5 or x0.shape[1] != self.state_ch:
+            raise ValueError(f"Video2WorldModel: latents must be (B,{self.state_ch},T,H,W), got {tuple(x0.shape)}.")
+        if self.state_t is not None and x0.shape[2] != int(self.state_t):
+            raise ValueError(
+                f"Video2WorldModel: batch has {x0.shape[2]} latent frames but model.config.state_t={self.state_t}; "
+                "set num_video_frames so that 1 + (frames-1)//4 == state_t (or fix the dataset's num_frames)."
+            )
+        return x0
+
+    def _with_text(self, batch: Mapping[str, Any], B: int, device) -> Mapping[str, Any]:
+        """With ``text_encoder.kind == 'none'`` a missing text embedding becomes zeros (1 token)."""
+        key = getattr(self.conditioner, "text_key", "t5_text_embeddings")
+        if key in batch or self.text_encoder_kind != "none":
+            return batch
+        return {**batch, key: torch.zeros(B, 1, self.text_embed_dim, device=device)}
+
+    def build_condition(self, batch: Mapping[str, Any], x0: torch.Tensor, training: bool = True) -> VideoCondition:
+        return self.conditioner(
+            self._with_text(batch, x0.shape[0], x0.device), x0,
+            min_num_conditional_frames=self.min_num_conditional_frames,
+            max_num_conditional_frames=self.max_num_conditional_frames,
+            conditional_frames_probs=self.conditional_frames_probs, training=training,
+        )
+
+    @staticmethod
+    def _param_dtype(net: nn.Module) -> torch.dtype:
+        for p in net.parameters():
+            return p.dtype
+        return torch.float32
+
+    def net_fn(self, net: nn.Module, condition: VideoCondition, H: int, W: int) -> Callable:
+        """``(x_in_B_C_T_H_W, timesteps_B_T) -> out`` closing over the condition (what objectives call)."""
+        dtype = self._param_dtype(net)
+        kwargs = condition.net_kwargs(H, W, dtype)
+
+        def fn(x: torch.Tensor, timesteps_B_T: torch.Tensor) -> torch.Tensor:
+            return net(x.to(dtype), timesteps_B_T.to(dtype), **kwargs)
+
+        return fn
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: Mapping[str, Any], iteration: int = 0):
+        """Loss for one batch. Returns ``(loss, outputs)``; outputs are detached tensors for logging."""
+        x0 = self.get_latents(batch)
+        condition = self.build_condition(batch, x0, training=True)
+        fn = self.net_fn(self.net, condition, x0.shape[-2], x0.shape[-1])
+        loss, out = self.objective.training_loss(
+            fn, x0, condition.condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W=condition.condition_state_B_C_T_H_W
+        )
+        outputs = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
+        outputs["num_conditional_frames"] = condition.num_conditional_frames_B
+        outputs["loss"] = loss.detach()
+        return loss, outputs
+
+    @torch.no_grad()
+    def validation_step(self, batch: Mapping[str, Any], iteration: int = 0):
+        return self.training_step(batch, iteration)
+
+    @torch.no_grad()
+    def ema_update(self, iteration: int) -> Optional[float]:
+        """Power-EMA step (call after ``optimizer.step()``); returns beta, or None without EMA."""
+        if self.ema is None:
+            return None
+        return self.ema.update(self.net_ema, self.net, iteration)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def generate(
+        self,
+        batch: Mapping[str, Any],
+        *,
+        num_steps: Optional[int] = None,
+        guidance: Optional[float] = None,
+        seed: int = 0,
+        num_conditional_frames: int = 1,
+        negative_text_embeddings: Optional[torch.Tensor] = None,
+        use_ema: bool = False,
+        sampler: Any = None,
+    ) -> torch.Tensor:
+        """Sample latents conditioned on the batch's first ``num_conditional_frames`` latent frames.
+
+        ``guidance`` g uses ``cond + g*(cond - uncond)``; g == 0 calls the net once per step.
+        """
+        sampler = sampler if sampler is not None else self.sampler
+        if sampler is None:
+            raise ValueError("Video2WorldModel.generate: no sampler; set model.config.sampler or pass sampler=.")
+        self._check_sampler(sampler)
+        net = self.net_ema if use_ema and hasattr(self, "net_ema") else self.net
+        x_gt = self.get_latents(batch)
+        batch = self._with_text(batch, x_gt.shape[0], x_gt.device)
+        cond, uncond = self.conditioner.for_inference(batch, x_gt, num_conditional_frames, negative_text_embeddings)
+        H, W = x_gt.shape[-2:]
+
+        def denoiser(c: VideoCondition):
+            fn = self.net_fn(net, c, H, W)
+            return lambda x, s: self.objective.denoise(fn, x, s, c.condition_mask_B_1_T_1_1, c.condition_state_B_C_T_H_W)
+
+        g = getattr(sampler, "guidance", 0.0) if guidance is None else guidance
+        return sampler.sample(
+            denoiser(cond), x_gt.shape, uncond_fn=denoiser(uncond) if g != 0 else None, guidance=g,
+            num_steps=num_steps, seed=seed, device=x_gt.device,
+            condition_mask_B_1_T_1_1=cond.condition_mask_B_1_T_1_1, gt_B_C_T_H_W=cond.condition_state_B_C_T_H_W,
+        ).float()
+
+    # ------------------------------------------------------------------ weights
+    def init_weights_from(self, path: str, load_ema_to_reg: bool = False) -> LoadReport:
+        """Load a released ``.pt`` (``net.*`` keys; ``net_ema.*`` with ``load_ema_to_reg``) or a DCP folder
+        into ``net`` (and copy into ``net_ema``). Call before parallelisation. Returns the exact missing /
+        unexpected keys (e.g. fresh action embedders when starting an action net from a base model)."""
+        if not os.path.exists(path):
+            raise ValueError(
+                f"init weights: {path!r} does not exist (model.config.model_manager_config.dit_path); download the "
+                "checkpoint (scripts/download_checkpoints.py) or set dit_path='' to start from random weights."
+            )
+        if os.path.isdir(path):
+            loader = type(self).dcp_loader
+            report = loader(self, path) if loader is not None else self._load_dcp(path, load_ema_to_reg)
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            if isinstance(sd, Mapping) and "model" in sd and isinstance(sd["model"], Mapping):
+                sd = sd["model"]
+            report = self._load_net_state(sd, load_ema_to_reg, path)
+        if hasattr(self, "net_ema"):
+            self.net_ema.load_state_dict({k: v.float() for k, v in self.net.state_dict().items()})
+        log.info("loaded %d tensors from %s; missing %d: %s; unexpected %d: %s", report.loaded_keys, path,
+                 len(report.missing_keys), report.missing_keys[:10], len(report.unexpected_keys), report.unexpected_keys[:10])
+        return report
+
+    def _split_prefix(self, sd: Mapping[str, torch.Tensor], load_ema_to_reg: bool):
+        """(net keys without prefix, logvar keys, keys ignored) from a full model state dict."""
+        src = "net_ema." if load_ema_to_reg else "net."
+        if load_ema_to_reg and not any(k.startswith(src) for k in sd):
+            raise ValueError("init weights: load_ema_to_reg=True but the checkpoint has no 'net_ema.*' keys.")
+        has_prefix = any(k.startswith("net.") or k.startswith("net_ema.") for k in sd)
+        net_sd, logvar_sd, other = {}, {}, []
+        for k, v in sd.items():
+            if k.endswith("_extra_state"):
+                continue
+            if not has_prefix:
+                net_sd[k] = v
+            elif k.startswith(src):
+                net_sd[k[len(src):]] = v
+            elif k.startswith("logvar."):
+                logvar_sd[k[len("logvar."):]] = v
+            elif not (k.startswith("net.") or k.startswith("net_ema.")):
+                other.append(k)
+        return net_sd, logvar_sd, other
+
+    def _load_net_state(self, sd: Mapping[str, torch.Tensor], load_ema_to_reg: bool, path: str) -> LoadReport:
+        net_sd, logvar_sd, other = self._split_prefix(sd, load_ema_to_reg)
+        own = self.net.state_dict()
+        bad = [f"{k}: checkpoint {tuple(v.shape)} vs net {tuple(own[k].shape)}"
+               for k, v in net_sd.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+        if bad:
+            raise ValueError(
+                f"init weights from {path}: shape mismatch for {len(bad)} tensors, e.g. {bad[:3]}; the checkpoint "
+                "does not fit this net config (e.g. clip vs chunk action embedder, or a different model size)."
+            )
+        result = self.net.load_state_dict(net_sd, strict=False)
+        unexpected = list(result.unexpected_keys) + other
+        missing = list(result.missing_keys)
+        if logvar_sd and hasattr(self, "logvar"):
+            r2 = self.logvar.load_state_dict(logvar_sd, strict=False)
+            missing += [f"logvar.{k}" for k in r2.missing_keys]
+            unexpected += [f"logvar.{k}" for k in r2.unexpected_keys]
+        return LoadReport(path, sorted(missing), sorted(unexpected), len(net_sd) - len(result.unexpected_keys))
+
+    def _load_dcp(self, path: str, load_ema_to_reg: bool) -> LoadReport:
+        """Single-process load of a DCP ``model`` folder (or its parent ``iter_*`` folder)."""
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
+
+        if os.path.isdir(os.path.join(path, "model")) and not os.path.exists(os.path.join(path, ".metadata")):
+            path = os.path.join(path, "model")
+        if not os.path.exists(os.path.join(path, ".metadata")):
+            raise ValueError(f"init weights: {path!r} is a folder but not a DCP checkpoint (no .metadata).")
+        keys = set(FileSystemReader(path).read_metadata().state_dict_metadata.keys())
+        src = "net_ema." if load_ema_to_reg else "net."
+        own = {k: v for k, v in self.net.state_dict().items() if not k.endswith("_extra_state")}
+        target = {src + k: v for k, v in own.items() if src + k in keys}
+        if hasattr(self, "logvar"):
+            target.update({f"logvar.{k}": v for k, v in self.logvar.state_dict().items() if f"logvar.{k}" in keys})
+        dcp.load(target, checkpoint_id=path, planner=DefaultLoadPlanner(allow_partial_load=True))
+        self.net.load_state_dict({k[len(src):]: v for k, v in target.items() if k.startswith(src)}, strict=False)
+        if hasattr(self, "logvar"):
+            self.logvar.load_state_dict({k[7:]: v for k, v in target.items() if k.startswith("logvar.")}, strict=False)
+        missing = sorted(k for k in own if src + k not in keys)
+        unexpected = sorted(k[len(src):] for k in keys if k.startswith(src) and k[len(src):] not in own)
+        return LoadReport(path, missing, unexpected, len(target))
