@@ -24,6 +24,8 @@ Properties
     - ``decode`` is the exact adjoint of ``encode``; without clamping ``encode(decode(z)) == z`` (up to float
       rounding) and ``decode(encode(x))`` is the orthogonal projection of x onto the 16-dim block subspace.
       With ``clamp=True`` (default) outputs are clipped to [-1, 1].
+    - ``encode_frames_independently=True`` codes every frame as its own image (first-frame basis):
+      T pixel frames <-> T latent frames, ``temporal_compression_factor`` 1 (Predict1 action setting).
 
 What it is not
     Not a learned perceptual VAE. It keeps only low spatial frequencies (edges are blurred over ~8 px, with
@@ -41,6 +43,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from cosmos_predict2.tokenizers.common import apply_per_frame
 
 # (colour, time, u, v): colour 0=Y, 1=C1, 2=C2; time = DCT index over the 4-frame group; u/v = 8x8 DCT indices.
 _SHARED_SPATIAL = [(0, 0, 0, 0), (1, 0, 0, 0), (2, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 0), (1, 0, 1, 0),
@@ -73,11 +77,15 @@ class TinyVideoTokenizer:
     """Linear causal block tokenizer: (B,3,T,H,W) in [-1,1] <-> (B,16,1+(T-1)//4,H/8,W/8). See module doc."""
 
     latent_ch = 16
-    temporal_compression_factor = 4
     spatial_compression_factor = 8
 
-    def __init__(self, clamp: bool = True, device: str | torch.device = "cpu"):
+    def __init__(
+        self, clamp: bool = True, device: str | torch.device = "cpu", encode_frames_independently: bool = False
+    ):
         self.clamp = bool(clamp)
+        # Every frame coded as its own image (first-frame basis): T latent frames for T pixel frames.
+        self.encode_frames_independently = bool(encode_frames_independently)
+        self.temporal_compression_factor = 1 if self.encode_frames_independently else 4
         self._first = _basis(FIRST_FRAME_BASIS, 1).to(device)  # (16, 3, 1, 8, 8)
         self._group = _basis(GROUP_BASIS, 4).to(device)  # (16, 3, 4, 8, 8)
         self._first_scale = 1.0 / math.sqrt(1 * 64)
@@ -92,10 +100,10 @@ class TinyVideoTokenizer:
         return self
 
     def get_latent_num_frames(self, num_pixel_frames: int) -> int:
-        return 1 + (int(num_pixel_frames) - 1) // 4
+        return 1 + (int(num_pixel_frames) - 1) // self.temporal_compression_factor
 
     def get_pixel_num_frames(self, num_latent_frames: int) -> int:
-        return (int(num_latent_frames) - 1) * 4 + 1
+        return (int(num_latent_frames) - 1) * self.temporal_compression_factor + 1
 
     @torch.no_grad()
     def encode(self, video_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
@@ -105,6 +113,8 @@ class TinyVideoTokenizer:
         b, _, t, h, w = video_B_C_T_H_W.shape
         if h % 8 or w % 8 or t < 1:
             raise ValueError(f"video needs T>=1 and H, W multiples of 8, got T,H,W={t},{h},{w}")
+        if self.encode_frames_independently and t > 1:
+            return apply_per_frame(self.encode, video_B_C_T_H_W)
         out_dtype = video_B_C_T_H_W.dtype if video_B_C_T_H_W.is_floating_point() else torch.float32
         x = video_B_C_T_H_W.to(device=self.device, dtype=torch.float32)
         groups = (t - 1) // 4
@@ -120,6 +130,8 @@ class TinyVideoTokenizer:
         if latent_B_C_T_H_W.ndim != 5 or latent_B_C_T_H_W.shape[1] != self.latent_ch:
             raise ValueError(f"decode expects latents (B,16,t,h,w), got shape {tuple(latent_B_C_T_H_W.shape)}")
         b, _, t, h, w = latent_B_C_T_H_W.shape
+        if self.encode_frames_independently and t > 1:
+            return apply_per_frame(self.decode, latent_B_C_T_H_W)
         z = latent_B_C_T_H_W.to(device=self.device, dtype=torch.float32)
         # The adjoint of encode, rescaled so that decode(encode(.)) is the orthogonal projection.
         first = torch.einsum("bkij,kctyx->bctiyjx", z[:, :, 0], self._first) / self._first_scale

@@ -8,7 +8,9 @@
   -> latents normalised per channel as ``(mu - mean[c]) / std[c]`` with the published Wan2.1 constants.
 
 Frame-count rule: ``T_latent = 1 + (T - 1) // 4`` (trailing frames that do not fill a group of 4 are
-dropped, as upstream); ``T_pixel = 4 * (T_latent - 1) + 1``.
+dropped, as upstream); ``T_pixel = 4 * (T_latent - 1) + 1``. With ``encode_frames_independently=True``
+(Predict1 action setting) every frame is encoded/decoded as its own image: ``T_latent = T_pixel`` and
+``temporal_compression_factor`` is 1.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from cosmos_predict2.tokenizers.common import apply_per_frame
 from cosmos_predict2.tokenizers.wan2pt1_modules import CausalConv3d, Decoder3d, Encoder3d
 
 # Published per-channel statistics of Wan2.1 VAE latents (mu), used for normalisation.
@@ -57,7 +60,8 @@ class WanVAE(nn.Module):
         super().__init__()
         if len(temperal_downsample) != len(dim_mult) - 1:
             raise ValueError(
-                f"temperal_downsample needs len(dim_mult)-1={len(dim_mult) - 1} entries, got {list(temperal_downsample)}"
+                f"temperal_downsample needs len(dim_mult)-1={len(dim_mult) - 1} entries, "
+                f"got {list(temperal_downsample)}"
             )
         self.config = dict(base_dim=dim, z_dim=z_dim, dim_mult=tuple(dim_mult), num_res_blocks=num_res_blocks,
                            temperal_downsample=tuple(bool(t) for t in temperal_downsample))  # fmt: skip
@@ -151,6 +155,7 @@ class Wan2pt1VAETokenizer:
         device: str | torch.device = "cpu",
         latent_mean: Sequence[float] | None = None,
         latent_std: Sequence[float] | None = None,
+        encode_frames_independently: bool = False,
     ):
         if isinstance(dtype, str):
             if dtype not in _DTYPES:
@@ -161,6 +166,7 @@ class Wan2pt1VAETokenizer:
         self.vae_pth = vae_pth
         self.dtype = dtype
         self.temporal_window = int(temporal_window)
+        self.encode_frames_independently = bool(encode_frames_independently)
         self.model = WanVAE(base_dim, z_dim, tuple(dim_mult), num_res_blocks, tuple(temperal_downsample))
         if load_weights:
             load_wan_vae_weights(self.model, vae_pth)
@@ -176,12 +182,11 @@ class Wan2pt1VAETokenizer:
         self.latent_std = torch.tensor(latent_std, dtype=torch.float32).view(1, z_dim, 1, 1, 1)
 
         self.latent_ch = z_dim
-        self.temporal_compression_factor = self.model.temporal_factor
         self.spatial_compression_factor = self.model.spatial_factor
-        if self.temporal_window % self.temporal_compression_factor != 0:
-            raise ValueError(
-                f"temporal_window={temporal_window} must be a multiple of {self.temporal_compression_factor}"
-            )
+        if self.temporal_window % self.model.temporal_factor != 0:
+            raise ValueError(f"temporal_window={temporal_window} must be a multiple of {self.model.temporal_factor}")
+        # Pixel frames per latent frame (1 when every frame is encoded as an image).
+        self.temporal_compression_factor = 1 if self.encode_frames_independently else self.model.temporal_factor
 
     @property
     def device(self) -> torch.device:
@@ -206,8 +211,14 @@ class Wan2pt1VAETokenizer:
 
     @torch.no_grad()
     def encode(self, video_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
-        """Video in [-1,1] (B,3,T,H,W) -> normalised latents (B,z,1+(T-1)//4,H/8,W/8)."""
+        """Video in [-1,1] (B,3,T,H,W) -> normalised latents (B,z,1+(T-1)//4,H/8,W/8) (T latent frames when
+        ``encode_frames_independently``)."""
         self._check_video(video_B_C_T_H_W)
+        if self.encode_frames_independently:
+            return apply_per_frame(self._encode_clip, video_B_C_T_H_W)
+        return self._encode_clip(video_B_C_T_H_W)
+
+    def _encode_clip(self, video_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
         out_dtype = video_B_C_T_H_W.dtype if video_B_C_T_H_W.is_floating_point() else torch.float32
         x = video_B_C_T_H_W.to(device=self.device, dtype=self.dtype)
         mu = self.model.encode_mu(x, self.temporal_window).float()
@@ -219,6 +230,11 @@ class Wan2pt1VAETokenizer:
         """Normalised latents (B,z,t,h,w) -> video in [-1,1] (B,3,4(t-1)+1,8h,8w)."""
         if latent_B_C_T_H_W.ndim != 5 or latent_B_C_T_H_W.shape[1] != self.latent_ch:
             raise ValueError(f"decode expects (B,{self.latent_ch},t,h,w), got {tuple(latent_B_C_T_H_W.shape)}")
+        if self.encode_frames_independently:
+            return apply_per_frame(self._decode_clip, latent_B_C_T_H_W)
+        return self._decode_clip(latent_B_C_T_H_W)
+
+    def _decode_clip(self, latent_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
         out_dtype = latent_B_C_T_H_W.dtype
         z = latent_B_C_T_H_W.to(device=self.device, dtype=torch.float32)
         z = z * self.latent_std.to(z.device) + self.latent_mean.to(z.device)

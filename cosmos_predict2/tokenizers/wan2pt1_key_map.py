@@ -114,7 +114,9 @@ def diffusers_vae_config(
                 latents_mean=list(latents_mean), latents_std=list(latents_std))  # fmt: skip
 
 
-def to_diffusers_autoencoder(vae, latents_mean: Sequence[float] | None = None, latents_std: Sequence[float] | None = None):
+def to_diffusers_autoencoder(
+    vae, latents_mean: Sequence[float] | None = None, latents_std: Sequence[float] | None = None
+):
     """A diffusers ``AutoencoderKLWan`` holding a copy of ``vae``'s (a ``WanVAE``) weights (needs diffusers)."""
     from diffusers import AutoencoderKLWan
 

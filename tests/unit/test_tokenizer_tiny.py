@@ -29,7 +29,10 @@ def draw_robot_scene(num_frames=17, height=64, width=64, seed=0, num_objects=4):
         f = np.where((yy >= table_top)[..., None], table, wall).astype(np.float32)
         for o in objects:
             cy, cx, r = o["y"] + o["vy"] * t, o["x"] + o["vx"] * t, o["size"] / 2
-            mask = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r if o["disc"] else (abs(yy - cy) < r) & (abs(xx - cx) < 1.4 * r)
+            if o["disc"]:
+                mask = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+            else:
+                mask = (abs(yy - cy) < r) & (abs(xx - cx) < 1.4 * r)
             f[mask] = o["colour"]
         gx, reach = grip_x + grip_vx * t, height * (0.35 + 0.01 * t)  # arm descends slowly
         arm = (abs(xx - gx) < 0.06 * width) & (yy < reach)
@@ -111,3 +114,14 @@ def test_deterministic_causal_and_dtype():
     assert torch.equal(tok_a.encode(edited)[:, :, :2], latent[:, :, :2])  # later frames do not leak back
     assert tok_a.encode(video.bfloat16()).dtype == torch.bfloat16
     assert tok_a.encode(video).abs().max() < 2.0  # latents are O(1)
+
+
+def test_encode_frames_independently():
+    tok, per_frame = TinyVideoTokenizer(), TinyVideoTokenizer(encode_frames_independently=True)
+    assert per_frame.temporal_compression_factor == 1 and per_frame.get_latent_num_frames(2) == 2
+    video = draw_robot_scene(num_frames=3, seed=1)
+    latent = per_frame.encode(video)
+    assert latent.shape == (1, 16, 3, 8, 8)
+    for t in range(3):  # each frame is coded exactly like a 1-frame clip
+        assert torch.allclose(latent[:, :, t : t + 1], tok.encode(video[:, :, t : t + 1]), atol=1e-6)
+    assert per_frame.decode(latent).shape == video.shape

@@ -195,6 +195,25 @@ def test_encoding_is_causal_and_window_independent():
         Wan2pt1VAETokenizer(dtype="float32", load_weights=False, temporal_window=6, **TINY_WAN_GEOMETRY)
 
 
+def test_encode_frames_independently():
+    """Predict1 action setting: every frame is its own image, so 2 pixel frames -> 2 latent frames."""
+    clip = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, **TINY_WAN_GEOMETRY)
+    _randomize(clip.model, 8)
+    per_frame = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, encode_frames_independently=True,
+                                    **TINY_WAN_GEOMETRY)  # fmt: skip
+    per_frame.model.load_state_dict(clip.model.state_dict())
+    assert per_frame.temporal_compression_factor == 1
+    assert per_frame.get_latent_num_frames(2) == 2 and per_frame.get_pixel_num_frames(2) == 2
+    video = torch.rand(2, 3, 2, 16, 16) * 2 - 1
+    latent = per_frame.encode(video)
+    assert latent.shape == (2, 4, 2, 2, 2)
+    for t in range(2):
+        assert _rel(latent[:, :, t : t + 1], clip.encode(video[:, :, t : t + 1])) < 1e-6
+    decoded = per_frame.decode(latent)
+    assert decoded.shape == video.shape
+    assert _rel(decoded[:, :, 1:], clip.decode(latent[:, :, 1:])) < 1e-6
+
+
 def test_bfloat16_tokenizer_close_to_float32():
     tok32 = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, **TINY_WAN_GEOMETRY)
     _randomize(tok32.model, 6)
