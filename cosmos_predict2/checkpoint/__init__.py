@@ -1,0 +1,1 @@
+"""Checkpointers (DCP folders, standard ``.pt`` files, none) and weight initialisation from released files."""

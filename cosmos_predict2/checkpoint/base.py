@@ -1,0 +1,147 @@
+"""Checkpointer interface, the ``latest_checkpoint.txt`` pointer and the no-op checkpointer.
+
+A checkpointer saves ``(model, optimizer, scheduler, trainer_state)`` at an iteration and loads them
+back. Every implementation keeps ``<job>/checkpoints/latest_checkpoint.txt``, written atomically
+(temporary file + ``os.replace``) only once a save is complete on every rank, so a crash in the middle of
+a save leaves the previous checkpoint valid and pointed to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from typing import Any, Optional
+
+from cosmos_predict2.utils import distributed as du
+
+log = logging.getLogger(__name__)
+
+LATEST = "latest_checkpoint.txt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used (missing, incomplete, wrong keys); the message says how to fix it."""
+
+
+def iter_name(iteration: int) -> str:
+    return f"iter_{int(iteration):09d}"
+
+
+def parse_iteration(name: str) -> Optional[int]:
+    m = re.match(r"^iter_(\d{9})(\.pt)?$", os.path.basename(name.rstrip("/")))
+    return int(m.group(1)) if m else None
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_latest(checkpoint_dir: str) -> Optional[str]:
+    """Content of ``latest_checkpoint.txt`` (e.g. ``iter_000001000``) or None."""
+    path = os.path.join(checkpoint_dir, LATEST)
+    if not os.path.isfile(path):
+        return None
+    name = open(path).read().strip()
+    return name or None
+
+
+def write_latest(checkpoint_dir: str, name: str) -> None:
+    atomic_write_text(os.path.join(checkpoint_dir, LATEST), name + "\n")
+
+
+def remove_path(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
+class Checkpointer:
+    """Common configuration and bookkeeping. Subclasses implement ``save`` / ``load_checkpoint``."""
+
+    suffix = ""  # "" for folders (DCP), ".pt" for standard files
+
+    def __init__(self, config_checkpoint: Any = None, config_job: Any = None, checkpoint_dir: Optional[str] = None,
+                 **unused: Any) -> None:
+        self.config = config_checkpoint
+        if checkpoint_dir is None:
+            checkpoint_dir = config_job.checkpoint_dir if config_job is not None else "checkpoints"
+        self.checkpoint_dir = checkpoint_dir
+        self.keep_last_k = int(getattr(config_checkpoint, "keep_last_k", 0) or 0)
+        self.strict_resume = bool(getattr(config_checkpoint, "strict_resume", True))
+
+    # ------------------------------------------------------------------ interface
+    def save(self, model, optimizer, scheduler, trainer_state: dict, iteration: int) -> None:
+        raise NotImplementedError
+
+    def load_checkpoint(self, path: str, model, optimizer=None, scheduler=None,
+                        load_training_state: bool = True) -> Optional[dict]:
+        """Load a checkpoint at ``path`` (this checkpointer's format); returns the trainer state or None."""
+        raise NotImplementedError
+
+    def finalize(self) -> None:
+        """Wait for pending (async) saves and publish them."""
+
+    # ------------------------------------------------------------------ shared
+    def latest_path(self) -> Optional[str]:
+        name = read_latest(self.checkpoint_dir)
+        if name is None:
+            return None
+        path = os.path.join(self.checkpoint_dir, name)
+        if not self.exists(path):
+            raise CheckpointError(
+                f"{os.path.join(self.checkpoint_dir, LATEST)} points to {name!r} but {path} does not exist or is "
+                f"incomplete; fix the pointer (e.g. to an existing iter_* entry) or delete it to start over")
+        return path
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def resume(self, model, optimizer, scheduler) -> Optional[dict]:
+        """Load the checkpoint named by ``latest_checkpoint.txt`` if there is one (all training state)."""
+        path = self.latest_path()
+        if path is None:
+            return None
+        log.info("resuming from %s", path)
+        return self.load_checkpoint(path, model, optimizer, scheduler, load_training_state=True)
+
+    def publish(self, name: str) -> None:
+        """Rank 0: point latest at ``name`` and drop checkpoints beyond keep-last-k."""
+        write_latest(self.checkpoint_dir, name)
+        if self.keep_last_k > 0:
+            self._prune()
+
+    def saved_iterations(self) -> list[int]:
+        return sorted(i for i in (parse_iteration(n) for n in self._entries()) if i is not None)
+
+    def _entries(self) -> list[str]:
+        return os.listdir(self.checkpoint_dir) if os.path.isdir(self.checkpoint_dir) else []
+
+    def _prune(self) -> None:
+        iters = self.saved_iterations()
+        for it in iters[: max(0, len(iters) - self.keep_last_k)]:
+            self.delete(it)
+
+    def delete(self, iteration: int) -> None:
+        remove_path(os.path.join(self.checkpoint_dir, iter_name(iteration) + self.suffix))
+
+
+class NoCheckpointer(Checkpointer):
+    """``ckpt_type=dummy``: never writes anything, never resumes."""
+
+    def save(self, model, optimizer, scheduler, trainer_state: dict, iteration: int) -> None:
+        if du.is_rank0():
+            log.info("checkpointing disabled (ckpt_type=dummy): iteration %d not saved", iteration)
+
+    def load_checkpoint(self, path, model, optimizer=None, scheduler=None, load_training_state=True):
+        raise CheckpointError("ckpt_type=dummy cannot load checkpoints; use ckpt_type=dcp or ckpt_type=standard")
+
+    def latest_path(self) -> Optional[str]:
+        return None

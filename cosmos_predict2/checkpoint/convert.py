@@ -1,0 +1,304 @@
+"""Checkpoint -> consolidated weight files, on CPU, in one process (no process group).
+
+Inputs accepted by :func:`resolve_checkpoint`:
+- a DCP ``model`` folder (``.metadata`` + ``__<rank>_0.distcp``), or its ``iter_%09d`` parent;
+- a ``checkpoints`` folder holding ``latest_checkpoint.txt`` (resolved to the iteration it names);
+- a standard checkpoint file ``model/iter_%09d.pt`` (or any ``.pt`` holding ``net.*`` keys).
+
+Outputs of :func:`convert_checkpoint` (the Predict2.5 ``convert_distcp_to_pt.py`` names):
+- ``model.pt``: every model tensor (``net.*`` and ``net_ema.*``, plus e.g. ``logvar.*``);
+- ``model_ema_fp32.pt``: the EMA weights renamed ``net_ema.* -> net.*`` in float32 (when the checkpoint has
+  no EMA, the regular ``net.*`` weights, and a warning says so);
+- ``model_ema_bf16.pt``: the same in bfloat16 (recommended for inference).
+With ``ema=False`` only ``net.*`` is used: ``model.pt`` (no ``net_ema.*``) and ``model_bf16.pt``.
+``fmt="safetensors"`` writes the same files with a ``.safetensors`` suffix; ``fmt="diffusers"`` writes
+``model.pt`` plus a diffusers ``CosmosTransformer3DModel`` folder (``transformer/config.json`` +
+``diffusion_pytorch_model.safetensors``) of the EMA (or regular) weights; action embedders, which diffusers
+has no place for, go to ``transformer/extra_action_weights.safetensors``.
+``merge_lora=True`` folds LoRA adapters (``*.lora_A/lora_B``) into the base weights of every output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+import torch
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CheckpointError", "resolve_checkpoint", "load_dcp_state_dict", "load_checkpoint_state_dict",
+           "convert_checkpoint", "ema_state_dict", "merge_lora_state_dict"]
+
+
+class CheckpointError(ValueError):
+    """A user-fixable problem with a checkpoint path or file (one line: what, where, how to fix)."""
+
+
+def _is_dcp_dir(path: str) -> bool:
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, ".metadata"))
+
+
+def resolve_checkpoint(path: str) -> tuple[str, str]:
+    """``(kind, path)`` with kind ``"dcp"`` (path = the DCP ``model`` folder) or ``"pt"`` (a file)."""
+    path = os.path.expanduser(str(path))
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint {path!r} does not exist; pass a DCP iteration folder "
+                              "(<job>/checkpoints/iter_000001000), its model/ subfolder, or a .pt file.")
+    if os.path.isfile(path):
+        return "pt", path
+    if _is_dcp_dir(path):
+        return "dcp", path
+    if _is_dcp_dir(os.path.join(path, "model")):
+        return "dcp", os.path.join(path, "model")
+    latest = os.path.join(path, "latest_checkpoint.txt")
+    if os.path.isfile(latest):
+        with open(latest) as f:
+            name = f.read().strip()
+        for cand in (os.path.join(path, name), os.path.join(path, "model", name)):
+            if os.path.exists(cand):
+                return resolve_checkpoint(cand)
+        raise CheckpointError(f"{latest} names {name!r} but neither {path}/{name} nor {path}/model/{name} exists.")
+    raise CheckpointError(f"{path!r} is a folder but not a checkpoint: no DCP .metadata in it or in its model/ "
+                          "subfolder and no latest_checkpoint.txt; pass <job>/checkpoints/iter_N or iter_N/model.")
+
+
+def _tqdm(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="tensor", disable=not enabled, leave=False)
+
+
+def _normalise_keys(sd: Mapping[str, Any]) -> dict[str, Any]:
+    """Flatten a ``{"model": {...}}`` wrapper / ``model.`` key prefix to plain ``net.*`` keys."""
+    if "model" in sd and isinstance(sd["model"], Mapping):
+        sd = sd["model"]
+    sd = dict(sd)
+    if sd and all(k.startswith("model.") for k in sd):
+        sd = {k[len("model."):]: v for k, v in sd.items()}
+    return sd
+
+
+def load_dcp_state_dict(path: str, progress: bool = True, batch_size: int = 16) -> dict[str, Any]:
+    """Read a whole DCP folder into a plain dict of CPU tensors, without a process group.
+
+    Keys are read in batches (``_EmptyStateDictLoadPlanner(keys=...)``) so a tqdm bar can show progress;
+    the storage reader only reads the byte ranges of the requested keys.
+    """
+    from torch.distributed.checkpoint import FileSystemReader
+    from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner
+    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
+
+    if not _is_dcp_dir(path):
+        raise CheckpointError(f"{path!r} is not a DCP checkpoint folder (no .metadata file).")
+    try:
+        metadata = FileSystemReader(path).read_metadata()
+    except Exception as err:  # noqa: BLE001 - any parse failure is a broken file
+        raise CheckpointError(f"{path}/.metadata cannot be read ({type(err).__name__}: {err}); the checkpoint is "
+                              "truncated or not a DCP checkpoint; re-save or pick another iteration.") from err
+    keys = sorted(metadata.state_dict_metadata)
+    out: dict[str, Any] = {}
+    with _tqdm(len(keys), f"reading {os.path.basename(os.path.dirname(path.rstrip(os.sep))) or path}", progress) as bar:
+        for i in range(0, len(keys), batch_size):
+            chunk = keys[i:i + batch_size]
+            sd: dict[str, Any] = {}
+            try:
+                _load_state_dict(sd, storage_reader=FileSystemReader(path),
+                                 planner=_EmptyStateDictLoadPlanner(keys=set(chunk)), no_dist=True)
+            except Exception as err:  # noqa: BLE001 - truncated / missing shard files surface here
+                msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise CheckpointError(f"DCP checkpoint {path} cannot be read ({type(err).__name__}: {msg[:200]}); "
+                                      "a .distcp file is missing or truncated; re-save it or pick another "
+                                      "iteration.") from err
+            out.update(_flatten(sd))
+            bar.update(len(chunk))
+    return _normalise_keys(out)
+
+
+def _flatten(sd: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts (as DCP returns for nested keys) -> dotted keys."""
+    flat: dict[str, Any] = {}
+    for k, v in sd.items():
+        if isinstance(v, Mapping):
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+def load_pt_state_dict(path: str) -> dict[str, Any]:
+    """A standard ``.pt`` checkpoint (``torch.load(weights_only=True)``) as a flat dict."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - pickle / zip errors: truncated or not a checkpoint
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
+                              f"{str(err).strip().splitlines()[0][:160] if str(err).strip() else ''}); the file "
+                              "is truncated or not a weights file.") from err
+    if not isinstance(sd, Mapping):
+        raise CheckpointError(f"{path} holds a {type(sd).__name__}, not a state dict of tensors.")
+    return _normalise_keys(_flatten(sd))
+
+
+def load_checkpoint_state_dict(path: str, progress: bool = True) -> dict[str, Any]:
+    """Any accepted checkpoint (see module doc) -> flat dict with ``net.*`` (and ``net_ema.*``) keys."""
+    kind, resolved = resolve_checkpoint(path)
+    sd = load_dcp_state_dict(resolved, progress) if kind == "dcp" else load_pt_state_dict(resolved)
+    if not any(k.startswith("net.") for k in sd):
+        sample = sorted(sd)[:5]
+        raise CheckpointError(f"{resolved} has no 'net.*' model weights (keys: {sample}); is this the model part "
+                              "of a checkpoint (not optim/ scheduler/ trainer/)?")
+    return sd
+
+
+def _split(sd: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+def merge_lora_state_dict(sd: Mapping[str, Any], alpha: Optional[float] = None) -> tuple[dict[str, Any], int]:
+    """Fold LoRA adapters of ``net.*`` and ``net_ema.*`` into their base weights.
+
+    ``alpha=None`` uses alpha == rank of each adapter (scaling 1, the convention of every upstream LoRA
+    experiment: 16/16 and 32/32). Returns (merged dict, number of merged layers).
+    """
+    from cosmos_predict2.trainer.lora import merge_lora
+
+    out = {k: v for k, v in sd.items() if not (k.startswith("net.") or k.startswith("net_ema."))}
+    merged = 0
+    for prefix in ("net.", "net_ema."):
+        part = _split(sd, prefix)
+        if not part:
+            continue
+        n = sum(1 for k in part if k.endswith(".lora_A.weight"))
+        merged = max(merged, n)
+        if n:
+            if alpha is None:
+                by_rank: dict[int, dict] = {}
+                for k in part:
+                    if k.endswith(".lora_A.weight"):
+                        by_rank.setdefault(int(part[k].shape[0]), {})
+                ranks = sorted(by_rank)
+                if len(ranks) != 1:
+                    raise CheckpointError(f"LoRA adapters with several ranks {ranks}; pass --lora-alpha explicitly.")
+                part = merge_lora(part, alpha=float(ranks[0]))
+            else:
+                part = merge_lora(part, alpha=float(alpha))
+        out.update({prefix + k: v for k, v in part.items()})
+    return out, merged
+
+
+def ema_state_dict(sd: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], bool]:
+    """``net_ema.* -> net.*`` (float32); falls back to ``net.*`` when there is no EMA. Returns (dict, had_ema)."""
+    ema = _split(sd, "net_ema.")
+    src, had = (ema, True) if ema else (_split(sd, "net."), False)
+    return {"net." + k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in src.items()}, had
+
+
+def _cast(sd: Mapping[str, Any], dtype: torch.dtype) -> dict[str, Any]:
+    return {k: (v.to(dtype) if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def _tensors_only(sd: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    return {k: v.contiguous() for k, v in sd.items() if torch.is_tensor(v)}
+
+
+def _save(sd: Mapping[str, Any], path: str, fmt: str) -> str:
+    if fmt == "safetensors":
+        from safetensors.torch import save_file
+
+        path = os.path.splitext(path)[0] + ".safetensors"
+        save_file(_tensors_only(sd), path)
+    else:
+        torch.save(dict(sd), path)
+    return path
+
+
+def export_diffusers(net_sd: Mapping[str, torch.Tensor], out_dir: str, experiment: str,
+                     config_file: Optional[str] = None) -> list[str]:
+    """Write ``out_dir/transformer/{config.json, diffusion_pytorch_model.safetensors}`` for ``net_sd``
+    (our DiT keys without prefix). The diffusers config comes from the experiment's net (built on meta)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config
+    from cosmos_predict2.lazy_config import instantiate
+    from cosmos_predict2.models.diffusers_reference import diffusers_config
+    from cosmos_predict2.models.key_maps import dit_state_dict_from_released, dit_state_dict_to_diffusers
+
+    cfg = compose_config(config_file or DEFAULT_CONFIG_FILE, [f"experiment={experiment}"])
+    with torch.device("meta"):
+        net = instantiate(cfg.model.config.net)
+    dcfg = diffusers_config(net)
+    ours = dit_state_dict_from_released({"net." + k: v for k, v in net_sd.items()})
+    converted, unmapped = dit_state_dict_to_diffusers(ours, strict=False)
+    tdir = os.path.join(out_dir, "transformer")
+    os.makedirs(tdir, exist_ok=True)
+    written = []
+    with open(os.path.join(tdir, "config.json"), "w") as f:
+        json.dump({"_class_name": "CosmosTransformer3DModel", **{k: (list(v) if isinstance(v, tuple) else v)
+                                                                 for k, v in dcfg.items()}}, f, indent=2)
+    written.append(os.path.join(tdir, "config.json"))
+    save_file(_tensors_only(converted), os.path.join(tdir, "diffusion_pytorch_model.safetensors"))
+    written.append(os.path.join(tdir, "diffusion_pytorch_model.safetensors"))
+    if unmapped:
+        save_file(_tensors_only({k: ours[k] for k in unmapped}), os.path.join(tdir, "extra_action_weights.safetensors"))
+        written.append(os.path.join(tdir, "extra_action_weights.safetensors"))
+        log.warning("diffusers has no place for %d tensors (%s...); saved to extra_action_weights.safetensors",
+                    len(unmapped), unmapped[:2])
+    return written
+
+
+def convert_checkpoint(
+    input_path: str,
+    output_dir: str,
+    *,
+    ema: bool = True,
+    merge_lora: bool = False,
+    lora_alpha: Optional[float] = None,
+    fmt: str = "pt",
+    experiment: Optional[str] = None,
+    config_file: Optional[str] = None,
+    progress: bool = True,
+    echo: Callable[[str], Any] = print,
+) -> dict[str, str]:
+    """Convert one checkpoint; returns ``{role: written path}``. See the module doc for the files."""
+    if fmt not in ("pt", "safetensors", "diffusers"):
+        raise CheckpointError(f"--format {fmt!r}: use pt, safetensors or diffusers.")
+    if fmt == "diffusers" and not experiment:
+        raise CheckpointError("--format diffusers needs --experiment NAME (the diffusers config.json is built "
+                              "from that experiment's net).")
+    sd = load_checkpoint_state_dict(input_path, progress=progress)
+    if merge_lora:
+        sd, n = merge_lora_state_dict(sd, lora_alpha)
+        echo(f"merged LoRA adapters into {n} linear layers" if n else "--merge-lora: the checkpoint has no LoRA "
+             "adapters; nothing merged")
+    elif any(".lora_A." in k for k in sd):
+        echo("note: the checkpoint holds LoRA adapters; pass --merge-lora to fold them into the base weights")
+    os.makedirs(output_dir, exist_ok=True)
+    written: dict[str, str] = {}
+    if not ema:
+        sd = {k: v for k, v in sd.items() if not k.startswith("net_ema.")}
+    written["model"] = _save(sd, os.path.join(output_dir, "model.pt"), "safetensors" if fmt == "safetensors" else "pt")
+    if ema:
+        ema_sd, had = ema_state_dict(sd)
+        if not had:
+            echo("no EMA weights (net_ema.*) in the checkpoint: model_ema_*.pt hold the regular net.* weights")
+        name = "model_ema"
+    else:
+        ema_sd, had = {k: v for k, v in sd.items() if k.startswith("net.")}, False
+        name = "model"
+    if fmt == "diffusers":
+        for path in export_diffusers(_split(ema_sd, "net."), output_dir, experiment, config_file):
+            written[os.path.relpath(path, output_dir)] = path
+        return written
+    file_fmt = "safetensors" if fmt == "safetensors" else "pt"
+    if ema:
+        written["ema_fp32"] = _save(ema_sd, os.path.join(output_dir, f"{name}_fp32.pt"), file_fmt)
+    written["bf16"] = _save(_cast(ema_sd, torch.bfloat16), os.path.join(output_dir, f"{name}_bf16.pt"), file_fmt)
+    return written
+
+
+def iter_outputs(written: Mapping[str, str]) -> Iterable[str]:
+    for path in written.values():
+        yield f"{path} ({os.path.getsize(path) / 2**20:.1f} MiB)"

@@ -1,0 +1,156 @@
+"""``ckpt_type=dcp``: torch.distributed.checkpoint folders, resharding on load.
+
+Layout (as Predict2.5)::
+
+    <job>/checkpoints/iter_000001000/model/{.metadata,__<rank>_0.distcp}   net.* + net_ema.* (DCP)
+                                    /optim/{.metadata,__<rank>_0.distcp}   optimizer state (DCP)
+                                    /scheduler/state.pt                    LR scheduler state_dict
+                                    /trainer/state.pt                      iteration, data position, RNG of every rank
+    <job>/checkpoints/latest_checkpoint.txt                               "iter_000001000"
+
+Every rank writes its shards into ``iter_%09d.tmp``; once all ranks are done rank 0 renames the folder
+and then rewrites ``latest_checkpoint.txt``. With ``checkpoint.dcp_async_mode_enabled`` the model and
+optimizer shards are written in the background (``dcp.async_save``) and published at the next save or at
+the end of training. Loading reads any world size's checkpoint (DCP reshards).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any, Optional
+
+import torch
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
+
+from cosmos_predict2.checkpoint import state as ckstate
+from cosmos_predict2.checkpoint.base import Checkpointer, CheckpointError, iter_name, remove_path
+from cosmos_predict2.utils import distributed as du
+
+log = logging.getLogger(__name__)
+
+
+def _save_part(state: dict, path: str, async_mode: bool):
+    """Write one DCP part (``model`` / ``optim``); returns a future in async mode."""
+    if async_mode:
+        return dcp.async_save(state, checkpoint_id=path)
+    dcp.save(state, checkpoint_id=path)
+    return None
+
+
+def dcp_keys(path: str) -> list[str]:
+    """Top-level keys stored in a DCP folder."""
+    return sorted(FileSystemReader(path).read_metadata().state_dict_metadata.keys())
+
+
+def is_dcp_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, ".metadata"))
+
+
+class DistributedCheckpointer(Checkpointer):
+    suffix = ""
+
+    def __init__(self, config_checkpoint: Any = None, config_job: Any = None, checkpoint_dir: Optional[str] = None,
+                 **kwargs: Any) -> None:
+        super().__init__(config_checkpoint, config_job, checkpoint_dir, **kwargs)
+        self.async_mode = bool(getattr(config_checkpoint, "dcp_async_mode_enabled", False))
+        self._pending: Optional[tuple[list, str, str, int]] = None
+
+    def exists(self, path: str) -> bool:
+        return is_dcp_dir(os.path.join(path, "model")) and os.path.isfile(os.path.join(path, "trainer", "state.pt"))
+
+    # ------------------------------------------------------------------ save
+    def save(self, model, optimizer, scheduler, trainer_state: dict, iteration: int) -> None:
+        self.finalize()
+        t0 = time.perf_counter()
+        name = iter_name(iteration)
+        final = os.path.join(self.checkpoint_dir, name)
+        tmp = final + ".tmp"
+        if du.is_rank0():
+            os.makedirs(self.checkpoint_dir, exist_ok=True)
+            remove_path(tmp)
+            for sub in ("scheduler", "trainer"):
+                os.makedirs(os.path.join(tmp, sub), exist_ok=True)
+        du.barrier()
+        model_sd = ckstate.model_state_dict(model)
+        optim_sd = ckstate.optimizer_state_dict(model, optimizer) if optimizer is not None else None
+        rng_all = ckstate.gather_to_rank0(ckstate.rng_state())
+        futures = [_save_part(model_sd, os.path.join(tmp, "model"), self.async_mode)]
+        if optim_sd is not None:
+            futures.append(_save_part(optim_sd, os.path.join(tmp, "optim"), self.async_mode))
+        if du.is_rank0():
+            sched = scheduler.state_dict() if scheduler is not None else {}
+            torch.save(sched, os.path.join(tmp, "scheduler", "state.pt"))
+            torch.save(dict(trainer_state, rng=rng_all, world_size=du.get_world_size()),
+                       os.path.join(tmp, "trainer", "state.pt"))
+        self._pending = ([f for f in futures if f is not None], tmp, final, iteration)
+        if not self.async_mode:
+            self.finalize()
+            if du.is_rank0():
+                log.info("saved checkpoint %s in %.2fs", final, time.perf_counter() - t0)
+
+    def finalize(self) -> None:
+        if self._pending is None:
+            return
+        futures, tmp, final, iteration = self._pending
+        self._pending = None
+        for fut in futures:
+            fut.result()
+        du.barrier()  # every rank's shards are on disk
+        if du.is_rank0():
+            remove_path(final)
+            os.replace(tmp, final)
+            self.publish(os.path.basename(final))
+        du.barrier()
+
+    # ------------------------------------------------------------------ load
+    def load_checkpoint(self, path: str, model, optimizer=None, scheduler=None,
+                        load_training_state: bool = True) -> Optional[dict]:
+        model_dir = os.path.join(path, "model")
+        if not is_dcp_dir(model_dir):
+            raise CheckpointError(f"{path} is not a DCP checkpoint folder (no model/.metadata); expected "
+                                  f"<job>/checkpoints/iter_XXXXXXXXX with model/, optim/, scheduler/, trainer/")
+        t0 = time.perf_counter()
+        load_model_dcp(model, model_dir, strict=self.strict_resume)
+        trainer_state = None
+        if load_training_state:
+            if optimizer is not None:
+                optim_dir = os.path.join(path, "optim")
+                if not is_dcp_dir(optim_dir):
+                    raise CheckpointError(f"{path} has no optimizer state (optim/); set checkpoint.load_training_state"
+                                          f"=False to load the weights only")
+                osd = ckstate.optimizer_state_dict(model, optimizer)
+                dcp.load(osd, checkpoint_id=optim_dir)
+                ckstate.set_optimizer_state(model, optimizer, osd)
+            sched_file = os.path.join(path, "scheduler", "state.pt")
+            if scheduler is not None and os.path.isfile(sched_file):
+                scheduler.load_state_dict(torch.load(sched_file, weights_only=True))
+            trainer_file = os.path.join(path, "trainer", "state.pt")
+            if os.path.isfile(trainer_file):
+                trainer_state = torch.load(trainer_file, weights_only=True)
+        if du.is_rank0():
+            log.info("loaded %s in %.2fs (training state: %s)", path, time.perf_counter() - t0, load_training_state)
+        return trainer_state
+
+
+def load_model_dcp(model, model_dir: str, strict: bool = True) -> tuple[list[str], list[str]]:
+    """Load ``net.*`` / ``net_ema.*`` from a DCP ``model`` folder into a (possibly sharded) model.
+
+    Returns (missing, unexpected) keys; with ``strict`` any missing key raises :class:`CheckpointError`."""
+    sd = ckstate.model_state_dict(model)
+    stored = set(dcp_keys(model_dir))
+    missing = sorted(set(sd) - stored)
+    unexpected = sorted(stored - set(sd))
+    if missing and strict:
+        raise CheckpointError(
+            f"{model_dir} lacks {len(missing)} model keys, e.g. {missing[:5]}; it was written for a different net "
+            f"(or without EMA / LoRA). Set checkpoint.strict_resume=False to load the matching keys only")
+    if missing:
+        log.warning("%s: %d keys missing (kept at their initial values): %s", model_dir, len(missing), missing[:10])
+    if unexpected:
+        log.warning("%s: %d stored keys not used by this model: %s", model_dir, len(unexpected), unexpected[:10])
+    dcp.load(sd, checkpoint_id=model_dir, planner=DefaultLoadPlanner(allow_partial_load=bool(missing)))
+    ckstate.set_model_state(model, sd, strict=False)
+    return missing, unexpected

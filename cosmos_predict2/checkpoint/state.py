@@ -1,0 +1,122 @@
+"""What goes into a checkpoint: model / optimizer state dicts without wrapper prefixes, RNG states.
+
+Model keys are ``net.<param>`` and ``net_ema.<param>`` (plus ``<child>.<param>`` for any other child module
+of the model with trainable parameters, e.g. a loss log-variance head). ``get_model_state_dict`` strips
+FSDP, activation-checkpoint and ``torch.compile`` prefixes, so keys equal the released checkpoints'.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                     get_optimizer_state_dict, set_model_state_dict,
+                                                     set_optimizer_state_dict)
+
+
+def checkpoint_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """``{"net": ..., "net_ema": ..., other trainable children}`` in a fixed order."""
+    out: dict[str, nn.Module] = {}
+    for name in ("net", "net_ema"):
+        module = getattr(model, name, None)
+        if isinstance(module, nn.Module):
+            out[name] = module
+    for name, child in model.named_children():
+        if name in out or name in ("tokenizer", "text_encoder"):
+            continue
+        if any(p.requires_grad for p in child.parameters()):
+            out[name] = child
+    if not out:
+        out[""] = model
+    return out
+
+
+def _prefixed(name: str, key: str) -> str:
+    return f"{name}.{key}" if name else key
+
+
+def model_state_dict(model: nn.Module, full: bool = False) -> dict[str, torch.Tensor]:
+    """Flat ``{prefix.param: tensor}``; sharded DTensors, or full CPU tensors on rank 0 with ``full``."""
+    opts = StateDictOptions(full_state_dict=full, cpu_offload=full)
+    out = {}
+    for name, module in checkpoint_modules(model).items():
+        for key, value in get_model_state_dict(module, options=opts).items():
+            out[_prefixed(name, key)] = value
+    return out
+
+
+def set_model_state(model: nn.Module, state: dict[str, torch.Tensor], full: bool = False,
+                    strict: bool = True) -> tuple[list[str], list[str]]:
+    """Load a flat state dict into the model's checkpoint modules; returns (missing, unexpected).
+
+    With ``full`` only rank 0 needs the tensors (they are broadcast to the shards)."""
+    rank0 = not (dist.is_initialized() and dist.get_rank() != 0)
+    missing, unexpected = [], []
+    modules = checkpoint_modules(model)
+    used = set()
+    for name, module in modules.items():
+        prefix = f"{name}." if name else ""
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        used.update(prefix + k for k in sub)
+        opts = StateDictOptions(full_state_dict=full, broadcast_from_rank0=full, strict=strict)
+        if full and not rank0:
+            sub = {}
+        result = set_model_state_dict(module, sub, options=opts)
+        missing += [prefix + k for k in result.missing_keys]
+        unexpected += [prefix + k for k in result.unexpected_keys]
+    if rank0 or not full:
+        unexpected += sorted(set(state) - used)
+    return missing, unexpected
+
+
+def optimizer_state_dict(model: nn.Module, optimizer, full: bool = False) -> dict:
+    return get_optimizer_state_dict(model, optimizer,
+                                    options=StateDictOptions(full_state_dict=full, cpu_offload=full))
+
+
+def set_optimizer_state(model: nn.Module, optimizer, state: dict, full: bool = False) -> None:
+    rank0 = not (dist.is_initialized() and dist.get_rank() != 0)
+    opts = StateDictOptions(full_state_dict=full, broadcast_from_rank0=full)
+    set_optimizer_state_dict(model, optimizer, state if (rank0 or not full) else {}, options=opts)
+
+
+# ----------------------------------------------------------------------------- RNG
+def rng_state() -> dict:
+    """This process's RNG states (python, numpy, torch CPU, CUDA) as weights_only-loadable values."""
+    np_state = np.random.get_state()
+    out = {
+        "python": random.getstate(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state()
+    return out
+
+
+def set_rng_state(state: Optional[dict]) -> None:
+    if not state:
+        return
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npst = state["numpy"]
+    np.random.set_state(("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
+                         npst["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def gather_to_rank0(obj) -> Optional[list]:
+    """``[obj of rank 0, obj of rank 1, ...]`` on rank 0, None elsewhere (``[obj]`` without a group)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return [obj]
+    out = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out

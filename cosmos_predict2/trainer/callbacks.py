@@ -1,0 +1,218 @@
+"""Trainer callbacks (``config.trainer.callbacks``: a dict of LazyCalls, instantiated by the launcher).
+
+Hooks (all optional): ``on_train_start(trainer)``, ``on_before_optimizer_step(trainer, iteration)``,
+``on_training_step_end(trainer, iteration, metrics)``, ``on_validation_end(trainer, iteration, metrics)``,
+``on_train_end(trainer, iteration)``. Only rank 0 writes logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from cosmos_predict2.utils import distributed as du
+
+log = logging.getLogger(__name__)
+
+
+class Callback:
+    def on_train_start(self, trainer) -> None: ...
+
+    def on_before_optimizer_step(self, trainer, iteration: int) -> None: ...
+
+    def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None: ...
+
+    def on_validation_end(self, trainer, iteration: int, metrics: dict) -> None: ...
+
+    def on_train_end(self, trainer, iteration: int) -> None: ...
+
+
+# ----------------------------------------------------------------------------- gradient clipping
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    if not grads:
+        return torch.zeros(())
+    norm = torch.nn.utils.get_total_norm(grads, 2.0)
+    if hasattr(norm, "full_tensor"):
+        norm = norm.full_tensor()
+    return norm.float().cpu() if norm.device.type != "cpu" else norm.float()
+
+
+def clip_grad_norm(params: list[nn.Parameter], max_norm: Optional[float]) -> float:
+    """Clip the global gradient norm of ``params`` (DTensor shards of any mesh and plain tensors mixed);
+    returns the norm before clipping. ``max_norm`` None or <= 0 only measures."""
+    groups: dict[Any, list[torch.Tensor]] = {}
+    for p in params:
+        if p.grad is None:
+            continue
+        key = (p.grad.device_mesh, p.grad.placements) if hasattr(p.grad, "device_mesh") else "plain"
+        groups.setdefault(key, []).append(p.grad)
+    norms = [_total_norm(g) for g in groups.values()]
+    total = torch.stack(norms).norm(2.0) if norms else torch.zeros(())
+    if max_norm is not None and max_norm > 0 and math.isfinite(float(total)):
+        for grads in groups.values():
+            device = grads[0].device
+            torch.nn.utils.clip_grads_with_norm_(grads, max_norm, total.to(device))
+    return float(total)
+
+
+class GradClip(Callback):
+    """Clip the global gradient norm to ``clip_norm`` (``clip_grad_norm_`` semantics); records it as ``grad_norm``."""
+
+    def __init__(self, clip_norm: float = 1.0, force_finite: bool = True) -> None:
+        self.clip_norm = float(clip_norm)
+        self.force_finite = force_finite
+
+    def on_before_optimizer_step(self, trainer, iteration: int) -> None:
+        params = [p for p in trainer.model.parameters() if p.requires_grad]
+        trainer.step_metrics["grad_norm"] = clip_grad_norm(params, self.clip_norm)
+
+
+# ----------------------------------------------------------------------------- progress bar
+class ProgressBar(Callback):
+    """tqdm bar on rank 0 with loss, it/s, samples/s and the ETA to ``trainer.max_iter``."""
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = max(1, int(every))
+        self.bar = None
+
+    def on_train_start(self, trainer) -> None:
+        if not du.is_rank0() or not getattr(trainer.config.trainer, "progress_bar", True):
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover
+            return
+        self.bar = tqdm(total=trainer.max_iter, initial=trainer.iteration, desc="train", dynamic_ncols=True,
+                        unit="it", mininterval=1.0)
+
+    def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(iteration - self.bar.n)
+        if iteration % self.every == 0:
+            self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{metrics.get('samples_per_s', 0):.2f}",
+                                 refresh=False)
+
+    def on_train_end(self, trainer, iteration: int) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ----------------------------------------------------------------------------- metrics files
+class MetricsLogger(Callback):
+    """Rank 0: every ``trainer.logging_iter`` iterations, append the averaged metrics to
+    ``<job>/metrics.jsonl`` (one JSON object per line, validation lines have ``"split": "val"``), log a
+    line, and write TensorBoard scalars when ``tensorboard`` (default ``trainer.tensorboard``) is set and
+    TensorBoard is installed."""
+
+    def __init__(self, filename: str = "metrics.jsonl", tensorboard: Optional[bool] = None) -> None:
+        self.filename = filename
+        self.tensorboard = tensorboard
+        self.path: Optional[str] = None
+        self.writer = None
+        self._acc: dict[str, float] = {}
+        self._n = 0
+
+    def on_train_start(self, trainer) -> None:
+        if not du.is_rank0():
+            return
+        os.makedirs(trainer.job_dir, exist_ok=True)
+        self.path = os.path.join(trainer.job_dir, self.filename)
+        use_tb = self.tensorboard if self.tensorboard is not None else bool(getattr(trainer.config.trainer, "tensorboard", False))
+        if use_tb:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(os.path.join(trainer.job_dir, "tensorboard"))
+            except Exception as err:  # tensorboard not installed
+                log.warning("TensorBoard requested but unavailable (%s); pip install tensorboard", err)
+
+    def _write(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            split = record.get("split", "train")
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "iteration":
+                    self.writer.add_scalar(f"{split}/{key}", value, record["iteration"])
+            self.writer.flush()
+
+    def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None:
+        if self.path is None:
+            return
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and value is not None:
+                self._acc[key] = self._acc.get(key, 0.0) + float(value)
+        self._n += 1
+        every = max(1, int(trainer.config.trainer.logging_iter))
+        if iteration % every == 0 or iteration == trainer.max_iter:
+            record = {"iteration": iteration, "split": "train"}
+            record.update({k: v / self._n for k, v in self._acc.items()})
+            for key in ("lr", "peak_memory_gib"):
+                if key in metrics:
+                    record[key] = metrics[key]
+            self._acc, self._n = {}, 0
+            self._write(record)
+            parts = [f"iter {iteration}/{trainer.max_iter}", f"loss {record['loss']:.5f}"]
+            for key, fmt in (("grad_norm", "{:.3f}"), ("lr", "{:.2e}"), ("iter_per_s", "{:.2f}"),
+                             ("samples_per_s", "{:.2f}"), ("tflops_per_device", "{:.4f}"), ("mfu", "{:.3f}"),
+                             ("peak_memory_gib", "{:.2f}")):
+                if record.get(key) is not None:
+                    parts.append(f"{key} " + fmt.format(record[key]))
+            log.info(" | ".join(parts))
+
+    def on_validation_end(self, trainer, iteration: int, metrics: dict) -> None:
+        if self.path is None:
+            return
+        self._write(dict(metrics, iteration=iteration, split="val"))
+        log.info("validation at iter %d: %s", iteration, {k: round(v, 6) for k, v in metrics.items()})
+
+    def on_train_end(self, trainer, iteration: int) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class WandbLogger(Callback):
+    """Weights & Biases logging on rank 0 when ``wandb`` is installed and ``job.wandb_mode`` is not
+    ``disabled`` (``online`` / ``offline``); otherwise a no-op that says why."""
+
+    def __init__(self, every: Optional[int] = None) -> None:
+        self.every = every
+        self.run = None
+
+    def on_train_start(self, trainer) -> None:
+        if not du.is_rank0():
+            return
+        mode = getattr(trainer.config.job, "wandb_mode", "disabled")
+        if mode == "disabled":
+            log.info("W&B logging off (job.wandb_mode=disabled); set job.wandb_mode=online or offline to enable")
+            return
+        try:
+            import wandb
+        except ImportError:
+            log.warning("WandbLogger: wandb is not installed (pip install wandb); W&B logging off")
+            return
+        job = trainer.config.job
+        self.run = wandb.init(project=job.project, group=job.group, name=job.name, mode=mode, dir=trainer.job_dir)
+
+    def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None:
+        every = self.every or max(1, int(trainer.config.trainer.logging_iter))
+        if self.run is not None and iteration % every == 0:
+            self.run.log({f"train/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=iteration)
+
+    def on_validation_end(self, trainer, iteration: int, metrics: dict) -> None:
+        if self.run is not None:
+            self.run.log({f"val/{k}": v for k, v in metrics.items()}, step=iteration)
+
+    def on_train_end(self, trainer, iteration: int) -> None:
+        if self.run is not None:
+            self.run.finish()
+            self.run = None

@@ -1,0 +1,306 @@
+"""The training loop.
+
+Per iteration: ``grad_accum_iter`` micro-batches (FSDP gradient sync only on the last one) ->
+``model.training_step`` -> backward -> callbacks' ``on_before_optimizer_step`` (gradient clipping) ->
+optimizer and scheduler step -> EMA update -> metrics / validation / checkpoint.
+
+A non-finite loss on any rank stops every rank with :class:`NonFiniteLossError` naming the iteration and
+the ``__key__`` of the samples in the offending batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from typing import Any, Iterable, Iterator, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from cosmos_predict2.checkpoint.state import rng_state, set_rng_state
+from cosmos_predict2.parallel.fsdp import set_gradient_sync
+from cosmos_predict2.trainer import metrics as tm
+from cosmos_predict2.utils import distributed as du
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN / Inf loss or gradient norm."""
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def batch_keys(batch: Any) -> list:
+    keys = batch.get("__key__") if isinstance(batch, dict) else None
+    if keys is None:
+        return []
+    return list(keys) if isinstance(keys, (list, tuple)) else [keys]
+
+
+def batch_size_of(batch: Any) -> int:
+    if isinstance(batch, dict):
+        for value in batch.values():
+            if isinstance(value, torch.Tensor) and value.ndim > 0:
+                return int(value.shape[0])
+    return 1
+
+
+class Trainer:
+    """Runs ``max_iter`` iterations of a (parallelised) model; see the module docstring."""
+
+    def __init__(self, config, model: nn.Module, optimizer, scheduler, dataloader_train: Iterable,
+                 dataloader_val: Optional[Iterable] = None, checkpointer=None, callbacks: Optional[list] = None,
+                 dims=None, job_dir: Optional[str] = None, device: Optional[torch.device] = None) -> None:
+        self.config = config
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.dataloader_train = dataloader_train
+        self.dataloader_val = dataloader_val
+        self.checkpointer = checkpointer
+        self.callbacks = list(callbacks or [])
+        self.dims = dims
+        self.job_dir = job_dir or config.job.path_local
+        self.device = device or du.current_device()
+        self.max_iter = int(config.trainer.max_iter)
+        self.grad_accum = max(1, int(config.trainer.grad_accum_iter))
+        self.iteration = 0
+        self.step_metrics: dict[str, Any] = {}
+        self.loss_history: list[float] = []  # global mean loss per iteration (rank 0 and others alike)
+        self._data_iter: Optional[Iterator] = None
+        self._pending_rng: Optional[dict] = None
+        self._other_params = [p for n, p in model.named_parameters() if p.requires_grad and not hasattr(p, "device_mesh")]
+        net = getattr(model, "net", model)
+        self._flops_shape = tm.dit_shape(net)
+        self._recompute = getattr(getattr(config.model, "config", {}), "get", lambda *_: "none")(
+            "activation_checkpointing", "none") not in (None, "none")
+        self._peak = tm.peak_tflops()
+
+    # ------------------------------------------------------------------ callbacks
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, *args)
+
+    # ------------------------------------------------------------------ state
+    def trainer_state(self) -> dict:
+        loader_state = self.dataloader_train.state_dict() if hasattr(self.dataloader_train, "state_dict") else {}
+        dp = self.dims.dp if self.dims is not None else 1
+        return {"iteration": self.iteration, "grad_scaler": {}, "dataloader": loader_state, "dp_world_size": dp}
+
+    def load_trainer_state(self, state: Optional[dict]) -> None:
+        """Restore iteration, data position (rescaled to this data-parallel size) and this rank's RNG."""
+        if not state:
+            return
+        self.iteration = int(state.get("iteration", 0))
+        loader_state = dict(state.get("dataloader") or {})
+        dp_new = self.dims.dp if self.dims is not None else 1
+        dp_old = int(state.get("dp_world_size", loader_state.get("dp_world_size", dp_new)) or dp_new)
+        if loader_state and hasattr(self.dataloader_train, "load_state_dict"):
+            if dp_old != dp_new:
+                consumed = int(loader_state.get("samples_consumed", 0)) * dp_old
+                if consumed % dp_new:
+                    log.warning("data position %d samples is not divisible by the new data-parallel size %d", consumed,
+                                dp_new)
+                loader_state["samples_consumed"] = consumed // dp_new
+                loader_state["dp_world_size"] = dp_new
+            self.dataloader_train.load_state_dict(loader_state)
+        rng = state.get("rng") or []
+        if int(state.get("world_size", -1)) == du.get_world_size() and len(rng) > du.get_rank():
+            self._pending_rng = rng[du.get_rank()]  # restored after the data iterator is created
+        else:
+            self._pending_rng = None
+            self.reseed(self.iteration)
+
+    def reseed(self, iteration: int) -> None:
+        """Deterministic per-data-parallel-rank RNG (context-parallel ranks must draw the same noise)."""
+        dp_rank = self.dims.dp_rank if self.dims is not None else 0
+        seed_all(int(self.config.trainer.seed) + 1000 * dp_rank + iteration)
+
+    # ------------------------------------------------------------------ data
+    def _next_batch(self) -> Any:
+        if self._data_iter is None:
+            self._data_iter = iter(self.dataloader_train)
+        try:
+            return next(self._data_iter)
+        except StopIteration:
+            self._data_iter = iter(self.dataloader_train)
+            return next(self._data_iter)
+
+    # ------------------------------------------------------------------ main loop
+    def train(self) -> list[float]:
+        self.model.train()
+        self._data_iter = iter(self.dataloader_train)  # creating it draws from the RNG: restore state after
+        if self._pending_rng is not None:
+            set_rng_state(self._pending_rng)
+            self._pending_rng = None
+        self._call("on_train_start")
+        last_saved = self.iteration
+        try:
+            while self.iteration < self.max_iter:
+                self.train_step()
+                it = self.iteration
+                if self._should_validate(it):
+                    self.validate()
+                if self.checkpointer is not None and it % int(self.config.checkpoint.save_iter) == 0:
+                    self.save()
+                    last_saved = it
+            if self.checkpointer is not None and last_saved != self.iteration:
+                self.save()
+        finally:
+            if self.checkpointer is not None:
+                self.checkpointer.finalize()
+            self._call("on_train_end", self.iteration)
+        return self.loss_history
+
+    def _should_validate(self, it: int) -> bool:
+        t = self.config.trainer
+        return bool(t.run_validation) and self.dataloader_val is not None and it % max(1, int(t.validation_iter)) == 0
+
+    def save(self) -> None:
+        self.checkpointer.save(self.model, self.optimizer, self.scheduler, self.trainer_state(), self.iteration)
+
+    def train_step(self) -> None:
+        t0 = time.perf_counter()
+        self.step_metrics = {}
+        self.optimizer.zero_grad(set_to_none=True)
+        nets = [m for m in (getattr(self.model, "net", None),) if m is not None]
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        samples = tokens = 0
+        for micro in range(self.grad_accum):
+            batch = to_device(self._next_batch(), self.device)
+            for net in nets:
+                set_gradient_sync(net, micro == self.grad_accum - 1)
+            loss, outputs = self.model.training_step(batch, self.iteration)
+            self._check_finite(loss, batch)
+            (loss / self.grad_accum).backward()
+            loss_sum += float(loss.detach())
+            samples += batch_size_of(batch)
+            tokens = tm.tokens_per_sample(batch, self._flops_shape[3], self._flops_shape[4])
+        self._sync_other_grads()
+        self._call("on_before_optimizer_step", self.iteration)
+        grad_norm = self.step_metrics.get("grad_norm")
+        if grad_norm is not None and not math.isfinite(grad_norm):
+            raise NonFiniteLossError(f"non-finite gradient norm {grad_norm} at iteration {self.iteration + 1}; "
+                                     f"lower the learning rate or check the data")
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.iteration += 1
+        if hasattr(self.model, "ema_update"):
+            beta = self.model.ema_update(self.iteration)
+            if beta is not None:
+                self.step_metrics["ema_beta"] = float(beta)
+        loss_mean = self._global_mean(loss_sum / self.grad_accum)
+        self.loss_history.append(loss_mean)
+        dt = time.perf_counter() - t0
+        self._record(loss_mean, dt, samples, tokens)
+        self._call("on_training_step_end", self.iteration, self.step_metrics)
+
+    def _record(self, loss: float, dt: float, samples: int, tokens: int) -> None:
+        dp = self.dims.dp if self.dims is not None else 1
+        world = du.get_world_size()
+        global_samples = samples * dp
+        m = self.step_metrics
+        m["loss"] = loss
+        m["iter_time_s"] = dt
+        m["iter_per_s"] = 1.0 / dt if dt > 0 else 0.0
+        m["samples_per_s"] = global_samples / dt if dt > 0 else 0.0
+        m["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        if tokens:
+            flops = tm.train_flops_per_sample(*self._flops_shape[:3], tokens, self._recompute) * global_samples
+            m["tflops_per_device"] = flops / dt / world / 1e12
+            if self._peak:
+                m["mfu"] = m["tflops_per_device"] / self._peak
+        mem = tm.peak_memory_gib()
+        if mem is not None:
+            m["peak_memory_gib"] = mem
+
+    # ------------------------------------------------------------------ checks / reductions
+    def _check_finite(self, loss: torch.Tensor, batch: Any) -> None:
+        if not self.config.trainer.detect_nan:
+            return
+        bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).all() else 1.0], device=self._reduce_device())
+        if du.get_world_size() > 1:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        if bad.item() > 0:
+            keys = batch_keys(batch) if not torch.isfinite(loss.detach()).all() else []
+            all_keys = _gather_keys(keys)
+            raise NonFiniteLossError(
+                f"non-finite loss at iteration {self.iteration + 1}; batch __key__s with the bad loss: {all_keys}. "
+                f"Inspect those samples, lower the learning rate, or resume from the last checkpoint")
+
+    def _reduce_device(self) -> torch.device:
+        return self.device if (du.is_initialized() and dist.get_backend() == "nccl") else torch.device("cpu")
+
+    def _global_mean(self, value: torch.Tensor) -> float:
+        if du.get_world_size() == 1:
+            return float(value)
+        t = value.to(self._reduce_device(), torch.float64).reshape(1)
+        dist.all_reduce(t)
+        return float(t.item()) / du.get_world_size()
+
+    def _sync_other_grads(self) -> None:
+        """Average the gradients of parameters FSDP does not manage (e.g. a loss log-variance head)."""
+        if du.get_world_size() == 1:
+            return
+        for p in self._other_params:
+            if p.grad is not None:
+                g = p.grad.to(self._reduce_device())
+                dist.all_reduce(g)
+                p.grad.copy_(g / du.get_world_size())
+
+    # ------------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validate(self) -> dict:
+        max_batches = self.config.trainer.max_val_iter
+        step = getattr(self.model, "validation_step", None) or self.model.training_step
+        total, n = 0.0, 0
+        saved = rng_state()  # validation must not change the training RNG stream (resume equality)
+        seed_all(int(self.config.trainer.seed) + 12345 + (self.dims.dp_rank if self.dims else 0))
+        self.model.eval()
+        try:
+            for i, batch in enumerate(self.dataloader_val):
+                if max_batches is not None and i >= int(max_batches):
+                    break
+                loss, _ = step(to_device(batch, self.device), self.iteration)
+                total += float(loss)
+                n += 1
+        finally:
+            self.model.train()
+            set_rng_state(saved)
+        metrics = {"loss": self._global_mean(torch.tensor(total / max(n, 1), dtype=torch.float64)),
+                   "num_batches": float(n)}
+        self._call("on_validation_end", self.iteration, metrics)
+        return metrics
+
+
+def _gather_keys(keys: list) -> list:
+    if du.get_world_size() == 1:
+        return keys
+    out = [None] * du.get_world_size()
+    dist.all_gather_object(out, keys)
+    return [k for ks in out for k in (ks or [])]
+
+
+def seed_all(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
