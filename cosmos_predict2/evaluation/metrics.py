@@ -81,10 +81,17 @@ def _gaussian_kernel_1d(sigma: float = _SSIM_SIGMA, truncate: float = _SSIM_TRUN
     return k / k.sum()
 
 
-def _filter_valid(x_N_1_H_W: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter, 'valid' part only (H-2r, W-2r)."""
-    x = F.conv2d(x_N_1_H_W, k.view(1, 1, -1, 1))
-    return F.conv2d(x, k.view(1, 1, 1, -1))
+def _valid_filter_matrix(n: int, k: torch.Tensor) -> torch.Tensor:
+    """(n - 2r, n) banded matrix M with (M @ x)[i] = sum_j k[j] x[i + j]: 'valid' 1-D filtering."""
+    m = torch.zeros(n - k.numel() + 1, n, dtype=torch.float64)
+    for j, kj in enumerate(k):
+        m.diagonal(j).fill_(kj)
+    return m
+
+
+def _filter_valid(x_N_H_W: torch.Tensor, mh: torch.Tensor, mw: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter, 'valid' part only: (N, H, W) -> (N, H-2r, W-2r) (float64 matmuls)."""
+    return mh @ x_N_H_W @ mw.T
 
 
 def ssim_per_frame(pred: ArrayLike, gt: ArrayLike, data_range: float = DATA_RANGE) -> np.ndarray:
@@ -95,15 +102,16 @@ def ssim_per_frame(pred: ArrayLike, gt: ArrayLike, data_range: float = DATA_RANG
     win = k.numel()
     if H < win or W < win:
         raise ValueError(f"SSIM needs frames of at least {win}x{win} pixels, got {H}x{W}")
-    x = p.permute(0, 3, 1, 2).reshape(T * C, 1, H, W)
-    y = g.permute(0, 3, 1, 2).reshape(T * C, 1, H, W)
-    mu_x, mu_y = _filter_valid(x, k), _filter_valid(y, k)
-    vx = _filter_valid(x * x, k) - mu_x * mu_x
-    vy = _filter_valid(y * y, k) - mu_y * mu_y
-    vxy = _filter_valid(x * y, k) - mu_x * mu_y
+    x = p.permute(0, 3, 1, 2).reshape(T * C, H, W)
+    y = g.permute(0, 3, 1, 2).reshape(T * C, H, W)
+    mh, mw = _valid_filter_matrix(H, k), _valid_filter_matrix(W, k)
+    mu_x, mu_y = _filter_valid(x, mh, mw), _filter_valid(y, mh, mw)
+    vx = _filter_valid(x * x, mh, mw) - mu_x * mu_x
+    vy = _filter_valid(y * y, mh, mw) - mu_y * mu_y
+    vxy = _filter_valid(x * y, mh, mw) - mu_x * mu_y
     c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * vxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (vx + vy + c2))
-    return s.mean(dim=(1, 2, 3)).view(T, C).mean(dim=1).numpy()
+    return s.mean(dim=(1, 2)).view(T, C).mean(dim=1).numpy()
 
 
 def capped_mean_psnr(values: ArrayLike, cap: float = PSNR_CAP_DB) -> float:

@@ -1,0 +1,174 @@
+"""Evaluation report files: JSON summary, per-episode CSVs, PNG curves and frame grids, summary table.
+
+Layout under ``output_dir``::
+
+    summary.json                         # evaluate()'s summary dict
+    episodes/<protocol>/<episode>.csv    # frame,method,psnr,ssim (frame 0 excluded)
+    latent_l2.csv                        # protocol,episode,method,latent_frame,last_pixel_frame,latent_l2
+    plots/<protocol>_metrics_vs_frame.png
+    plots/<protocol>_grid_<episode>.png  # GT row + one row per method, a few frames
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from collections import defaultdict
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = ["write_report", "format_table", "plot_metric_curves", "plot_grid", "preview_strip", "safe_name"]
+
+_ORDER = ("model", "shuffled_actions", "zero_actions", "copy_last_frame")
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)) or "episode"
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def format_table(summary: dict) -> str:
+    """Plain-text table: one block per protocol, one row per method (model vs baselines)."""
+    lines = []
+    for protocol, by_method in summary["protocols"].items():
+        methods = [m for m in _ORDER if m in by_method]
+        n_ep = max((by_method[m]["num_episodes"] for m in methods), default=0)
+        lines.append(f"== protocol: {protocol} ({n_ep} episodes, frame 0 excluded) ==")
+        lines.append(f"{'method':<18} {'PSNR':>8} {'SSIM':>7} {'latentL2':>9} {'frames':>7}  per-chunk PSNR")
+        for m in methods:
+            r = by_method[m]
+            chunks = " ".join(_fmt(c["psnr"], 2) for c in r["per_chunk"])
+            lines.append(f"{m:<18} {_fmt(r['psnr'], 2):>8} {_fmt(r['ssim']):>7} {_fmt(r['latent_l2'], 4):>9} "
+                         f"{r['num_frames']:>7}  {chunks}")
+        if "model" in by_method:
+            sens = by_method["model"].get("sensitivity", {})
+            parts = [f"vs {k}: {_fmt(v, 2)} dB" for k, v in sens.items()]
+            if parts:
+                lines.append("action sensitivity (PSNR model - PSNR other): " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def _write_csvs(output_dir: str, rec) -> None:
+    by_episode = defaultdict(list)
+    for protocol, key, method, frame, psnr, ssim in rec.frames:
+        by_episode[(protocol, key)].append((frame, method, psnr, ssim))
+    for (protocol, key), rows in by_episode.items():
+        path = os.path.join(output_dir, "episodes", protocol, f"{safe_name(key)}.csv")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["frame", "method", "psnr", "ssim"])
+            for frame, method, psnr, ssim in sorted(rows, key=lambda r: (r[0], _ORDER.index(r[1]))):
+                w.writerow([frame, method, f"{psnr:.6f}", f"{ssim:.6f}"])
+    if rec.latents:
+        with open(os.path.join(output_dir, "latent_l2.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["protocol", "episode", "method", "latent_frame", "last_pixel_frame", "latent_l2"])
+            for row in rec.latents:
+                w.writerow(list(row[:5]) + [f"{row[5]:.8f}"])
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_metric_curves(path: str, by_method: dict, protocol: str, chunk_size: int) -> None:
+    """PSNR and SSIM (mean over episodes) vs frame index for every method, chunk borders dashed."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("psnr", "ssim")):
+        last = 1
+        for m in [m for m in _ORDER if m in by_method]:
+            pf = by_method[m]["per_frame"]
+            vals = [np.nan if v is None else v for v in pf[metric]]
+            ax.plot(pf["frame"], vals, marker=".", label=m)
+            last = max(last, max(pf["frame"], default=1))
+        for b in range(chunk_size, last, chunk_size):
+            ax.axvline(b + 0.5, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("frame index (0 = conditioning frame, excluded)")
+        ax.set_ylabel(metric.upper())
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{protocol} protocol: metric vs frame (mean over episodes)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _pick_frames(num_frames: int, max_cols: int) -> list[int]:
+    if num_frames <= max_cols:
+        return list(range(num_frames))
+    return sorted({int(round(x)) for x in np.linspace(0, num_frames - 1, max_cols)})
+
+
+def plot_grid(path: str, preview: dict, title: str, max_cols: int = 8) -> None:
+    """Rows: ground truth then each method; columns: evenly spaced frames (frame 0 included for context).
+    Drawn as one mosaic image (fast) with row and column labels."""
+    plt = _pyplot()
+    rows = ["gt"] + [m for m in _ORDER if m in preview]
+    cols = _pick_frames(len(preview["gt"]), max_cols)
+    h, w = preview["gt"].shape[1:3]
+    gap = 2
+    mosaic = np.full((len(rows) * (h + gap) - gap, len(cols) * (w + gap) - gap, 3), 255, np.uint8)
+    for r, name in enumerate(rows):
+        frames = preview_strip(preview["gt"], preview[name])[:, :, w:] if name != "gt" else preview["gt"]
+        for c, f in enumerate(cols):
+            mosaic[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = frames[f]
+    inch = max(len(cols) * (w + gap) / 80.0, 4.0)
+    fig, ax = plt.subplots(figsize=(inch + 1.6, inch * mosaic.shape[0] / mosaic.shape[1] + 0.8))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks([c * (w + gap) + w / 2 for c in range(len(cols))], [f"t={f}" for f in cols], fontsize=7)
+    ax.set_yticks([r * (h + gap) + h / 2 for r in range(len(rows))],
+                  ["ground truth" if n == "gt" else n for n in rows], fontsize=7)
+    ax.tick_params(length=0)
+    ax.set_title(title, fontsize=9)
+    fig.subplots_adjust(left=0.2, right=0.98, top=0.9, bottom=0.1)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def preview_strip(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """(T, H, 2W, 3) uint8 video: ground truth left, prediction right (prediction resized if needed)."""
+    from cosmos_predict2.evaluation.metrics import resize_frames, to_frames
+
+    p = resize_frames(to_frames(pred), gt.shape[1:3]).numpy().astype(np.uint8)
+    return np.concatenate([np.asarray(gt, np.uint8), p], axis=2)
+
+
+def write_report(output_dir: str, summary: dict, rec, max_grid_episodes: Optional[int] = None) -> dict:
+    """Write every report file; returns {kind: [paths]}."""
+    os.makedirs(os.path.join(output_dir, "plots"), exist_ok=True)
+    written = defaultdict(list)
+    path = os.path.join(output_dir, "summary.json")
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=1, allow_nan=False)
+        f.write("\n")
+    written["json"].append(path)
+    _write_csvs(output_dir, rec)
+    chunk = int(summary.get("settings", {}).get("chunk_size", 12))
+    for protocol, by_method in summary["protocols"].items():
+        methods = {m: v for m, v in by_method.items() if m in _ORDER}
+        p = os.path.join(output_dir, "plots", f"{protocol}_metrics_vs_frame.png")
+        plot_metric_curves(p, methods, protocol, chunk)
+        written["plots"].append(p)
+        for i, (key, preview) in enumerate(rec.previews.get(protocol, {}).items()):
+            if max_grid_episodes is not None and i >= max_grid_episodes:
+                break
+            p = os.path.join(output_dir, "plots", f"{protocol}_grid_{safe_name(key)}.png")
+            plot_grid(p, preview, f"{protocol} protocol, episode {key}: predicted vs ground truth")
+            written["grids"].append(p)
+    return dict(written)
