@@ -8,13 +8,14 @@ What it is
       time:   DCT-II over the 4 frames of a group (index 0 = mean over the group, 1 = linear trend)
       space:  8x8 DCT-II (indices (u, v) = vertical, horizontal frequency)
     The 16 basis functions (``FIRST_FRAME_BASIS`` / ``GROUP_BASIS``) are the DCT coefficients with the
-    largest mean energy measured on procedurally drawn tabletop scenes (flat colours, moving boxes, discs and
-    a gripper; a one-off measurement, the lists are hard-coded, nothing is learned at run time). Channels
-    0-10 are the same spatial coefficients for the first frame and for the 4-frame groups (for groups: of the
-    group mean), so a static video has the same latent in every latent frame. Channels 11-15 hold finer
-    luma detail for the first frame and, for groups, the temporal trend of the Y, C1, C2 block means, of the
-    horizontal Y gradient, and the Y temporal curvature: this is what lets motion inside a group survive the
-    4x temporal compression.
+    largest mean energy, measured once on two kinds of flat-colour tabletop video (equally weighted): the
+    drawn scenes of tests/unit/test_tokenizer_tiny.py and episodes of the project's synthetic renderer
+    (cosmos_predict2/data/synthetic.py). The lists are hard-coded; nothing is learned at run time.
+    Channels 0-13 are the same spatial coefficients for the first frame and for the 4-frame groups (for
+    groups: of the group mean), so a static video has the same latent in every latent frame. Channels 14-15
+    hold finer vertical luma detail for the first frame and, for groups, the linear trend over the 4 frames
+    of the block's mean luma and of its horizontal luma gradient: this is what lets (slow) motion inside a
+    group survive the 4x temporal compression.
     Latents are the coefficients divided by sqrt(frames * 64), so channel 0 is sqrt(3) x the block's mean
     luma (range about [-1.7, 1.7]); other channels are smaller.
 
@@ -33,8 +34,9 @@ What it is not
     motion inside a group turns into a cross-fade), and no texture; thin parts (a 3-px gripper finger at
     64x64) are smeared. Measured round-trip PSNR on 17-frame drawn tabletop scenes (wall, table, 4 moving
     boxes/discs, a moving two-finger gripper; ``draw_robot_scene`` in tests/unit/test_tokenizer_tiny.py),
-    seeds 0-7: 20.0-25.0 dB (median 22.8) at 64x64, 22.4-27.9 dB (median 25.6) at 128x160, 24.5-29.7 dB
-    (median 27.6) at 256x320. Simpler scenes (a few large shapes, no gripper) reach 25-27 dB at 64x64.
+    seeds 0-7: 20.1-25.1 dB (median 23.0) at 64x64, 22.0-27.5 dB (median 25.2) at 128x160, 23.3-28.4 dB
+    (median 26.1) at 256x320. Episodes of cosmos_predict2/data/synthetic.py (64x80, 33 frames, objects
+    moving 3-7 px/frame), seed 0, episodes 0-7: 23.7-26.2 dB (median 25.2).
     Real camera footage with texture will be much worse; use the Wan2.1 VAE for real data.
 """
 
@@ -47,11 +49,12 @@ import torch
 from cosmos_predict2.tokenizers.common import apply_per_frame
 
 # (colour, time, u, v): colour 0=Y, 1=C1, 2=C2; time = DCT index over the 4-frame group; u/v = 8x8 DCT indices.
-_SHARED_SPATIAL = [(0, 0, 0, 0), (1, 0, 0, 0), (2, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 0), (1, 0, 1, 0),
-                   (0, 0, 2, 0), (2, 0, 1, 0), (0, 0, 0, 2), (1, 0, 0, 1), (2, 0, 0, 1)]  # fmt: skip
-FIRST_FRAME_BASIS = _SHARED_SPATIAL + [(0, 0, 0, 3), (0, 0, 1, 1), (0, 0, 3, 0), (0, 0, 0, 4), (0, 0, 4, 0)]
-GROUP_BASIS = _SHARED_SPATIAL + [(0, 1, 0, 0), (0, 1, 0, 1), (1, 1, 0, 0), (2, 1, 0, 0), (0, 2, 0, 0)]
-NUM_SHARED_CHANNELS = len(_SHARED_SPATIAL)  # channels 0..10 mean the same for the first frame and groups
+_SHARED_SPATIAL = [(0, 0, 0, 0), (1, 0, 0, 0), (2, 0, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1), (0, 0, 2, 0),
+                   (0, 0, 0, 2), (1, 0, 1, 0), (1, 0, 0, 1), (0, 0, 1, 1), (2, 0, 0, 1), (2, 0, 1, 0),
+                   (0, 0, 1, 2), (0, 0, 0, 3)]  # fmt: skip
+FIRST_FRAME_BASIS = _SHARED_SPATIAL + [(0, 0, 4, 0), (0, 0, 3, 0)]
+GROUP_BASIS = _SHARED_SPATIAL + [(0, 1, 0, 0), (0, 1, 0, 1)]
+NUM_SHARED_CHANNELS = len(_SHARED_SPATIAL)  # channels 0..13 mean the same for the first frame and groups
 
 _COLOUR = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [1.0, -2.0, 1.0]], dtype=torch.float64)
 _COLOUR = _COLOUR / _COLOUR.norm(dim=1, keepdim=True)
