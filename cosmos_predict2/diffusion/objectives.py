@@ -69,6 +69,20 @@ def _check_inputs(x0_B_C_T_H_W: torch.Tensor, mask_B_1_T_1_1: Optional[torch.Ten
     return mask_B_1_T_1_1.to(x0_B_C_T_H_W.dtype)
 
 
+def _inputs(x: torch.Tensor, mask, state, training: bool):
+    """(float mask, condition state) for ``x``; the state defaults to ``x`` itself in training (the clean
+    latents) and to zeros when denoising."""
+    mask = _check_inputs(x, mask)
+    if state is None:
+        state = x if training else torch.zeros_like(x)
+    return mask, state.to(x.dtype)
+
+
+def _per_sample(v, x: torch.Tensor) -> torch.Tensor:
+    """Scalar or (B,) noise level -> (B,) in ``x``'s dtype/device."""
+    return torch.as_tensor(v, dtype=x.dtype, device=x.device).expand(x.shape[0])
+
+
 def _mask_loss(per_elem: torch.Tensor, mask_B_1_T_1_1: torch.Tensor) -> torch.Tensor:
     """Zero the conditioning frames of a per-element loss exactly (also kills NaN/inf there)."""
     return torch.where(mask_B_1_T_1_1.bool().expand_as(per_elem), torch.zeros_like(per_elem), per_elem)
@@ -168,10 +182,9 @@ class RectifiedFlowEDMObjective:
     ):
         """Return (scalar loss, outputs). ``condition_state`` defaults to ``x0`` (zeros when the video
         condition is dropped); conditioning frames always get zero loss."""
-        mask = _check_inputs(x0_B_C_T_H_W, condition_mask_B_1_T_1_1)
         x0 = x0_B_C_T_H_W
+        mask, state = _inputs(x0, condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W, training=True)
         B, _, T, _, _ = x0.shape
-        state = x0 if condition_state_B_C_T_H_W is None else condition_state_B_C_T_H_W.to(x0.dtype)
         sigma_B = self.sample_sigma(B, T, generator, x0).to(x0.dtype)
         eps = _rand(x0.shape, generator, x0, normal=True).to(x0.dtype)
         x_t = x0 + _bcast(sigma_B, 5) * eps
@@ -187,10 +200,9 @@ class RectifiedFlowEDMObjective:
     # -- sampling
     def denoise(self, net_fn: NetFn, x_t_B_C_T_H_W, sigma_B, condition_mask_B_1_T_1_1=None, condition_state_B_C_T_H_W=None):
         """x0 prediction at noise level ``sigma_B`` (conditioning frames return the condition state)."""
-        mask = _check_inputs(x_t_B_C_T_H_W, condition_mask_B_1_T_1_1)
-        state = torch.zeros_like(x_t_B_C_T_H_W) if condition_state_B_C_T_H_W is None else condition_state_B_C_T_H_W
-        sigma_B = torch.as_tensor(sigma_B, dtype=x_t_B_C_T_H_W.dtype, device=x_t_B_C_T_H_W.device).expand(x_t_B_C_T_H_W.shape[0])
-        return self._forward(net_fn, x_t_B_C_T_H_W, sigma_B, mask, state.to(x_t_B_C_T_H_W.dtype))[0]
+        x_t = x_t_B_C_T_H_W
+        mask, state = _inputs(x_t, condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W, training=False)
+        return self._forward(net_fn, x_t, _per_sample(sigma_B, x_t), mask, state)[0]
 
 
 # ----------------------------------------------------------------------------- Predict2.5
@@ -261,10 +273,9 @@ class RectifiedFlowObjective:
         generator: Optional[torch.Generator] = None,
         condition_state_B_C_T_H_W: Optional[torch.Tensor] = None,
     ):
-        mask = _check_inputs(x0_B_C_T_H_W, condition_mask_B_1_T_1_1)
         x0 = x0_B_C_T_H_W
+        mask, state = _inputs(x0, condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W, training=True)
         B = x0.shape[0]
-        state = x0 if condition_state_B_C_T_H_W is None else condition_state_B_C_T_H_W.to(x0.dtype)
         t_B = self.sample_t(B, generator, x0).to(x0.dtype)
         eps = _rand(x0.shape, generator, x0, normal=True).to(x0.dtype)
         t5 = _bcast(t_B, 5)
@@ -287,9 +298,8 @@ class RectifiedFlowObjective:
         """Velocity at flow time ``t_B``. On conditioning frames the velocity ``(x_t - state)/t`` moves the
         sample straight to the condition state, so ``x_t - t*v`` there equals the state exactly."""
         x_t = x_t_B_C_T_H_W
-        mask = _check_inputs(x_t, condition_mask_B_1_T_1_1)
-        state = torch.zeros_like(x_t) if condition_state_B_C_T_H_W is None else condition_state_B_C_T_H_W.to(x_t.dtype)
-        t_B = torch.as_tensor(t_B, dtype=x_t.dtype, device=x_t.device).expand(x_t.shape[0])
+        mask, state = _inputs(x_t, condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W, training=False)
+        t_B = _per_sample(t_B, x_t)
         v_hat = self._velocity(net_fn, x_t, t_B, mask, state)
         v_cond = (x_t - state) / _bcast(t_B.clamp_min(1e-12), 5)
         return torch.where(mask.bool().expand_as(v_hat), v_cond, v_hat)
@@ -396,10 +406,9 @@ class EDMObjective:
         generator: Optional[torch.Generator] = None,
         condition_state_B_C_T_H_W: Optional[torch.Tensor] = None,
     ):
-        mask = _check_inputs(x0_B_C_T_H_W, condition_mask_B_1_T_1_1)
         x0 = x0_B_C_T_H_W
+        mask, state = _inputs(x0, condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W, training=True)
         B = x0.shape[0]
-        state = x0 if condition_state_B_C_T_H_W is None else condition_state_B_C_T_H_W.to(x0.dtype)
         sigma_B = lognormal_sigma(B, self.p_mean, self.p_std, generator, x0).to(x0.dtype)
         eps = _rand(x0.shape, generator, x0, normal=True).to(x0.dtype)
         aug_sigma_B = (lognormal_sigma(B, self.aug_p_mean, self.aug_p_std, generator, x0) * self.aug_multiplier).to(x0.dtype)
@@ -430,9 +439,8 @@ class EDMObjective:
                 augment_noise: Optional[torch.Tensor] = None):
         """x0 prediction; conditioning frames use ``inference_augment_sigma`` (noise 0 unless given)."""
         x_t = x_t_B_C_T_H_W
-        mask = _check_inputs(x_t, condition_mask_B_1_T_1_1)
-        state = torch.zeros_like(x_t) if condition_state_B_C_T_H_W is None else condition_state_B_C_T_H_W.to(x_t.dtype)
-        sigma_B = torch.as_tensor(sigma_B, dtype=x_t.dtype, device=x_t.device).expand(x_t.shape[0])
+        mask, state = _inputs(x_t, condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W, training=False)
+        sigma_B = _per_sample(sigma_B, x_t)
         aug_B = torch.full_like(sigma_B, self.inference_augment_sigma)
         noise = torch.zeros_like(x_t) if augment_noise is None else augment_noise.to(x_t.dtype)
         return self._forward(net_fn, x_t, sigma_B, mask, state, aug_B, noise)[0]

@@ -185,12 +185,13 @@ class Video2WorldModel(nn.Module):
             return batch
         return {**batch, key: torch.zeros(B, 1, self.text_embed_dim, device=device)}
 
-    def build_condition(self, batch: Mapping[str, Any], x0: torch.Tensor, training: bool = True) -> VideoCondition:
+    def build_condition(self, batch: Mapping[str, Any], x0: torch.Tensor, training: bool = True,
+                        generator: Optional[torch.Generator] = None) -> VideoCondition:
         return self.conditioner(
             self._with_text(batch, x0.shape[0], x0.device), x0,
             min_num_conditional_frames=self.min_num_conditional_frames,
             max_num_conditional_frames=self.max_num_conditional_frames,
-            conditional_frames_probs=self.conditional_frames_probs, training=training,
+            conditional_frames_probs=self.conditional_frames_probs, training=training, generator=generator,
         )
 
     @staticmethod
@@ -210,13 +211,17 @@ class Video2WorldModel(nn.Module):
         return fn
 
     # ------------------------------------------------------------------ training
-    def training_step(self, batch: Mapping[str, Any], iteration: int = 0):
-        """Loss for one batch. Returns ``(loss, outputs)``; outputs are detached tensors for logging."""
+    def training_step(self, batch: Mapping[str, Any], iteration: int = 0, generator: Optional[torch.Generator] = None):
+        """Loss for one batch. Returns ``(loss, outputs)``; outputs are detached tensors for logging.
+
+        Randomness (conditioning-frame count, dropout, noise level, noise) comes from ``generator`` or the
+        global torch RNG: ranks of one context-parallel group must draw identically (seed by dp rank)."""
         x0 = self.get_latents(batch)
-        condition = self.build_condition(batch, x0, training=True)
+        condition = self.build_condition(batch, x0, training=True, generator=generator)
         fn = self.net_fn(self.net, condition, x0.shape[-2], x0.shape[-1])
         loss, out = self.objective.training_loss(
-            fn, x0, condition.condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W=condition.condition_state_B_C_T_H_W
+            fn, x0, condition.condition_mask_B_1_T_1_1, generator=generator,
+            condition_state_B_C_T_H_W=condition.condition_state_B_C_T_H_W,
         )
         outputs = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
         outputs["num_conditional_frames"] = condition.num_conditional_frames_B
@@ -224,8 +229,8 @@ class Video2WorldModel(nn.Module):
         return loss, outputs
 
     @torch.no_grad()
-    def validation_step(self, batch: Mapping[str, Any], iteration: int = 0):
-        return self.training_step(batch, iteration)
+    def validation_step(self, batch: Mapping[str, Any], iteration: int = 0, generator: Optional[torch.Generator] = None):
+        return self.training_step(batch, iteration, generator)
 
     @torch.no_grad()
     def ema_update(self, iteration: int) -> Optional[float]:
