@@ -50,12 +50,15 @@ RolloutFn = Callable[..., np.ndarray]
 class EvalRecords:
     """Raw results: ``frames`` rows (protocol, episode, method, frame, psnr, ssim), ``latents`` rows
     (protocol, episode, method, latent_frame, last_pixel_frame, latent_l2), ``previews``
-    {protocol: {episode: {"gt": frames, method: frames}}} for the first few episodes, ``seconds``."""
+    {protocol: {episode: {"gt": frames, method: frames}}} for the first few episodes, ``seconds``; optional
+    ``lpips`` rows and ``i3d`` clip features when those networks were given."""
 
     frames: list = dataclasses.field(default_factory=list)
     latents: list = dataclasses.field(default_factory=list)
     previews: dict = dataclasses.field(default_factory=dict)
     seconds: dict = dataclasses.field(default_factory=dict)
+    lpips: list = dataclasses.field(default_factory=list)  # (protocol, episode, method, frame, lpips)
+    i3d: dict = dataclasses.field(default_factory=dict)  # {(protocol, method or "gt"): [features]}
 
 
 def _default_rollout() -> RolloutFn:
@@ -96,6 +99,8 @@ def collect(
     tokenizer: Any = None,
     num_preview_episodes: int = 2,
     progress: bool = True,
+    lpips_net: Any = None,
+    i3d: Any = None,
 ) -> EvalRecords:
     """Roll out every method on every episode and score it; see the module doc."""
     unknown = [m for m in methods if m not in METHODS]
@@ -150,12 +155,30 @@ def collect(
                     lat = latent_l2(tokenizer, pred, gt)
                     rec.latents += [(protocol, ep.key, method, j + 1, int(f), float(v))
                                     for j, (f, v) in enumerate(zip(lat["last_pixel_frame"], lat["per_latent_frame"]))]
+                if lpips_net is not None or i3d is not None:
+                    _optional_metrics(rec, protocol, ep.key, method, pred, gt, lpips_net, i3d)
                 if preview is not None:
                     preview[method] = pred
             if preview is not None:
                 rec.previews.setdefault(protocol, {})[ep.key] = preview
         rec.seconds[protocol] = time.time() - t0
     return rec
+
+
+def _optional_metrics(rec: EvalRecords, protocol: str, key: str, method: str, pred: np.ndarray, gt: np.ndarray,
+                      lpips_net: Any, i3d: Any) -> None:
+    from cosmos_predict2.evaluation.metrics import resize_frames, to_frames
+    from cosmos_predict2.evaluation.optional_metrics import i3d_features, lpips_per_frame
+
+    pred = resize_frames(to_frames(pred), gt.shape[1:3]).numpy().astype(np.uint8)
+    if lpips_net is not None:
+        rec.lpips += [(protocol, key, method, f, float(v))
+                      for f, v in enumerate(lpips_per_frame(lpips_net, pred[1:], gt[1:]), start=1)]
+    if i3d is not None:
+        rec.i3d.setdefault((protocol, method), []).append(i3d_features(i3d, pred[1:]))
+        gt_feats = rec.i3d.setdefault((protocol, "gt"), [])  # once per episode
+        if len(gt_feats) < len(rec.i3d[(protocol, method)]):
+            gt_feats.append(i3d_features(i3d, gt[1:]))
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -202,11 +225,19 @@ def summarize(rec: EvalRecords, chunk_size: int = 12) -> dict:
             per_chunk.append({"chunk": span.index, "frames": [span.first_frame, span.last_frame],
                               "psnr": capped_mean_psnr([r[2] for r in sel]), "ssim": _mean([r[3] for r in sel]),
                               "latent_l2": _mean(lsel), "num_frames": len(sel)})
-        out.setdefault(protocol, {})[method] = {
+        entry = out.setdefault(protocol, {})[method] = {
             "psnr": capped_mean_psnr(psnr), "ssim": _mean(ssim), "latent_l2": _mean([v for _, _, v in lat]),
             "num_episodes": len({r[0] for r in rows}), "num_frames": len(rows),
             "per_frame": per_frame, "per_chunk": per_chunk,
         }
+        lp = [r[4] for r in rec.lpips if r[0] == protocol and r[2] == method]
+        if lp:
+            entry["lpips"] = _mean(lp)
+        feats, gt_feats = rec.i3d.get((protocol, method)), rec.i3d.get((protocol, "gt"))
+        if feats and gt_feats and min(len(feats), len(gt_feats)) >= 2:
+            from cosmos_predict2.evaluation.optional_metrics import frechet_distance
+
+            entry["fvd"] = frechet_distance(np.stack(gt_feats), np.stack(feats))
     for protocol, by_method in out.items():
         if "model" in by_method:
             sens = {}
@@ -236,6 +267,8 @@ def evaluate(
     output_dir: Optional[str] = None,
     num_preview_episodes: int = 2,
     progress: bool = True,
+    lpips_net: Any = None,
+    i3d: Any = None,
     print_table: bool = True,
     meta: Optional[dict] = None,
 ) -> dict:
@@ -245,6 +278,8 @@ def evaluate(
     With ``output_dir`` also writes ``summary.json``, per-episode CSVs, PNG plots and grids (see
     :mod:`cosmos_predict2.evaluation.report`). ``rollout_fn(model, frames_1_H_W_3, actions_N_7, chunk_size=,
     guidance=, seed=, num_steps=) -> (1+N,H,W,3) uint8`` defaults to the project's chunked rollout.
+    ``lpips_net`` / ``i3d``: optional local networks (:mod:`cosmos_predict2.evaluation.optional_metrics`)
+    adding ``lpips`` / ``fvd`` entries.
     """
     protocols = list(protocols)
     bad = [p for p in protocols if p not in PROTOCOLS]
@@ -253,7 +288,7 @@ def evaluate(
     rec = collect(model, episodes, protocols=protocols, methods=methods, chunk_size=chunk_size,
                   short_horizon=short_horizon, num_steps=num_steps, guidance=guidance, seed=seed,
                   shuffle_seed=shuffle_seed, rollout_fn=rollout_fn, tokenizer=tokenizer,
-                  num_preview_episodes=num_preview_episodes, progress=progress)
+                  num_preview_episodes=num_preview_episodes, progress=progress, lpips_net=lpips_net, i3d=i3d)
     summary = {
         "protocols": summarize(rec, chunk_size),
         "settings": {"chunk_size": chunk_size, "short_horizon": int(short_horizon or chunk_size),

@@ -43,11 +43,14 @@ def format_table(summary: dict) -> str:
         methods = [m for m in _ORDER if m in by_method]
         n_ep = max((by_method[m]["num_episodes"] for m in methods), default=0)
         lines.append(f"== protocol: {protocol} ({n_ep} episodes, frame 0 excluded) ==")
-        lines.append(f"{'method':<18} {'PSNR':>8} {'SSIM':>7} {'latentL2':>9} {'frames':>7}  per-chunk PSNR")
+        extra = [k for k in ("lpips", "fvd") if any(k in by_method[m] for m in methods)]
+        head = "".join(f" {k.upper():>8}" for k in extra)
+        lines.append(f"{'method':<18} {'PSNR':>8} {'SSIM':>7} {'latentL2':>9}{head} {'frames':>7}  per-chunk PSNR")
         for m in methods:
             r = by_method[m]
             chunks = " ".join(_fmt(c["psnr"], 2) for c in r["per_chunk"])
-            lines.append(f"{m:<18} {_fmt(r['psnr'], 2):>8} {_fmt(r['ssim']):>7} {_fmt(r['latent_l2'], 4):>9} "
+            cols = "".join(f" {_fmt(r.get(k), 3):>8}" for k in extra)
+            lines.append(f"{m:<18} {_fmt(r['psnr'], 2):>8} {_fmt(r['ssim']):>7} {_fmt(r['latent_l2'], 4):>9}{cols} "
                          f"{r['num_frames']:>7}  {chunks}")
         if "model" in by_method:
             sens = by_method["model"].get("sensitivity", {})
