@@ -87,6 +87,7 @@ def load_dcp_state_dict(path: str, progress: bool = True, batch_size: int = 16) 
     the storage reader only reads the byte ranges of the requested keys.
     """
     from torch.distributed.checkpoint import FileSystemReader
+    from torch.distributed.checkpoint.api import CheckpointException
     from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
 
@@ -97,6 +98,7 @@ def load_dcp_state_dict(path: str, progress: bool = True, batch_size: int = 16) 
     except Exception as err:  # noqa: BLE001 - any parse failure is a broken file
         raise CheckpointError(f"{path}/.metadata cannot be read ({type(err).__name__}: {err}); the checkpoint is "
                               "truncated or not a DCP checkpoint; re-save or pick another iteration.") from err
+    _check_shard_sizes(path, metadata)
     keys = sorted(metadata.state_dict_metadata)
     out: dict[str, Any] = {}
     with _tqdm(len(keys), f"reading {os.path.basename(os.path.dirname(path.rstrip(os.sep))) or path}", progress) as bar:
@@ -106,14 +108,33 @@ def load_dcp_state_dict(path: str, progress: bool = True, batch_size: int = 16) 
             try:
                 _load_state_dict(sd, storage_reader=FileSystemReader(path),
                                  planner=_EmptyStateDictLoadPlanner(keys=set(chunk)), no_dist=True)
-            except Exception as err:  # noqa: BLE001 - truncated / missing shard files surface here
-                msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            except (Exception, CheckpointException) as err:  # noqa: BLE001 - broken shard files surface here
+                lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+                msg = lines[-1] if lines else type(err).__name__
                 raise CheckpointError(f"DCP checkpoint {path} cannot be read ({type(err).__name__}: {msg[:200]}); "
                                       "a .distcp file is missing or truncated; re-save it or pick another "
                                       "iteration.") from err
             out.update(_flatten(sd))
             bar.update(len(chunk))
     return _normalise_keys(out)
+
+
+def _check_shard_sizes(path: str, metadata: Any) -> None:
+    """Every byte range the metadata names must exist: catches missing and truncated ``.distcp`` files early."""
+    need: dict[str, int] = {}
+    for info in (getattr(metadata, "storage_data", None) or {}).values():
+        rel, end = getattr(info, "relative_path", None), getattr(info, "offset", 0) + getattr(info, "length", 0)
+        if rel:
+            need[rel] = max(need.get(rel, 0), end)
+    for rel, end in sorted(need.items()):
+        file = os.path.join(path, rel)
+        if not os.path.isfile(file):
+            raise CheckpointError(f"DCP checkpoint {path} is incomplete: shard {rel} is missing; copy the whole "
+                                  "folder again or pick another iteration.")
+        size = os.path.getsize(file)
+        if size < end:
+            raise CheckpointError(f"DCP checkpoint {path} is truncated: {rel} has {size} bytes but the metadata "
+                                  f"needs {end}; the save was interrupted or the copy is incomplete.")
 
 
 def _flatten(sd: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,0 +1,199 @@
+"""Autoregressive action-conditioned rollout of a Bridge episode.
+
+A chunk is ``1 + chunk_size`` pixel frames (13 = 4 latent frames for chunk_size 12): the conditioning
+frame followed by one frame per action. For chunk j (actions ``[j*12, (j+1)*12)``):
+
+1. the model input is ``[img, 0 x 12]`` (uint8) with ``img`` = the episode's first frame for j = 0 and the
+   LAST GENERATED frame of chunk j-1 afterwards (round-tripped through uint8, as upstream);
+2. a short last chunk (n < 12 actions) is zero-padded to 12 actions and only its first ``1 + n`` frames are
+   kept;
+3. the output is chunk 0 (all its frames, including the decoded conditioning frame) followed by each later
+   chunk WITHOUT its frame 0: frame 0 of chunk j is the re-decoded copy of chunk j-1's last frame, so
+   dropping it leaves no duplicated and no missing frames at the boundaries. The result has exactly
+   ``1 + N`` frames for N actions, frame k showing the state after action k.
+
+Upstream (Predict2 ``video2world_action.py`` / Predict2.5 ``action_conditioned.py``) keeps frame 0 of later
+chunks and drops their LAST frame instead, which repeats a frame at every boundary and loses the final
+frame of each chunk; this module does not.
+
+Actions are computed from ``state`` exactly as in training (:func:`cosmos_predict2.data.actions.actions_from_states`),
+not read from the JSON ``action`` field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from cosmos_predict2.data.actions import actions_from_states
+from cosmos_predict2.data.resize import resize_video
+from cosmos_predict2.data.video_io import read_frames, video_info
+
+log = logging.getLogger(__name__)
+
+__all__ = ["rollout_episode", "generate_chunk", "chunk_plan", "perturb_actions", "load_bridge_episode",
+           "EpisodeError", "ACTION_MODES"]
+
+ACTION_MODES = ("gt", "zero", "shuffled", "reversed")
+
+
+class EpisodeError(ValueError):
+    """A bad annotation / video (one line naming the file)."""
+
+
+def chunk_plan(num_actions: int, chunk_size: int = 12) -> list[tuple[int, int]]:
+    """[(start, n_actions)] per chunk: full chunks, then a short last one when N % chunk_size != 0."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    return [(s, min(chunk_size, num_actions - s)) for s in range(0, num_actions, chunk_size)]
+
+
+def _to_uint8_frames(video_B_C_T_H_W: torch.Tensor) -> np.ndarray:
+    """[-1, 1] float video (1, C, T, H, W) -> uint8 (T, H, W, 3)."""
+    x = ((video_B_C_T_H_W[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).cpu().numpy()
+
+
+@torch.no_grad()
+def generate_chunk(model: Any, first_frame_H_W_3: np.ndarray, actions_K_7: np.ndarray, *, guidance: float = 0.0,
+                   seed: int = 0, num_steps: Optional[int] = None, fps: float = 4.0,
+                   num_latent_conditional_frames: int = 1, text_embeddings: Optional[torch.Tensor] = None) -> np.ndarray:
+    """One chunk: ``first_frame`` + ``chunk_size`` actions -> uint8 (1 + chunk_size, H, W, 3)."""
+    from cosmos_predict2.inference.loading import empty_text_embeddings
+
+    device = next(model.net.parameters()).device
+    H, W = first_frame_H_W_3.shape[:2]
+    K = actions_K_7.shape[0]
+    video = torch.zeros(1, 3, K + 1, H, W, dtype=torch.uint8, device=device)
+    video[0, :, 0] = torch.from_numpy(np.ascontiguousarray(first_frame_H_W_3)).to(device).permute(2, 0, 1)
+    batch = {
+        "video": video,
+        "action": torch.as_tensor(np.asarray(actions_K_7, dtype=np.float32), device=device)[None],
+        "fps": torch.tensor([float(fps)], device=device),
+        "padding_mask": torch.zeros(1, 1, H, W, device=device),
+        "t5_text_embeddings": text_embeddings if text_embeddings is not None else empty_text_embeddings(model, 1, device),
+    }
+    latents = model.generate(batch, num_steps=num_steps, guidance=guidance, seed=seed,
+                             num_conditional_frames=num_latent_conditional_frames)
+    return _to_uint8_frames(model.decode(latents))
+
+
+def rollout_episode(model: Any, frames_T_H_W_3: np.ndarray, actions_N_7: np.ndarray, chunk_size: int = 12,
+                    guidance: float = 0.0, seed: int = 0, num_steps: Optional[int] = None, *, fps: float = 4.0,
+                    single_chunk: bool = False, num_latent_conditional_frames: int = 1,
+                    text_embeddings: Optional[torch.Tensor] = None,
+                    on_chunk: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """Roll the model out over all N actions from ``frames_T_H_W_3[0]``; returns uint8 (1 + N, H, W, 3).
+
+    Only frame 0 of ``frames_T_H_W_3`` is used (it must already be at the model's resolution). Chunk j uses
+    seed ``seed + j * chunk_size`` (upstream uses the chunk's first action index). ``single_chunk`` stops
+    after the first chunk (output ``1 + min(N, chunk_size)`` frames). See the module doc for the frame layout.
+    """
+    frames = np.asarray(frames_T_H_W_3)
+    actions = np.asarray(actions_N_7, dtype=np.float32)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"rollout_episode: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if actions.ndim != 2 or actions.shape[0] < 1:
+        raise ValueError(f"rollout_episode: actions must be (N >= 1, D), got {actions.shape}")
+    plan = chunk_plan(actions.shape[0], chunk_size)
+    if single_chunk:
+        plan = plan[:1]
+    img = frames[0]
+    pieces: list[np.ndarray] = []
+    for j, (start, n) in enumerate(plan):
+        act = np.zeros((chunk_size, actions.shape[1]), dtype=np.float32)
+        act[:n] = actions[start:start + n]
+        out = generate_chunk(model, img, act, guidance=guidance, seed=seed + start, num_steps=num_steps, fps=fps,
+                             num_latent_conditional_frames=num_latent_conditional_frames,
+                             text_embeddings=text_embeddings)  # (1 + chunk_size, H, W, 3)
+        kept = out[: 1 + n]
+        pieces.append(kept if j == 0 else kept[1:])
+        img = kept[-1]  # last generated frame conditions the next chunk
+        if on_chunk is not None:
+            on_chunk(j, len(plan))
+    video = np.concatenate(pieces, axis=0)
+    expected = 1 + sum(n for _, n in plan)
+    assert video.shape[0] == expected, (video.shape, expected)
+    return video
+
+
+def perturb_actions(actions_N_D: np.ndarray, mode: str = "gt", seed: int = 0) -> np.ndarray:
+    """Counterfactual actions fed through the same rollout: gt | zero | shuffled (time-permuted) | reversed."""
+    a = np.asarray(actions_N_D, dtype=np.float32)
+    if mode == "gt":
+        return a.copy()
+    if mode == "zero":
+        return np.zeros_like(a)
+    if mode == "shuffled":
+        return a[np.random.default_rng(seed).permutation(len(a))]
+    if mode == "reversed":
+        return a[::-1].copy()
+    raise ValueError(f"action mode {mode!r}: use one of {ACTION_MODES}")
+
+
+def _resize_frames(frames_T_H_W_3: np.ndarray, size: Optional[tuple[int, int]]) -> np.ndarray:
+    if size is None:
+        return frames_T_H_W_3
+    v = resize_video(torch.from_numpy(frames_T_H_W_3).permute(3, 0, 1, 2), size)
+    return v.permute(1, 2, 3, 0).numpy()
+
+
+def load_bridge_episode(annotation_path: str, input_root: Optional[str] = None, *, camera_id: int = 0,
+                        state_key: str = "state", gripper_key: str = "continuous_gripper_state",
+                        start_frame_idx: int = 0, fps_downsample_ratio: int = 1, action_scaler: float = 20.0,
+                        gripper_scale: float = 1.0, reverse: bool = False, use_quat: bool = False,
+                        resolution: Optional[tuple[int, int]] = None, video_path: Optional[str] = None,
+                        max_frames: Optional[int] = None) -> dict[str, Any]:
+    """Read one Bridge episode: {"frames" uint8 (T,H,W,3) at `resolution`, "actions" (T-1, 7), "video_path",
+    "key"}. Frames ``start_frame_idx, +r, +2r, ...`` (r = fps_downsample_ratio); actions from ``state``."""
+    try:
+        with open(annotation_path) as f:
+            ann = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise EpisodeError(f"{annotation_path}: cannot read annotation JSON ({err})") from err
+    if not isinstance(ann, dict):
+        raise EpisodeError(f"{annotation_path}: annotation is not a JSON object")
+    for key in (state_key, gripper_key):
+        if key not in ann:
+            raise EpisodeError(f"{annotation_path}: no '{key}' field (keys: {sorted(ann)[:10]}); action-conditioned "
+                               f"inference computes actions from '{state_key}' + '{gripper_key}' like training")
+    if use_quat:
+        raise EpisodeError(f"{annotation_path}: use_quat=true gives 8-d quaternion actions; the shipped action nets "
+                           "take 7-d [xyz, rpy, gripper] actions; set use_quat=false")
+    state = np.asarray(ann[state_key], dtype=np.float64)
+    grip = np.asarray(ann[gripper_key], dtype=np.float64).reshape(-1)
+    if state.ndim != 2 or state.shape[1] < 6 or len(grip) != len(state):
+        raise EpisodeError(f"{annotation_path}: '{state_key}' {state.shape} / '{gripper_key}' {grip.shape} must be "
+                           "(N, >=6) and (N,)")
+    if video_path is None:
+        videos = ann.get("videos")
+        if not isinstance(videos, list) or not 0 <= camera_id < len(videos):
+            raise EpisodeError(f"{annotation_path}: 'videos' has no entry for camera_id={camera_id}")
+        entry = videos[camera_id]
+        rel = entry.get("video_path") if isinstance(entry, dict) else entry
+        root = input_root if input_root is not None else os.path.dirname(os.path.dirname(os.path.dirname(annotation_path)))
+        video_path = os.path.join(root, rel)
+    if not os.path.isfile(video_path):
+        raise EpisodeError(f"{annotation_path}: video {video_path} does not exist")
+    n_video = video_info(video_path)[0]
+    n = min(len(state), n_video)
+    step = max(1, int(fps_downsample_ratio))
+    idx = list(range(int(start_frame_idx), n, step))
+    if max_frames is not None:
+        idx = idx[:max_frames]
+    if len(idx) < 2:
+        raise EpisodeError(f"{annotation_path}: fewer than 2 frames from start_frame_idx={start_frame_idx} "
+                           f"(episode has {n} frames)")
+    if reverse:
+        idx = idx[::-1]
+    frames = _resize_frames(read_frames(video_path, idx), resolution)
+    actions = actions_from_states(state[idx], grip[idx], accumulate=False, scaler=action_scaler,
+                                  gripper_rescale_factor=gripper_scale).astype(np.float32)
+    key = str(ann.get("episode_id", os.path.splitext(os.path.basename(annotation_path))[0]))
+    return {"frames": frames, "actions": actions, "video_path": video_path, "key": key,
+            "texts": ann.get("texts"), "frame_indices": idx}

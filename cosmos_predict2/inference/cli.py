@@ -1,0 +1,35 @@
+"""Shared helpers for the example entry points: repo-root imports, logging, one-line user errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable
+
+
+def user_errors() -> tuple[type, ...]:
+    """Exception types that mean "the user gave bad input": printed as one line, exit code 2."""
+    from cosmos_predict2.checkpoint.convert import CheckpointError
+    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.data.errors import DataError
+    from cosmos_predict2.guardrail.errors import OptionalComponentError
+    from cosmos_predict2.inference.action_rollout import EpisodeError
+    from cosmos_predict2.inference.loading import InferenceSetupError
+    from cosmos_predict2.inference.params import ParamError
+
+    return (CheckpointError, ConfigError, DataError, EpisodeError, InferenceSetupError, ParamError,
+            OptionalComponentError, FileNotFoundError)
+
+
+def run_main(main: Callable[[], int], prog: str) -> int:
+    """Run ``main()``; user errors become ``error: <message>`` on stderr (set COSMOS_DEBUG=1 for tracebacks)."""
+    logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"), format="[%(levelname)s] %(name)s: %(message)s")
+    try:
+        return int(main() or 0)
+    except user_errors() as err:
+        if os.environ.get("COSMOS_DEBUG"):
+            raise
+        message = " ".join(str(err).split())
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,126 @@
+"""Build an experiment's world model for inference and load converted weights into it.
+
+``build_inference_model(experiment, checkpoint, load_ema=...)``:
+1. composes the experiment config (EMA copy off, ``dit_path`` cleared: the checkpoint given here is the
+   only source of DiT weights; tokenizer weights come from the local paths in the config, or
+   ``tokenizer_path``);
+2. instantiates ``Video2WorldModel``;
+3. loads ``net.*`` (or ``net_ema.*`` with ``load_ema``) from a ``.pt``/``.safetensors`` file, a DCP folder or a
+   standard checkpoint, folding LoRA adapters when the file still holds them; a missing DiT key or a shape
+   mismatch is an error (a checkpoint of another experiment), unexpected keys are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+import torch
+
+from cosmos_predict2.checkpoint.convert import CheckpointError, load_checkpoint_state_dict, merge_lora_state_dict
+
+log = logging.getLogger(__name__)
+
+__all__ = ["InferenceSetupError", "compose_inference_config", "build_inference_model", "load_net_weights",
+           "pick_device", "empty_text_embeddings"]
+
+
+class InferenceSetupError(ValueError):
+    """A user-fixable problem found before any sampling starts (one line: what, where, how to fix)."""
+
+
+def pick_device(device: Optional[str] = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def compose_inference_config(experiment: str, config_file: Optional[str] = None,
+                             overrides: Sequence[str] = (), tokenizer_path: Optional[str] = None):
+    """The experiment's Config with inference-time changes (no EMA copy, no base-weight loading)."""
+    from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config
+    from cosmos_predict2.configs.errors import ConfigError
+
+    opts = [f"experiment={experiment}", "model.config.ema.enabled=false",
+            "model.config.model_manager_config.dit_path=''", "model.config.train_architecture=base"]
+    if tokenizer_path:
+        opts.append(f"model.config.tokenizer.vae_pth={tokenizer_path}")
+    try:
+        return compose_config(config_file or DEFAULT_CONFIG_FILE, opts + list(overrides))
+    except ConfigError as err:
+        raise InferenceSetupError(f"--experiment {experiment!r}: {err}") from err
+
+
+def load_net_weights(model: Any, path: str, load_ema: bool = False, progress: bool = False) -> dict[str, list[str]]:
+    """Load DiT weights into ``model.net``; returns {"missing": [...], "unexpected": [...]} (missing is empty)."""
+    from cosmos_predict2.models.key_maps import dit_state_dict_from_released
+
+    if path.endswith(".safetensors"):
+        if not os.path.isfile(path):
+            raise CheckpointError(f"checkpoint {path!r} does not exist.")
+        from safetensors.torch import load_file
+
+        sd: Mapping[str, Any] = load_file(path)
+    else:
+        sd = load_checkpoint_state_dict(path, progress=progress)
+    if any(".lora_A." in k for k in sd):
+        sd, n = merge_lora_state_dict(sd)
+        log.info("folded %d LoRA adapters from %s into the base weights (alpha = rank)", n, path)
+    prefix = "net."
+    if load_ema:
+        if any(k.startswith("net_ema.") for k in sd):
+            prefix = "net_ema."
+        else:
+            log.warning("--load_ema: %s has no net_ema.* keys; using its net.* weights (model_ema_*.pt files "
+                        "already hold the EMA weights under net.*)", path)
+    net_sd = dit_state_dict_from_released(sd, prefix=prefix)
+    own = {k: v for k, v in model.net.state_dict().items() if not k.endswith("_extra_state")}
+    bad = [f"{k}: checkpoint {tuple(v.shape)} vs net {tuple(own[k].shape)}"
+           for k, v in net_sd.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if bad:
+        raise CheckpointError(f"{path} does not fit this experiment's net: {len(bad)} shape mismatches, e.g. {bad[0]}; "
+                              "pick the --experiment the checkpoint was trained with.")
+    missing = sorted(k for k in own if k not in net_sd)
+    if missing:
+        raise CheckpointError(f"{path} lacks {len(missing)} of the net's {len(own)} weights (e.g. {missing[:3]}); "
+                              "pick the --experiment the checkpoint was trained with.")
+    unexpected = sorted(k for k in net_sd if k not in own)
+    if unexpected:
+        log.warning("%s: %d unexpected keys ignored (e.g. %s)", path, len(unexpected), unexpected[:3])
+    model.net.load_state_dict({k: v for k, v in net_sd.items() if k in own}, strict=False)
+    return {"missing": missing, "unexpected": unexpected}
+
+
+def build_inference_model(experiment: str, checkpoint: Optional[str], *, config_file: Optional[str] = None,
+                          overrides: Sequence[str] = (), load_ema: bool = False, device: Optional[str] = None,
+                          tokenizer_path: Optional[str] = None, allow_random: bool = False):
+    """(model in eval mode on ``device``, config). ``checkpoint=None`` needs ``allow_random`` (tests, smoke runs)."""
+    from cosmos_predict2.lazy_config import instantiate
+
+    if not checkpoint and not allow_random:
+        raise InferenceSetupError("no checkpoint given: pass --checkpoint-path / --dit_path (a converted model*.pt, "
+                                  "a DCP iteration folder or a standard model/iter_N.pt).")
+    if checkpoint and not os.path.exists(checkpoint):
+        raise InferenceSetupError(f"checkpoint {checkpoint!r} does not exist; convert a training checkpoint with "
+                                  "scripts/convert_distcp_to_pt.py or download one with scripts/download_checkpoints.py.")
+    config = compose_inference_config(experiment, config_file, overrides, tokenizer_path)
+    dev = pick_device(device)
+    model = instantiate(config.model)
+    if checkpoint:
+        load_net_weights(model, checkpoint, load_ema=load_ema)
+    dtype = model.precision_dtype
+    model.net.to(dtype)
+    model = model.to(dev).eval()
+    return model, config
+
+
+def model_frames(model: Any, config: Any) -> int:
+    """Pixel frames per generated clip (``num_video_frames``)."""
+    return int(config.model.config.num_video_frames)
+
+
+def empty_text_embeddings(model: Any, batch_size: int, device: torch.device, num_tokens: int = 512) -> torch.Tensor:
+    """Zero text embeddings of the model's width: what action-conditioned models are trained with."""
+    n = 1 if getattr(model, "text_encoder_kind", "t5") == "none" else num_tokens
+    return torch.zeros(batch_size, n, int(getattr(model, "text_embed_dim", 1024)), device=device)
