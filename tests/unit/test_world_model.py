@@ -75,8 +75,8 @@ def test_training_reduces_loss_on_fixed_batch(kind):
     assert all(k.startswith(allowed) for k in keys) and any(k.startswith("net_ema.") for k in keys)
     assert (kind == "p1") == any(k.startswith("logvar.") for k in keys)
     before = fixed_loss(model, batch)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3, weight_decay=0.0)
-    for it in range(40):
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=0.0)
+    for it in range(20):
         torch.manual_seed(100 + it)
         loss, out = model.training_step(batch, it)
         assert torch.isfinite(loss) and out["x0"].shape == (B, 16, 3, 4, 4)
@@ -85,7 +85,7 @@ def test_training_reduces_loss_on_fixed_batch(kind):
         opt.step()
         model.ema_update(it)
     after = fixed_loss(model, batch)
-    assert after < 0.8 * before, (before, after)
+    assert after < 0.75 * before, (before, after)
 
 
 def test_video_path_equals_cached_latents():
