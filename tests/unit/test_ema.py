@@ -48,3 +48,36 @@ def test_update_matches_float64_reference():
 def test_structure_mismatch_raises():
     with pytest.raises(ValueError, match="differ"):
         PowerEMA().update(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2)), 1)
+
+
+def test_update_on_fsdp2_dtensors(tmp_path):
+    """The EMA update works shard-locally on DTensor parameters (FSDP2 wraps net and EMA net alike)."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    if dist.is_initialized():
+        pytest.skip("a process group already exists in this process")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
+    try:
+        mesh = init_device_mesh("cpu", (1,))
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+        ema_net = copy.deepcopy(net)
+        plain_net, plain_ema = copy.deepcopy(net), copy.deepcopy(net)
+        fully_shard(net, mesh=mesh)
+        fully_shard(ema_net, mesh=mesh)
+        assert hasattr(next(net.parameters()), "device_mesh")
+        ema = PowerEMA(0.10)
+        for it in range(3):
+            with torch.no_grad():
+                for p, q in zip(net.parameters(), plain_net.parameters()):
+                    d = torch.randn(q.shape)
+                    q.add_(d)
+                    p.to_local().add_(d)  # world size 1: the local shard is the whole tensor
+            ema.update(ema_net, net, it)
+            ema.update(plain_ema, plain_net, it)
+        for a, b in zip(ema_net.parameters(), plain_ema.parameters()):
+            torch.testing.assert_close(a.full_tensor(), b)
+    finally:
+        dist.destroy_process_group()
