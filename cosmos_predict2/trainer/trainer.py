@@ -84,8 +84,8 @@ class Trainer:
         self._other_params = [p for n, p in model.named_parameters() if p.requires_grad and not hasattr(p, "device_mesh")]
         net = getattr(model, "net", model)
         self._flops_shape = tm.dit_shape(net)
-        self._recompute = getattr(getattr(config.model, "config", {}), "get", lambda *_: "none")(
-            "activation_checkpointing", "none") not in (None, "none")
+        mcfg = config.model["config"] if config.model is not None and "config" in config.model else {}
+        self._recompute = mcfg.get("activation_checkpointing", "none") not in (None, "none")
         self._peak = tm.peak_tflops()
 
     # ------------------------------------------------------------------ callbacks

@@ -1,0 +1,51 @@
+"""Save on 2 ranks -> resume on 1 (and the reverse): the next losses equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dist_helpers import run_ranks, single_process_group
+
+pytestmark = pytest.mark.distributed
+
+
+def _train_on_ranks(rank: int, world: int, root: str, kwargs: dict) -> list:
+    from trainer_toy import train_toy
+
+    return train_toy(root, **kwargs)
+
+
+def _train_here(root: str, **kwargs) -> list:
+    from trainer_toy import train_toy
+
+    with single_process_group():
+        return train_toy(root, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> list[float]:
+    return _train_here(str(tmp_path_factory.mktemp("full")), name="full", ckpt="dummy", max_iter=6, batch_size=2)
+
+
+@pytest.mark.parametrize("ckpt", ["dcp", "standard"])
+def test_save_on_2_resume_on_1(uninterrupted, tmp_path, ckpt):
+    root = str(tmp_path)
+    first = run_ranks(_train_on_ranks, 2, root, dict(name="job", ckpt=ckpt, max_iter=3, save_iter=3, batch_size=1))
+    assert first[0] == pytest.approx(uninterrupted[:3], rel=2e-5)
+    latest = open(os.path.join(root, "p/g/job/checkpoints/latest_checkpoint.txt")).read().strip()
+    assert latest == ("iter_000000003" if ckpt == "dcp" else "iter_000000003.pt")
+    resumed = _train_here(root, name="job", ckpt=ckpt, max_iter=6, save_iter=3, batch_size=2)
+    assert len(resumed) == 3  # iterations 4..6 only
+    assert resumed == pytest.approx(uninterrupted[3:], rel=2e-5)
+
+
+def test_save_on_1_resume_on_2(uninterrupted, tmp_path):
+    root = str(tmp_path)
+    first = _train_here(root, name="job", max_iter=3, save_iter=3, batch_size=2)
+    assert first == pytest.approx(uninterrupted[:3], rel=1e-6)
+    resumed = run_ranks(_train_on_ranks, 2, root, dict(name="job", max_iter=6, save_iter=3, batch_size=1))
+    for losses in resumed:
+        assert losses == pytest.approx(uninterrupted[3:], rel=2e-5)
+    assert open(os.path.join(root, "p/g/job/checkpoints/latest_checkpoint.txt")).read().strip() == "iter_000000006"
