@@ -52,7 +52,12 @@ class _ActionDiTBase(MiniTrainDIT):
 
 
 class ActionConditionedMinimalV1LVGDiT(_ActionDiTBase):
-    """One flattened action vector per clip: (B, num_action_per_chunk, action_dim) -> (B, 1, 84)."""
+    """One flattened action vector per clip: (B, num_action_per_chunk, action_dim) -> (B, 1, 84).
+
+    `action_dim` is the per-step dimension (7) and `num_action_per_chunk` the steps per clip (12), as in
+    P2.5; upstream P2 passed the product directly as `action_dim=7*12`, which here is
+    `action_dim=84, num_action_per_chunk=1` (same parameters and shapes).
+    """
 
     def __init__(self, action_dim: int = 7, num_action_per_chunk: int = 12, **kwargs) -> None:
         self.action_dim, self.num_action_per_chunk = action_dim, num_action_per_chunk

@@ -62,10 +62,10 @@ def _init_adaln(seq: nn.Sequential) -> None:
     nn.init.zeros_(linears[-1].weight)
 
 
-def _run_fp32(seq: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Run an (SiLU/Linear) Sequential in float32 regardless of the parameter dtype (Wan fp32 strategy)."""
+def _run_fp32(layers: Any, x: torch.Tensor) -> torch.Tensor:
+    """Run a chain of SiLU / Linear layers in float32 regardless of the parameter dtype (Wan fp32 strategy)."""
     x = x.float()
-    for layer in seq:
+    for layer in layers:
         if isinstance(layer, nn.Linear):
             bias = None if layer.bias is None else layer.bias.float()
             x = F.linear(x, layer.weight.float(), bias)
@@ -350,7 +350,7 @@ class MiniTrainDIT(nn.Module):
         embedding = self.t_embedder[1]
         if self.use_wan_fp32_strategy:
             emb_B_T_D = sinusoid_B_T_D
-            lora = _run_fp32(nn.Sequential(embedding.linear_1, embedding.activation, embedding.linear_2), emb_B_T_D)
+            lora = _run_fp32((embedding.linear_1, embedding.activation, embedding.linear_2), emb_B_T_D)
             if not self.use_adaln_lora:
                 emb_B_T_D, lora = lora, None
             return emb_B_T_D, lora

@@ -163,3 +163,10 @@ def test_meta_materialisation_then_init_weights(action):
     x, t, ctx = _inputs(B=1, T=2, H=4, W=4)
     out = net(x, t, torch.randn(1, 5, 48), action=torch.randn(1, 4, 7) if action else None)
     assert torch.isfinite(out).all()
+
+
+def test_timestep_scale_multiplies_timesteps_first():
+    x, t, ctx = _inputs()
+    with torch.no_grad():
+        scaled = _net(timestep_scale=0.001)(x, t * 1000, ctx)
+        torch.testing.assert_close(scaled, _net()(x, t, ctx), rtol=1e-5, atol=1e-5)
