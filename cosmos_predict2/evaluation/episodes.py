@@ -120,3 +120,31 @@ def load_bridge_episodes(
                                   gripper_rescale_factor)
         episodes.append(EvalEpisode(name, frames, act.astype(np.float32)))
     return episodes
+
+
+def bridge_params_from_config(config) -> dict:
+    """Episode-loading keyword arguments (video size, action scaling, camera, state keys) taken from an
+    experiment's ``dataloader_val.dataset`` (else ``dataloader_train.dataset``), so evaluation frames and
+    actions match what the model was trained on. Missing fields keep :func:`load_bridge_episodes`' defaults."""
+
+    def node(name):
+        loader = getattr(config, name, None)
+        try:
+            return loader["dataset"] if loader is not None and "dataset" in loader else None
+        except TypeError:
+            return getattr(loader, "dataset", None)
+
+    ds = node("dataloader_val") or node("dataloader_train")
+    if ds is None:
+        return {}
+    out = {}
+    for src, dst in (("video_size", "video_size"), ("action_scaler", "action_scaler"),
+                     ("gripper_rescale_factor", "gripper_rescale_factor"), ("accumulate_action", "accumulate_action"),
+                     ("state_key", "state_key"), ("gripper_key", "gripper_key")):
+        if src in ds and ds[src] is not None:
+            value = ds[src]
+            out[dst] = [int(v) for v in value] if dst == "video_size" else value
+    cams = ds["cam_ids"] if "cam_ids" in ds else None
+    if cams:
+        out["cam_id"] = int(list(cams)[0])
+    return out

@@ -14,7 +14,6 @@ metric and returns None; the evaluation then skips that metric.
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from typing import Callable, Optional
@@ -22,15 +21,13 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-log = logging.getLogger(__name__)
-
 __all__ = ["load_lpips", "lpips_per_frame", "load_i3d", "i3d_features", "frechet_distance"]
 
 _ALEXNET_WEIGHTS = "alexnet-owt-7be5be79.pth"
 
 
 def _say(msg: str) -> None:
-    log.warning(msg)
+    """The one-line 'metric skipped' message (printed, so it shows without logging set up)."""
     print(msg, flush=True)
 
 

@@ -131,15 +131,16 @@ def plot_grid(path: str, preview: dict, title: str, max_cols: int = 8) -> None:
         frames = preview_strip(preview["gt"], preview[name])[:, :, w:] if name != "gt" else preview["gt"]
         for c, f in enumerate(cols):
             mosaic[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = frames[f]
-    inch = max(len(cols) * (w + gap) / 80.0, 4.0)
-    fig, ax = plt.subplots(figsize=(inch + 1.6, inch * mosaic.shape[0] / mosaic.shape[1] + 0.8))
+    inch = max(mosaic.shape[1] / 80.0, 4.0)  # image width in inches
+    fig_w, fig_h = inch + 1.5, inch * mosaic.shape[0] / mosaic.shape[1] + 0.75
+    fig, ax = plt.subplots(figsize=(fig_w, fig_h))
+    fig.subplots_adjust(left=1.4 / fig_w, right=1 - 0.1 / fig_w, top=1 - 0.4 / fig_h, bottom=0.35 / fig_h)
     ax.imshow(mosaic, interpolation="nearest")
     ax.set_xticks([c * (w + gap) + w / 2 for c in range(len(cols))], [f"t={f}" for f in cols], fontsize=7)
     ax.set_yticks([r * (h + gap) + h / 2 for r in range(len(rows))],
                   ["ground truth" if n == "gt" else n for n in rows], fontsize=7)
     ax.tick_params(length=0)
     ax.set_title(title, fontsize=9)
-    fig.subplots_adjust(left=0.2, right=0.98, top=0.9, bottom=0.1)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -47,6 +47,7 @@ def test_missing_networks_are_skipped_with_one_line(tmp_path, capsys):
     assert len(out) == 3 and all("skipped" in line for line in out)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_local_torchscript_networks_add_lpips_and_fvd(tmp_path):
     torch.jit.script(_AbsDiff()).save(str(tmp_path / "lpips.pt"))
     torch.jit.script(_PoolFeatures()).save(str(tmp_path / "i3d.pt"))
