@@ -123,4 +123,5 @@ def to_diffusers_autoencoder(
     model = AutoencoderKLWan(**diffusers_vae_config(**vae.config, latents_mean=latents_mean, latents_std=latents_std))
     state = wan_to_diffusers_state_dict(vae.state_dict(), vae.config["num_res_blocks"])
     model.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
-    return model.to(next(vae.parameters()).dtype).eval()
+    dtype = next(vae.parameters()).dtype
+    return (model if dtype == torch.float32 else model.to(dtype)).eval()
