@@ -196,3 +196,20 @@ def test_bad_shapes_raise():
         obj.training_loss(RecordingNet(), torch.zeros(B, C, T, H, W), torch.zeros(B, T))
     with pytest.raises(ValueError, match="sigma_data"):
         RectifiedFlowEDMObjective(sigma_data=0.5)
+
+
+@pytest.mark.parametrize("objective", [RectifiedFlowEDMObjective(), RectifiedFlowObjective(), EDMObjective()])
+def test_dropped_video_condition_zero_state(objective):
+    """With the video condition dropped the net sees zeros on conditioning frames; still no loss there."""
+    x0, mask = _data(12)
+    net = RecordingNet()
+    loss, out = objective.training_loss(net, x0, mask, generator=torch.Generator().manual_seed(13),
+                                        condition_state_B_C_T_H_W=torch.zeros_like(x0))
+    assert torch.isfinite(loss)
+    x_seen = net.calls[0][0]
+    if not isinstance(objective, EDMObjective):  # P1 adds its augmentation noise to the (zero) state
+        assert torch.all(x_seen[mask.bool().expand_as(x_seen)] == 0)
+    l2, _ = objective.training_loss(RecordingNet(cond_bump=1e3, mask=mask), x0, mask,
+                                    generator=torch.Generator().manual_seed(13),
+                                    condition_state_B_C_T_H_W=torch.zeros_like(x0))
+    torch.testing.assert_close(loss, l2)
