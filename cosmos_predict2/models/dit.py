@@ -137,17 +137,24 @@ class Block(nn.Module):
             x_B_T_L_D = x_B_T_L_D + extra_pos_emb_T_L_D
         dtype = x_B_T_L_D.dtype
 
-        shift, scale, gate = self._modulation(self.adaln_modulation_self_attn, emb_B_T_D, adaln_lora_B_T_3D, dtype)
+        # All three modulations first, then the sublayers: per block the matmuls run in upstream's order
+        # (6 AdaLN, 4 self-attn q/k/v/out, 4 cross-attn, 2 MLP = 16), which the op-counting selective
+        # activation-checkpointing policies (predict2_2b_720, ...) rely on.
+        mod_sa = self._modulation(self.adaln_modulation_self_attn, emb_B_T_D, adaln_lora_B_T_3D, dtype)
+        mod_ca = self._modulation(self.adaln_modulation_cross_attn, emb_B_T_D, adaln_lora_B_T_3D, dtype)
+        mod_mlp = self._modulation(self.adaln_modulation_mlp, emb_B_T_D, adaln_lora_B_T_3D, dtype)
+
+        shift, scale, gate = mod_sa
         h_B_S_D = _modulate(x_B_T_L_D, shift, scale).view(B, T * L, D)
         h_B_T_L_D = self.self_attn(h_B_S_D, None, rope_cos_sin).view(B, T, L, D)
         x_B_T_L_D = torch.addcmul(x_B_T_L_D, gate, h_B_T_L_D)
 
-        shift, scale, gate = self._modulation(self.adaln_modulation_cross_attn, emb_B_T_D, adaln_lora_B_T_3D, dtype)
+        shift, scale, gate = mod_ca
         h_B_S_D = _modulate(x_B_T_L_D, shift, scale).view(B, T * L, D)
         h_B_T_L_D = self.cross_attn(h_B_S_D, crossattn_emb_B_N_Dc).view(B, T, L, D)
         x_B_T_L_D = torch.addcmul(x_B_T_L_D, gate, h_B_T_L_D)
 
-        shift, scale, gate = self._modulation(self.adaln_modulation_mlp, emb_B_T_D, adaln_lora_B_T_3D, dtype)
+        shift, scale, gate = mod_mlp
         h_B_T_L_D = self.mlp(_modulate(x_B_T_L_D, shift, scale))
         return torch.addcmul(x_B_T_L_D, gate, h_B_T_L_D)
 

@@ -170,3 +170,27 @@ def test_timestep_scale_multiplies_timesteps_first():
     with torch.no_grad():
         scaled = _net(timestep_scale=0.001)(x, t * 1000, ctx)
         torch.testing.assert_close(scaled, _net()(x, t, ctx), rtol=1e-5, atol=1e-5)
+
+
+def test_block_matmul_order_matches_upstream():
+    """Op-counting SAC policies assume 16 mm per block: 6 AdaLN, then q/k/v/out self, 4 cross, 2 MLP."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    shapes = []
+
+    class RecordMM(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (torch.ops.aten.mm.default, torch.ops.aten.bmm.default, torch.ops.aten.addmm.default):
+                shapes.append(tuple(args[-1].shape))  # (in, out) of the weight^T
+            return func(*args, **(kwargs or {}))
+
+    net = _net()
+    block = net.blocks[0]
+    x = torch.randn(1, 2, 8, 64)
+    emb, lora = torch.randn(1, 2, 64), torch.randn(1, 2, 192)
+    ctx = torch.randn(1, 5, 32)
+    with torch.no_grad(), RecordMM():
+        block(x, emb, ctx, None, lora)
+    D, C, R = 64, 32, 16
+    expected = [(D, R), (R, 3 * D)] * 3 + [(D, D)] * 3 + [(D, D)] + [(D, D), (C, D), (C, D), (D, D)] + [(D, 4 * D), (4 * D, D)]
+    assert shapes == expected
