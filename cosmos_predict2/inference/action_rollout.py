@@ -40,6 +40,7 @@ __all__ = ["rollout_episode", "generate_chunk", "chunk_plan", "perturb_actions",
            "EpisodeError", "ACTION_MODES"]
 
 ACTION_MODES = ("gt", "zero", "shuffled", "reversed")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 class EpisodeError(ValueError):
@@ -150,7 +151,8 @@ def load_bridge_episode(annotation_path: str, input_root: Optional[str] = None, 
                         resolution: Optional[tuple[int, int]] = None, video_path: Optional[str] = None,
                         max_frames: Optional[int] = None) -> dict[str, Any]:
     """Read one Bridge episode: {"frames" uint8 (T,H,W,3) at `resolution`, "actions" (T-1, 7), "video_path",
-    "key"}. Frames ``start_frame_idx, +r, +2r, ...`` (r = fps_downsample_ratio); actions from ``state``."""
+    "key"}. Frames ``start_frame_idx, +r, +2r, ...`` (r = fps_downsample_ratio); actions from ``state``.
+    ``video_path`` may be an image: then "frames" holds that one frame (the rollout's start)."""
     try:
         with open(annotation_path) as f:
             ann = json.load(f)
@@ -180,8 +182,8 @@ def load_bridge_episode(annotation_path: str, input_root: Optional[str] = None, 
         video_path = os.path.join(root, rel)
     if not os.path.isfile(video_path):
         raise EpisodeError(f"{annotation_path}: video {video_path} does not exist")
-    n_video = video_info(video_path)[0]
-    n = min(len(state), n_video)
+    is_image = os.path.splitext(video_path)[1].lower() in IMAGE_EXTENSIONS
+    n = len(state) if is_image else min(len(state), video_info(video_path)[0])
     step = max(1, int(fps_downsample_ratio))
     idx = list(range(int(start_frame_idx), n, step))
     if max_frames is not None:
@@ -191,7 +193,13 @@ def load_bridge_episode(annotation_path: str, input_root: Optional[str] = None, 
                            f"(episode has {n} frames)")
     if reverse:
         idx = idx[::-1]
-    frames = _resize_frames(read_frames(video_path, idx), resolution)
+    if is_image:  # only the first frame is known: the rollout needs no more (no ground truth after it)
+        import imageio.v2 as imageio
+
+        first = np.asarray(imageio.imread(video_path))[..., :3]
+        frames = _resize_frames(first[None].astype(np.uint8), resolution)
+    else:
+        frames = _resize_frames(read_frames(video_path, idx), resolution)
     actions = actions_from_states(state[idx], grip[idx], accumulate=False, scaler=action_scaler,
                                   gripper_rescale_factor=gripper_scale).astype(np.float32)
     key = str(ann.get("episode_id", os.path.splitext(os.path.basename(annotation_path))[0]))
