@@ -141,3 +141,19 @@ def test_round_trip_psnr_on_project_synthetic_episodes():
         video = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
         video = video[:, :, : 1 + 4 * ((video.shape[2] - 1) // 4)]
         assert psnr(tok.decode(tok.encode(video)), video) > 22.5, episode
+
+
+def test_wider_latents_keep_more_detail_and_stay_orthonormal():
+    video = draw_robot_scene(num_frames=13, height=64, width=80, seed=3)
+    narrow, wide = TinyVideoTokenizer(), TinyVideoTokenizer(latent_ch=64, clamp=False)
+    z = wide.encode(video)
+    assert z.shape == (1, 64, 4, 8, 10)
+    # the first 16 channels are exactly the default tokenizer's
+    torch.testing.assert_close(z[:, :16], narrow.encode(video), rtol=0, atol=1e-6)
+    for basis in (wide._first, wide._group):
+        flat = basis.reshape(64, -1).double()
+        torch.testing.assert_close(flat @ flat.T, torch.eye(64, dtype=torch.float64), rtol=0, atol=1e-5)
+    torch.testing.assert_close(wide.encode(wide.decode(z)), z, rtol=0, atol=1e-5)
+    assert psnr(wide.decode(z).clamp(-1, 1), video) > psnr(narrow.decode(narrow.encode(video)), video) + 2.0
+    with pytest.raises(ValueError, match="latent_ch must be in"):
+        TinyVideoTokenizer(latent_ch=8)
