@@ -103,6 +103,9 @@ class DistributedCheckpointer(Checkpointer):
             remove_path(final)
             os.replace(tmp, final)
             self.publish(os.path.basename(final))
+            for entry in self._entries():  # folders left by saves that crashed half-way
+                if entry.startswith("iter_") and entry.endswith(".tmp"):
+                    remove_path(os.path.join(self.checkpoint_dir, entry))
         du.barrier()
 
     # ------------------------------------------------------------------ load

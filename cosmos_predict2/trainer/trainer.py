@@ -81,12 +81,20 @@ class Trainer:
         self.loss_history: list[float] = []  # global mean loss per iteration (rank 0 and others alike)
         self._data_iter: Optional[Iterator] = None
         self._pending_rng: Optional[dict] = None
+        self._own_loader_generator(dataloader_train)
         self._other_params = [p for n, p in model.named_parameters() if p.requires_grad and not hasattr(p, "device_mesh")]
         net = getattr(model, "net", model)
         self._flops_shape = tm.dit_shape(net)
         mcfg = config.model["config"] if config.model is not None and "config" in config.model else {}
         self._recompute = mcfg.get("activation_checkpointing", "none") not in (None, "none")
         self._peak = tm.peak_tflops()
+
+    def _own_loader_generator(self, loader) -> None:
+        """Give the loader its own generator: creating an epoch iterator then draws the worker base seed from
+        it instead of the global RNG, so a resumed run's global RNG stream matches the uninterrupted run's."""
+        if hasattr(loader, "generator") and getattr(loader, "generator", None) is None:
+            dp_rank = self.dims.dp_rank if self.dims is not None else 0
+            loader.generator = torch.Generator().manual_seed(int(self.config.trainer.seed) * 7919 + dp_rank)
 
     # ------------------------------------------------------------------ callbacks
     def _call(self, hook: str, *args) -> None:

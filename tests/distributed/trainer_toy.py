@@ -74,7 +74,8 @@ class ToyModel(nn.Module):
 def toy_config(job_root: str, name: str = "toy", batch_size: int = 2, fsdp_shard_size: int = -1, cp: int = 1,
                max_iter: int = 4, save_iter: int = 2, ckpt: str = "dcp", precision: str = "float32",
                activation_checkpointing: str = "none", grad_accum: int = 1, nan_index: int = -1,
-               lr: float = 1e-3) -> Config:
+               lr: float = 1e-3, keep_last_k: int = 0, load_path: str = "",
+               load_training_state: bool = False) -> Config:
     """A :class:`Config` that ``cosmos_predict2.trainer.launch.build`` turns into a toy training run."""
     model = L("trainer_toy.ToyModel")(config=dict(
         net=tiny_net_config(), fsdp_shard_size=fsdp_shard_size, precision=precision,
@@ -97,7 +98,8 @@ def toy_config(job_root: str, name: str = "toy", batch_size: int = 2, fsdp_shard
                                          "metrics": L("cosmos_predict2.trainer.callbacks.MetricsLogger")()},
                               max_iter=max_iter, logging_iter=1, seed=0, grad_accum_iter=grad_accum,
                               progress_bar=False),
-        checkpoint=CheckpointConfig(type=L(ck_target)(), save_iter=save_iter, keep_last_k=0),
+        checkpoint=CheckpointConfig(type=L(ck_target)(), save_iter=save_iter, keep_last_k=keep_last_k,
+                                    load_path=load_path, load_training_state=load_training_state),
         model_parallel=ModelParallelConfig(context_parallel_size=cp),
     )
 

@@ -1,0 +1,144 @@
+"""Checkpointers on one process: clean keys, atomic publication, interrupted saves, keep-last-k, init weights."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "distributed"))
+from dist_helpers import single_process_group  # noqa: E402
+from trainer_toy import tiny_net_config, toy_config  # noqa: E402
+
+from cosmos_predict2.checkpoint.base import read_latest  # noqa: E402
+from cosmos_predict2.lazy_config import instantiate  # noqa: E402
+
+
+@pytest.fixture
+def group():
+    with single_process_group():
+        yield
+
+
+def _build(root, **kw):
+    os.environ["IMAGINAIRE_OUTPUT_ROOT"] = str(root)
+    from cosmos_predict2.trainer.launch import build
+
+    return build(toy_config(str(root), **kw))
+
+
+def _ckdir(root, name="toy"):
+    return os.path.join(str(root), "p", "g", name, "checkpoints")
+
+
+def test_keys_have_no_wrapper_prefixes(group, tmp_path):
+    from cosmos_predict2.checkpoint import state
+
+    trainer = _build(tmp_path, activation_checkpointing="block_wise", precision="bfloat16", ckpt="standard",
+                     max_iter=1, save_iter=1)
+    trainer.train()
+    plain = instantiate(tiny_net_config())
+    expected = {f"net.{k}" for k in plain.state_dict()} | {f"net_ema.{k}" for k in plain.state_dict()}
+    assert set(state.model_state_dict(trainer.model)) == expected
+    full = torch.load(os.path.join(_ckdir(tmp_path), "model", "iter_000000001.pt"), weights_only=True)
+    assert set(full) == expected
+    assert all(v.dtype == torch.float32 for v in full.values())  # fp32 masters, not the bf16 compute copy
+    assert read_latest(_ckdir(tmp_path)) == "iter_000000001.pt"
+
+
+def test_interrupted_dcp_save_keeps_previous(group, tmp_path, monkeypatch):
+    from cosmos_predict2.checkpoint import dcp as dcp_mod
+
+    trainer = _build(tmp_path, max_iter=2, save_iter=2)
+    trainer.train()
+    real = dcp_mod._save_part
+
+    def failing(state, path, async_mode):
+        if path.endswith("optim"):
+            raise OSError("disk full (simulated)")
+        return real(state, path, async_mode)
+
+    monkeypatch.setattr(dcp_mod, "_save_part", failing)
+    trainer.max_iter = 4
+    trainer.train_step()
+    with pytest.raises(OSError):
+        trainer.save()
+    ck = _ckdir(tmp_path)
+    assert read_latest(ck) == "iter_000000002"
+    assert not os.path.exists(os.path.join(ck, "iter_000000003"))
+    assert os.path.exists(os.path.join(ck, "iter_000000003.tmp", "model", ".metadata"))  # half-written
+    monkeypatch.setattr(dcp_mod, "_save_part", real)
+    resumed = _build(tmp_path, max_iter=4, save_iter=2)
+    assert resumed.iteration == 2
+
+
+def test_interrupted_standard_save_keeps_previous(group, tmp_path, monkeypatch):
+    from cosmos_predict2.checkpoint import standard
+
+    trainer = _build(tmp_path, max_iter=2, save_iter=2, ckpt="standard")
+    trainer.train()
+    real = standard._atomic_save
+
+    def failing(obj, path):
+        if os.sep + "trainer" + os.sep in path:
+            raise OSError("killed (simulated)")
+        return real(obj, path)
+
+    monkeypatch.setattr(standard, "_atomic_save", failing)
+    trainer.train_step()
+    with pytest.raises(OSError):
+        trainer.save()
+    assert read_latest(_ckdir(tmp_path)) == "iter_000000002.pt"
+    monkeypatch.setattr(standard, "_atomic_save", real)
+    assert _build(tmp_path, max_iter=4, save_iter=2, ckpt="standard").iteration == 2
+
+
+def test_keep_last_k_and_end_save(group, tmp_path):
+    trainer = _build(tmp_path, max_iter=5, save_iter=2, keep_last_k=2)
+    trainer.train()
+    ck = _ckdir(tmp_path)
+    assert sorted(n for n in os.listdir(ck) if n.startswith("iter_")) == ["iter_000000004", "iter_000000005"]
+    assert read_latest(ck) == "iter_000000005"
+    metrics = open(os.path.join(str(tmp_path), "p", "g", "toy", "metrics.jsonl")).read().splitlines()
+    assert len(metrics) == 5 and '"loss"' in metrics[0]
+
+
+def test_init_weights_reports_missing_and_unexpected(group, tmp_path):
+    from cosmos_predict2.checkpoint.init_weights import init_model_weights
+    from trainer_toy import ToyModel
+
+    torch.manual_seed(3)
+    src = instantiate(tiny_net_config())
+    sd = {f"net.{k}": v.clone() for k, v in src.state_dict().items()}
+    dropped = "net.final_layer.linear.weight"
+    del sd[dropped]
+    sd["net.something_else.weight"] = torch.zeros(2)
+    path = str(tmp_path / "released.pt")
+    torch.save(sd, path)
+    model = ToyModel({"net": tiny_net_config(), "ema": True})
+    report = init_model_weights(model, path)
+    assert report.missing == [dropped]
+    assert report.unexpected == ["net.something_else.weight"]
+    key = "blocks.0.self_attn.q_proj.weight"
+    assert torch.equal(model.net.state_dict()[key], src.state_dict()[key])
+    assert torch.equal(model.net_ema.state_dict()[key], src.state_dict()[key])
+
+    # a DCP checkpoint folder works as load_path too (weights only)
+    trainer = _build(tmp_path / "a", max_iter=1, save_iter=1)
+    trainer.train()
+    dcp_dir = os.path.join(_ckdir(tmp_path / "a"), "iter_000000001")
+    model2 = ToyModel({"net": tiny_net_config(), "ema": True})
+    report2 = init_model_weights(model2, dcp_dir)
+    assert report2.missing == [] and report2.unexpected == []
+    trained = trainer.model.net.state_dict()[key].full_tensor()
+    assert torch.equal(model2.net.state_dict()[key], trained)
+
+
+def test_nan_loss_stops_with_iteration_and_keys(group, tmp_path):
+    from cosmos_predict2.trainer.trainer import NonFiniteLossError
+
+    trainer = _build(tmp_path, ckpt="dummy", max_iter=8, nan_index=5, batch_size=2)
+    with pytest.raises(NonFiniteLossError, match=r"iteration \d+.*sample_005"):
+        trainer.train()
