@@ -72,6 +72,15 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
             f"model.config.net.num_heads={num_heads} is not divisible by model_parallel.context_parallel_size={cp} "
             f"(Ulysses context parallelism splits heads across ranks); use a context-parallel size that divides {num_heads}")
     frames = _get(mcfg, "num_video_frames")
+    latent_ch = _get(mcfg, "tokenizer", "latent_ch")
+    if latent_ch is not None:
+        for key in ("state_ch", ("net", "in_channels"), ("net", "out_channels")):
+            path = key if isinstance(key, tuple) else (key,)
+            value = _get(mcfg, *path)
+            if value is not None and value != latent_ch:
+                raise ConfigError(
+                    f"model.config.{'.'.join(path)}={value} does not match the tokenizer's latent_ch={latent_ch}; "
+                    f"set model.config.{'.'.join(path)}={latent_ch}")
     per_frame = bool(_get(mcfg, "tokenizer", "encode_frames_independently", default=False))
     if frames is not None:
         if frames < 1 or (not per_frame and (frames - 1) % TEMPORAL_COMPRESSION != 0):

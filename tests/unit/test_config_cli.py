@@ -148,3 +148,9 @@ def test_output_root_environment(monkeypatch):
     assert job.path_local == "/o1/p/g/n"
     monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", "/o2")
     assert job.path_local == "/o2/p/g/n"
+
+
+def test_tokenizer_width_must_match_the_net():
+    cfg = compose("experiment=tiny_action_conditioned_bridge", "model.config.tokenizer.latent_ch=16")
+    with pytest.raises(ConfigError, match="does not match the tokenizer's latent_ch=16"):
+        validate_config(cfg)

@@ -75,7 +75,7 @@ def test_action_experiment_settings():
     assert p2.job.project == "posttraining" and p2.job.group == "video2world"
     assert p2.job.name.startswith("action_conditional_predict2_video2world_2b_training_20")
     assert p2.model.config.net._target_.endswith("ActionConditionedMinimalV1LVGDiT")
-    assert p2.model.config.net.action_dim == 84 and p2.model.config.num_video_frames == 13
+    assert p2.model.config.net.action_dim * p2.model.config.net.num_action_per_chunk == 84 and p2.model.config.num_video_frames == 13
     assert p2.checkpoint.type._target_.endswith("StandardCheckpointer") and p2.model.config.ema.enabled is False
     assert p2.optimizer.betas == [0.9, 0.99] and p2.optimizer.lr == 1e-4
     p25 = compose("experiment=ac_reason_embeddings_rectified_flow_2b_256_320")

@@ -57,8 +57,8 @@ TINY = dict(model_channels=128, num_blocks=4, num_heads=4, rope_hwt=(1.0, 1.0, 1
 
 
 def action_kwargs(kind: str) -> dict:
-    if kind == "clip":  # P2 / P2.5-v1: 12 x 7 flattened to one 84-d vector per clip
-        return dict(action_dim=7 * 12, num_action_per_chunk=12)
+    if kind == "clip":  # P2 / P2.5-v1: 12 x 7 flattened to one 84-d vector per clip (action_dim is per step)
+        return dict(action_dim=7, num_action_per_chunk=12)
     if kind == "chunk":  # P2.5 shipped model: 4 x 7 per latent frame
         return dict(action_dim=7, num_action_per_chunk=12, temporal_compression_ratio=4)
     if kind == "single":  # P1: one 7-d action
