@@ -98,12 +98,15 @@ def main(argv=None) -> int:
     if bad:
         raise ValueError(f"--methods: unknown {bad}; choose from {','.join(METHODS)}")
     t0 = time.time()
+    from cosmos_predict2.data.bridge import find_bridge_annotations
+
+    names = read_episode_list(args.episodes_file) if args.episodes_file else None  # cheap checks first
+    find_bridge_annotations(args.dataset_dir, args.split)
     model, config = build_inference_model(args.experiment, args.checkpoint_path, config_file=args.config_file,
                                           load_ema=args.load_ema, device=args.device, allow_random=args.random_init)
     params = bridge_params_from_config(config)
     if args.video_size:
         params["video_size"] = list(args.video_size)
-    names = read_episode_list(args.episodes_file) if args.episodes_file else None
     episodes = load_bridge_episodes(args.dataset_dir, args.split, names=names, max_episodes=args.max_episodes,
                                     **params)
     fps = float(config.model.config.get("fps", 4) or 4)

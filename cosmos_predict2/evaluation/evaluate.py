@@ -271,7 +271,8 @@ def evaluate(
     i3d: Any = None,
     print_table: bool = True,
     meta: Optional[dict] = None,
-) -> dict:
+    return_records: bool = False,
+) -> Any:
     """Score ``model`` and the baselines on ``episodes``; returns the JSON-safe summary dict
     ``{"protocols": {protocol: {method: {...}}}, "settings": {...}, "episodes": [...]}``.
 
@@ -279,7 +280,8 @@ def evaluate(
     :mod:`cosmos_predict2.evaluation.report`). ``rollout_fn(model, frames_1_H_W_3, actions_N_7, chunk_size=,
     guidance=, seed=, num_steps=) -> (1+N,H,W,3) uint8`` defaults to the project's chunked rollout.
     ``lpips_net`` / ``i3d``: optional local networks (:mod:`cosmos_predict2.evaluation.optional_metrics`)
-    adding ``lpips`` / ``fvd`` entries.
+    adding ``lpips`` / ``fvd`` entries. ``return_records`` returns ``(summary, EvalRecords)`` instead (raw rows
+    and preview frames, e.g. for videos).
     """
     protocols = list(protocols)
     bad = [p for p in protocols if p not in PROTOCOLS]
@@ -308,4 +310,4 @@ def evaluate(
         from cosmos_predict2.evaluation.report import format_table
 
         print(format_table(summary), flush=True)
-    return summary
+    return (summary, rec) if return_records else summary
