@@ -37,6 +37,10 @@ def _load_script(path: str, device) -> Callable:
         return torch.jit.load(path, map_location=device).eval()
 
 
+def _net_device(net: Callable) -> torch.device:
+    return next((p.device for p in getattr(net, "parameters", lambda: iter(()))()), torch.device("cpu"))
+
+
 def _to_unit(frames_T_H_W_3: np.ndarray, device) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> float (T, 3, H, W) in [-1, 1]."""
     x = torch.as_tensor(np.asarray(frames_T_H_W_3)).to(device=device, dtype=torch.float32)
@@ -68,7 +72,7 @@ def load_lpips(lpips_path: Optional[str] = None, device: str | torch.device = "c
 @torch.no_grad()
 def lpips_per_frame(net: Callable, pred: np.ndarray, gt: np.ndarray, batch: int = 16) -> np.ndarray:
     """(T,) LPIPS of each frame pair (same size expected; the caller resizes)."""
-    device = next((p.device for p in getattr(net, "parameters", lambda: iter(()))()), torch.device("cpu"))
+    device = _net_device(net)
     out = []
     for s in range(0, len(gt), batch):
         d = net(_to_unit(pred[s:s + batch], device), _to_unit(gt[s:s + batch], device))
@@ -88,9 +92,9 @@ def load_i3d(i3d_path: Optional[str], device: str | torch.device = "cpu") -> Opt
 
 
 @torch.no_grad()
-def i3d_features(detector: Callable, frames_T_H_W_3: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
-    """(D,) float64 I3D features of one clip (uint8 (T, H, W, 3))."""
-    x = _to_unit(frames_T_H_W_3, device).permute(1, 0, 2, 3)[None]  # (1, 3, T, H, W)
+def i3d_features(detector: Callable, frames_T_H_W_3: np.ndarray) -> np.ndarray:
+    """(D,) float64 I3D features of one clip (uint8 (T, H, W, 3)), computed on the detector's device."""
+    x = _to_unit(frames_T_H_W_3, _net_device(detector)).permute(1, 0, 2, 3)[None]  # (1, 3, T, H, W)
     f = detector(x, rescale=False, resize=True, return_features=True)
     return f.reshape(-1).double().cpu().numpy()
 
