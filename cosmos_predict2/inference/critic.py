@@ -1,0 +1,135 @@
+"""Video critics for best-of-N rejection sampling (``examples/video2world_bestofn.py``).
+
+Two critics with one interface, ``critic.score(video_path, prompt) -> {"score": float in [0, 1], ...}``:
+
+- :class:`VLMCritic`: a local vision-language model (Cosmos-Reason1-7B or any transformers
+  image-text-to-text model) asked ``num_trials`` times whether the video shows anomalies/artifacts; it must
+  answer ``<answer>yes</answer>`` or ``<answer>no</answer>``. Score = #"no" / #parsed answers (upstream rule;
+  sampling temperature 0.6, top_p 0.95, top_k 50, repetition penalty 1.05).
+- :class:`HeuristicCritic` (built in, offline, no weights): low-level video statistics only. It rewards
+  temporal consistency (no frame-to-frame jumps far above the clip's typical motion), stable brightness (no
+  flicker), kept sharpness (Laplacian energy of late frames vs the first frame: blur and washed-out endings
+  are penalised) and the presence of motion (a frozen clip scores lower). It does NOT judge physical
+  plausibility, object permanence or prompt adherence: use it to weed out visibly broken samples, and a VLM
+  critic to rank plausible ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Optional
+
+import numpy as np
+
+from cosmos_predict2.guardrail.errors import OptionalComponentError
+
+CRITIC_PROMPT = (
+    "You are a video critic. Watch this generated video carefully. Does it contain any anomalies or artifacts, "
+    "such as objects appearing or disappearing, physically implausible motion, distorted shapes, flicker or "
+    "blur? Think briefly, then answer with <answer>yes</answer> or <answer>no</answer>."
+)
+_ANSWER = re.compile(r"<answer>\s*(yes|no)\s*</answer>", re.IGNORECASE)
+
+
+def parse_answer(text: str) -> Optional[str]:
+    """'yes' / 'no' from ``<answer>...</answer>``, else None."""
+    m = _ANSWER.search(text or "")
+    return m.group(1).lower() if m else None
+
+
+def _gray(frames_T_H_W_3: np.ndarray) -> np.ndarray:
+    return frames_T_H_W_3.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def _laplacian_energy(g_H_W: np.ndarray) -> float:
+    lap = (-4 * g_H_W[1:-1, 1:-1] + g_H_W[:-2, 1:-1] + g_H_W[2:, 1:-1] + g_H_W[1:-1, :-2] + g_H_W[1:-1, 2:])
+    return float(lap.var())
+
+
+def heuristic_scores(frames_T_H_W_3: np.ndarray) -> dict[str, float]:
+    """Sub-scores in [0, 1] and their geometric mean ``score`` (see the module doc)."""
+    frames = np.asarray(frames_T_H_W_3)
+    if frames.ndim != 4 or len(frames) < 2:
+        return {"score": 0.0, "temporal_consistency": 0.0, "no_flicker": 0.0, "sharpness": 0.0, "motion": 0.0}
+    g = _gray(frames)
+    diffs = np.abs(np.diff(g, axis=0)).mean(axis=(1, 2))  # (T-1,) mean abs change per step
+    typical = float(np.median(diffs)) + 1.0
+    temporal = float(np.exp(-max(0.0, diffs.max() / typical - 3.0) / 3.0))  # one jump >> typical motion
+    brightness = g.mean(axis=(1, 2))
+    # flicker = brightness oscillation: |second difference| is ~0 for steady or smoothly changing light
+    flicker = float(np.abs(np.diff(brightness, n=2)).mean()) if len(brightness) > 2 else 0.0
+    no_flicker = float(np.exp(-flicker / 4.0))
+    sharp0 = _laplacian_energy(g[0]) + 1e-6
+    sharp_late = np.mean([_laplacian_energy(x) for x in g[len(g) // 2:]])
+    sharpness = float(min(1.0, sharp_late / sharp0) ** 0.5)
+    motion = float(1.0 - np.exp(-diffs.mean() / 0.5))
+    parts = {"temporal_consistency": temporal, "no_flicker": no_flicker, "sharpness": sharpness, "motion": motion}
+    score = float(np.prod([max(v, 1e-6) for v in parts.values()]) ** (1.0 / len(parts)))
+    return {"score": score, **parts}
+
+
+class HeuristicCritic:
+    name = "heuristic"
+
+    def score(self, video_path: str, prompt: str = "") -> dict[str, Any]:
+        from cosmos_predict2.data.video_io import read_frames, video_info
+
+        n = video_info(video_path)[0]
+        return {**heuristic_scores(read_frames(video_path, list(range(n)))), "critic": self.name}
+
+
+class VLMCritic:
+    """A local transformers vision-language model as critic (see the module doc)."""
+
+    name = "vlm"
+
+    def __init__(self, checkpoint_dir: str, num_trials: int = 5, fps: int = 16, device: Optional[str] = None):
+        if not os.path.isfile(os.path.join(checkpoint_dir, "config.json")):
+            raise OptionalComponentError(f"critic model not found at {checkpoint_dir} (no config.json); download "
+                                         "Cosmos-Reason1-7B there or use --critic heuristic")
+        self.checkpoint_dir, self.num_trials, self.fps = checkpoint_dir, int(num_trials), fps
+        self.device = device
+        self._m = None
+
+    def _load(self):
+        if self._m is None:
+            import torch
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            proc = AutoProcessor.from_pretrained(self.checkpoint_dir, local_files_only=True)
+            dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            model = AutoModelForImageTextToText.from_pretrained(
+                self.checkpoint_dir, local_files_only=True,
+                dtype=torch.bfloat16 if dev.startswith("cuda") else torch.float32).to(dev).eval()
+            self._m = (proc, model)
+        return self._m
+
+    def score(self, video_path: str, prompt: str = "") -> dict[str, Any]:
+        from cosmos_predict2.data.video_io import read_frames, video_info
+
+        proc, model = self._load()
+        n = video_info(video_path)[0]
+        frames = read_frames(video_path, list(range(0, n, max(1, n // 32))))
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": CRITIC_PROMPT}]}]
+        text = proc.apply_chat_template(messages, add_generation_prompt=True)
+        inputs = proc(text=[text], videos=[list(frames)], return_tensors="pt").to(model.device)
+        out = model.generate(**inputs, do_sample=True, temperature=0.6, top_p=0.95, top_k=50,
+                             repetition_penalty=1.05, max_new_tokens=4096, num_return_sequences=self.num_trials)
+        responses = proc.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        answers = [parse_answer(r) for r in responses]
+        parsed = [a for a in answers if a is not None]
+        score = sum(a == "no" for a in parsed) / len(parsed) if parsed else 0.0
+        return {"score": float(score), "critic": self.name, "answers": answers, "responses": responses}
+
+
+def make_critic(kind: str, checkpoint_dir: Optional[str], num_trials: int = 5):
+    """``kind``: vlm | heuristic | auto (a VLM when ``checkpoint_dir`` holds one, else the heuristic critic)."""
+    if kind == "heuristic":
+        return HeuristicCritic()
+    if kind == "auto":
+        has_vlm = bool(checkpoint_dir) and os.path.isfile(os.path.join(checkpoint_dir, "config.json"))
+        return VLMCritic(checkpoint_dir, num_trials) if has_vlm else HeuristicCritic()
+    if kind == "vlm":
+        return VLMCritic(checkpoint_dir or "checkpoints/nvidia/Cosmos-Reason1-7B", num_trials)
+    raise ValueError(f"--critic {kind!r}: use auto, vlm or heuristic")
