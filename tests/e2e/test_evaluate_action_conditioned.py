@@ -40,8 +40,13 @@ def _train_with_callback(dataset, out_root, monkeypatch):
     with open_dict(cfg.trainer.callbacks):
         cfg.trainer.callbacks["rollout_eval"] = L("cosmos_predict2.trainer.eval_callback.RolloutEvalCallback")(
             every_n=2, num_episodes=2, split="val", num_steps=2, max_frames=9)
-    trainer = build(cfg)
-    trainer.train()
+    from cosmos_predict2.utils import distributed as du
+
+    try:
+        trainer = build(cfg)  # single process: a private 1-rank gloo group
+        trainer.train()
+    finally:
+        du.destroy_distributed()  # leave no process group behind for later tests
     return trainer
 
 
