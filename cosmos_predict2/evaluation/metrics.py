@@ -146,7 +146,8 @@ def latent_l2(tokenizer: Any, pred: ArrayLike, gt: ArrayLike, device: Optional[t
         latent_l2[j] = mean_{c,h,w} (z_pred[c,j,h,w] - z_gt[c,j,h,w])^2
 
     i.e. the squared L2 distance divided by the number of latent elements (a mean squared error), and
-    ``mean`` is the average over j. Returns ``{"per_latent_frame": (k,) float64, "mean": float,
+    ``mean`` is the average over j. IRASim's exact normalisation and VAE are not reproduced (its numbers used
+    another VAE), so values are comparable only between runs with the same tokenizer. Returns ``{"per_latent_frame": (k,) float64, "mean": float,
     "last_pixel_frame": (k,) int}`` (pixel frame index 4j closing each latent frame); ``mean`` is NaN
     when the clip is shorter than 5 frames (nothing after frame 0 to encode).
     """
