@@ -1,0 +1,262 @@
+"""Bridge (IRASim) action-conditioned video dataset.
+
+Layouts (`dataset_dir` is the folder holding them):
+- IRASim: ``annotation/{train,val,test}/<episode>.json`` and the videos named inside each JSON
+  (``videos[cam]["video_path"]``, relative to `dataset_dir`, e.g. ``videos/train/0/rgb.mp4``).
+  `mode` picks the split folder.
+- Flat (as drawn in the upstream docs): ``annotations/*.json`` + ``videos/*.mp4``. There is no split
+  in this layout, so **every file is used for every mode** (a warning says so). The video is the one
+  named in the JSON when that file exists, otherwise ``videos/<json stem>.mp4``.
+
+Samples are windows ``[f, f+k, ..., f+(L-1)k]`` (k = `sequence_interval`, L = `num_frames`) for every
+start f with stride `start_frame_interval` (`val_start_frame_interval` outside training), sorted by
+(file, first frame). Actions come from the states (see :mod:`cosmos_predict2.data.actions`).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from cosmos_predict2.data.actions import actions_from_states
+from cosmos_predict2.data.errors import DataError
+from cosmos_predict2.data.resize import resize_video
+from cosmos_predict2.data.safe_pickle import load_embedding
+from cosmos_predict2.data.skipping import SkippingDataset
+from cosmos_predict2.data.video_io import read_frames
+
+log = logging.getLogger(__name__)
+
+MODES = ("train", "val", "test")
+
+
+def find_bridge_annotations(dataset_dir: str, mode: str) -> tuple[list[str], str]:
+    """Sorted annotation JSON paths for `mode` and the layout name ("irasim" or "flat")."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not os.path.isdir(dataset_dir):
+        raise DataError(dataset_dir, "dataset folder does not exist",
+                        "generate one with `python -m scripts.prepare_synthetic_data --layout bridge --out DIR`")
+    split_dir = os.path.join(dataset_dir, "annotation", mode)
+    flat_dir = os.path.join(dataset_dir, "annotations")
+    if os.path.isdir(split_dir):
+        files, layout, where = sorted(glob.glob(os.path.join(split_dir, "*.json"))), "irasim", split_dir
+    elif os.path.isdir(flat_dir):
+        files, layout, where = sorted(glob.glob(os.path.join(flat_dir, "*.json"))), "flat", flat_dir
+        log.warning("%s uses the flat annotations/ layout: all %d files are used for mode=%s",
+                    dataset_dir, len(files), mode)
+    else:
+        raise DataError(dataset_dir, f"no annotation/{mode}/ folder (IRASim layout) and no annotations/ folder "
+                                     "(flat layout)", "point dataset_dir at the folder that holds them")
+    if not files:
+        raise DataError(where, "annotation folder holds no *.json files")
+    return files, layout
+
+
+def parse_bridge_annotation(path: str, state_key: str = "state", gripper_key: str = "continuous_gripper_state",
+                            need_videos: bool = True) -> dict:
+    """Read and check one annotation JSON. Returns dict(state (N,>=6) f64, gripper (N,) f64, ann=raw JSON)."""
+    try:
+        with open(path) as f:
+            ann = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(path, f"invalid JSON ({e})") from e
+    except OSError as e:
+        raise DataError(path, f"cannot read annotation ({e})") from e
+    if not isinstance(ann, dict):
+        raise DataError(path, f"annotation is a JSON {type(ann).__name__}, expected an object")
+    keys = [state_key, gripper_key] + (["videos"] if need_videos else [])
+    for k in keys:
+        if k not in ann:
+            raise DataError(path, f"missing key '{k}' (keys present: {sorted(ann)[:12]})")
+    try:
+        state = np.asarray(ann[state_key], dtype=np.float64)
+        grip = np.asarray(ann[gripper_key], dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as e:
+        raise DataError(path, f"'{state_key}' / '{gripper_key}' are not numeric arrays ({e})") from e
+    if state.ndim != 2 or state.shape[1] < 6:
+        raise DataError(path, f"'{state_key}' has shape {state.shape}, expected (N, >=6) [x,y,z,roll,pitch,yaw,...]")
+    if len(grip) != len(state):
+        raise DataError(path, f"'{gripper_key}' has {len(grip)} entries but '{state_key}' has {len(state)} rows")
+    if "action" in ann and ann["action"] is not None and len(ann["action"]) != len(state) - 1:
+        raise DataError(path, f"'action' has {len(ann['action'])} rows but '{state_key}' has {len(state)} "
+                              f"(expected {len(state) - 1} = N-1)")
+    if not (np.isfinite(state[:, :6]).all() and np.isfinite(grip).all()):
+        raise DataError(path, f"'{state_key}' or '{gripper_key}' contains NaN/inf")
+    if need_videos and (not isinstance(ann["videos"], list) or not ann["videos"]):
+        raise DataError(path, "'videos' must be a non-empty list of {\"video_path\": ...}")
+    return {"state": state, "gripper": grip, "ann": ann}
+
+
+def bridge_video_path(dataset_dir: str, ann_path: str, ann: dict, cam_id: int, layout: str) -> str:
+    """Absolute video path for camera `cam_id` of an annotation (see module doc for the flat fallback)."""
+    videos = ann["videos"]
+    if not 0 <= cam_id < len(videos):
+        raise DataError(ann_path, f"cam id {cam_id} requested but 'videos' has {len(videos)} entries")
+    entry = videos[cam_id]
+    rel = entry.get("video_path") if isinstance(entry, dict) else entry
+    if not isinstance(rel, str):
+        raise DataError(ann_path, f"videos[{cam_id}] has no 'video_path' string")
+    path = os.path.join(dataset_dir, rel)
+    if layout == "flat" and not os.path.isfile(path):
+        stem = os.path.splitext(os.path.basename(ann_path))[0]
+        alt = os.path.join(dataset_dir, "videos", f"{stem}.mp4")
+        if os.path.isfile(alt):
+            return alt
+        raise DataError(ann_path, f"video not found at {path} nor at {alt}")
+    return path
+
+
+def window_starts(num_states: int, num_frames: int, sequence_interval: int, start_interval: int) -> list[int]:
+    """Start frames f of all windows [f, f+k, ..., f+(L-1)k] that fit in `num_states` frames."""
+    span = (num_frames - 1) * sequence_interval
+    return list(range(0, num_states - span, start_interval))
+
+
+class BridgeActionDataset(SkippingDataset):
+    """Windows of Bridge episodes with 7-d actions computed from the end-effector states.
+
+    Sample keys: video uint8 (C,T,H,W); action float32 (T-1,7) (when `load_action`); t5_text_embeddings
+    float32 (512,D); t5_text_mask (512,); fps; image_size [H,W,H,W]; num_frames; padding_mask (1,H,W);
+    annotation_file; __key__ (episode_id, else the JSON stem); ai_caption ("").
+    """
+
+    def __init__(
+        self,
+        dataset_dir: str,
+        mode: str = "train",
+        num_frames: int = 13,
+        sequence_interval: int = 1,
+        start_frame_interval: int = 1,
+        val_start_frame_interval: int = 1,
+        cam_ids: Sequence[int] = (0,),
+        accumulate_action: bool = False,
+        video_size: Sequence[int] = (480, 640),
+        load_action: bool = True,
+        load_t5_embeddings: bool = False,
+        t5_embedding_dim: int = 1024,
+        max_text_tokens: int = 512,
+        action_scaler: float = 20.0,
+        gripper_rescale_factor: float = 1.0,
+        state_key: str = "state",
+        gripper_key: str = "continuous_gripper_state",
+        skip_bad_samples: bool = False,
+        fps: int = 4,
+        num_scan_threads: int = 8,
+        **unused,
+    ):
+        super().__init__()
+        self._init_skip(skip_bad_samples)
+        if unused:
+            log.info("BridgeActionDataset ignores unknown arguments: %s", sorted(unused))
+        if num_frames < 2:
+            raise ValueError(f"num_frames must be >= 2 (actions are frame deltas), got {num_frames}")
+        self.dataset_dir = str(dataset_dir)
+        self.mode = mode
+        self.num_frames = int(num_frames)
+        self.sequence_interval = int(sequence_interval)
+        self.start_interval = int(start_frame_interval if mode == "train" else val_start_frame_interval)
+        self.cam_ids = list(cam_ids)
+        self.accumulate_action = accumulate_action
+        self.video_size = [int(video_size[0]), int(video_size[1])]
+        self.load_action = load_action
+        self.load_t5_embeddings = load_t5_embeddings
+        self.t5_embedding_dim = int(t5_embedding_dim)
+        self.max_text_tokens = int(max_text_tokens)
+        self.action_scaler = float(action_scaler)
+        self.gripper_rescale_factor = float(gripper_rescale_factor)
+        self.state_key, self.gripper_key = state_key, gripper_key
+        self.fps = fps
+
+        self.ann_files, self.layout = find_bridge_annotations(self.dataset_dir, mode)
+        with ThreadPoolExecutor(max(1, num_scan_threads)) as pool:
+            results = list(pool.map(self._scan_one, self.ann_files))
+        self.episodes: list[dict] = []
+        self.samples: list[tuple[int, int]] = []  # (episode index, first frame), sorted by (file, frame)
+        for path, res in zip(self.ann_files, results):
+            if isinstance(res, DataError):
+                if not self.skip_bad_samples:
+                    raise res
+                self.record_skip(res, "annotation")
+                continue
+            ep_idx = len(self.episodes)
+            self.episodes.append(res)
+            self.samples.extend((ep_idx, f) for f in res["starts"])
+        if not self.samples:
+            raise DataError(self.dataset_dir, f"no usable {self.num_frames}-frame windows in mode={mode} "
+                                              f"({len(self.ann_files)} annotation files, {self.num_skipped} skipped)")
+
+    def _scan_one(self, path: str):
+        """Parse + check one annotation; returns the episode record or the DataError (raised later)."""
+        try:
+            p = parse_bridge_annotation(path, self.state_key, self.gripper_key)
+            n = len(p["state"])
+            starts = window_starts(n, self.num_frames, self.sequence_interval, self.start_interval)
+            if not starts:
+                raise DataError(path, f"episode has {n} frames, shorter than one window of {self.num_frames} "
+                                      f"frames at sequence_interval={self.sequence_interval}",
+                                "lower num_frames or drop the episode (skip_bad_samples=True)")
+            ann = p["ann"]
+            key = ann.get("episode_id", ann.get("original_path", os.path.splitext(os.path.basename(path))[0]))
+            return {"path": path, "state": p["state"], "gripper": p["gripper"], "ann": ann,
+                    "key": str(key), "starts": starts}
+        except DataError as e:
+            return e
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _rng(self, index: int) -> np.random.Generator | None:
+        return np.random.default_rng(index) if self.mode != "train" else None
+
+    def _embedding(self, ep: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = torch.zeros(self.max_text_tokens, self.t5_embedding_dim, dtype=torch.float32)
+        if not self.load_t5_embeddings:
+            return emb, torch.ones(self.max_text_tokens, dtype=torch.int64)
+        stem = os.path.splitext(ep["path"])[0]
+        for cand in (stem + ".pickle", stem + ".npy"):
+            if os.path.isfile(cand):
+                arr = load_embedding(cand, self.t5_embedding_dim, self.max_text_tokens)
+                break
+        else:
+            raise DataError(ep["path"], f"load_t5_embeddings=True but neither {stem}.pickle nor {stem}.npy exists")
+        emb[: len(arr)] = torch.from_numpy(arr)
+        mask = torch.zeros(self.max_text_tokens, dtype=torch.int64)
+        mask[: len(arr)] = 1
+        return emb, mask
+
+    def _load(self, index: int) -> dict:
+        ep_idx, start = self.samples[index]
+        ep = self.episodes[ep_idx]
+        rng = self._rng(index)
+        cam = self.cam_ids[(rng or np.random).integers(len(self.cam_ids))] if len(self.cam_ids) > 1 else self.cam_ids[0]
+        frame_ids = [start + i * self.sequence_interval for i in range(self.num_frames)]
+        video_path = bridge_video_path(self.dataset_dir, ep["path"], ep["ann"], int(cam), self.layout)
+        frames_T_H_W_3 = read_frames(video_path, frame_ids)
+        video_C_T_H_W = resize_video(torch.from_numpy(frames_T_H_W_3).permute(3, 0, 1, 2), self.video_size)
+        h, w = self.video_size
+        emb, mask = self._embedding(ep)
+        sample = {
+            "video": video_C_T_H_W,
+            "t5_text_embeddings": emb,
+            "t5_text_mask": mask,
+            "fps": self.fps,
+            "image_size": torch.tensor([h, w, h, w], dtype=torch.float32),
+            "num_frames": self.num_frames,
+            "padding_mask": torch.zeros(1, h, w, dtype=torch.float32),
+            "annotation_file": ep["path"],
+            "__key__": ep["key"],
+            "ai_caption": "",
+        }
+        if self.load_action:
+            act = actions_from_states(ep["state"][frame_ids], ep["gripper"][frame_ids], self.accumulate_action,
+                                      self.action_scaler, self.gripper_rescale_factor)
+            sample["action"] = torch.from_numpy(act.astype(np.float32))  # (T-1, 7)
+        return sample

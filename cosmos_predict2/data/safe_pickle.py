@@ -1,0 +1,102 @@
+"""Load embedding pickles without letting them run code.
+
+Only plain containers (list, tuple, dict, set, str, bytes, numbers, None) and numpy arrays / dtypes /
+scalars may appear. Anything else (``os.system``, ``builtins.eval``, ...) raises
+:class:`UnsafePickleError` naming the file, before the object is ever called.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+
+import numpy as np
+
+from cosmos_predict2.data.errors import DataError, UnsafePickleError
+
+# (module, name) pairs a numpy-array pickle legitimately needs (numpy 1.x and 2.x module paths).
+_ALLOWED = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("builtins", "list"),
+    ("builtins", "tuple"),
+    ("builtins", "dict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "bytearray"),
+    ("builtins", "complex"),
+    ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # how protocol-2 pickles store bytes
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def __init__(self, file, path: str):
+        super().__init__(file)
+        self._path = path
+
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise UnsafePickleError(
+            self._path,
+            f"pickle refers to '{module}.{name}', which is not a plain container or numpy array; "
+            "refusing to load it (it could run code)",
+            "regenerate the file with scripts/get_t5_embeddings.py",
+        )
+
+
+def safe_load_pickle(path: str | os.PathLike):
+    """Unpickle `path` allowing only containers and numpy data. Raises DataError / UnsafePickleError."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise DataError(path, "embedding file does not exist")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return _SafeUnpickler(io.BytesIO(data), path).load()
+    except UnsafePickleError:
+        raise
+    except Exception as e:
+        raise DataError(path, f"cannot unpickle embedding file ({type(e).__name__}: {e})",
+                        "regenerate it with scripts/get_t5_embeddings.py") from e
+
+
+def load_embedding(path: str | os.PathLike, dim: int | None = None, max_tokens: int | None = None) -> np.ndarray:
+    """A T5 embedding (n_tokens, D) from a `.pickle` (list holding one array, or a bare array) or `.npy`.
+
+    Checks the shape against `dim` / `max_tokens` and returns float32.
+    """
+    path = str(path)
+    if path.endswith(".npy"):
+        try:
+            obj = np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise DataError(path, f"cannot read .npy embedding ({type(e).__name__}: {e})") from e
+    else:
+        obj = safe_load_pickle(path)
+    if isinstance(obj, (list, tuple)):
+        if len(obj) < 1:
+            raise DataError(path, "embedding pickle holds an empty list; expected [array(n_tokens, D)]")
+        obj = obj[0]
+    if not isinstance(obj, np.ndarray):
+        raise DataError(path, f"embedding is a {type(obj).__name__}, expected a numpy array (n_tokens, D)")
+    if obj.ndim == 3 and obj.shape[0] == 1:
+        obj = obj[0]
+    if obj.ndim != 2:
+        raise DataError(path, f"embedding has shape {obj.shape}, expected (n_tokens, D)")
+    if dim is not None and obj.shape[1] != dim:
+        raise DataError(path, f"embedding dim is {obj.shape[1]} but t5_embedding_dim={dim}",
+                        "set t5_embedding_dim to match or regenerate the embeddings")
+    if max_tokens is not None and obj.shape[0] > max_tokens:
+        raise DataError(path, f"embedding has {obj.shape[0]} tokens, more than max_text_tokens={max_tokens}")
+    if not np.isfinite(obj).all():
+        raise DataError(path, "embedding contains NaN/inf values")
+    return obj.astype(np.float32)

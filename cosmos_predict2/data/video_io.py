@@ -1,0 +1,219 @@
+"""Video reading (decord first, PyAV fallback) and writing (imageio + libx264).
+
+Reading is frame-exact random access: ``read_frames(path, [37, 5, 60])`` returns exactly those
+frames, in that order, as uint8 (T, H, W, 3). Readers are cached per process (so each DataLoader
+worker keeps its own open files); the cache is dropped automatically after a fork.
+
+Every failure is raised as :class:`~cosmos_predict2.data.errors.DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from typing import Sequence
+
+import numpy as np
+
+from cosmos_predict2.data.errors import DataError
+
+log = logging.getLogger(__name__)
+
+try:  # decord is optional: PyAV is the fallback.
+    import decord
+
+    decord.bridge.set_bridge("native")
+    _HAVE_DECORD = True
+except Exception:  # pragma: no cover - depends on the install
+    decord = None
+    _HAVE_DECORD = False
+
+_CACHE_SIZE = 16
+_cache: "OrderedDict[str, object]" = OrderedDict()
+_cache_pid = os.getpid()
+_decord_threads = 1
+# Readers inherited through fork are never closed in the child: destroying a decord reader whose
+# decoder threads lived in the parent can deadlock. They are parked here instead.
+_inherited: list = []
+
+
+def set_decoder_threads(n: int) -> None:
+    """Threads per decord reader (1 suits DataLoader workers; more suits a single main process)."""
+    global _decord_threads
+    _decord_threads = int(n)
+    clear_reader_cache()
+
+
+def clear_reader_cache() -> None:
+    """Close every cached reader of this process."""
+    if os.getpid() != _cache_pid:
+        _inherited.extend(_cache.values())
+    _cache.clear()
+
+
+def _cached_decord(path: str):
+    """A decord VideoReader for `path`, opened once per process (LRU of 16)."""
+    global _cache_pid
+    if os.getpid() != _cache_pid:  # forked worker: never share (nor close) the parent's readers
+        _inherited.extend(_cache.values())
+        _cache.clear()
+        _cache_pid = os.getpid()
+    vr = _cache.get(path)
+    if vr is not None:
+        _cache.move_to_end(path)
+        return vr
+    vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=_decord_threads)
+    _cache[path] = vr
+    while len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return vr
+
+
+def _check_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise DataError(path, "video file does not exist")
+    if os.path.getsize(path) == 0:
+        raise DataError(path, "video file is empty (0 bytes)")
+
+
+def _pyav_info(path: str) -> tuple[int, float, int, int]:
+    import av
+
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise DataError(path, "no video stream in file")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate) if stream.average_rate else 0.0
+        n = 0
+        h = w = 0
+        for frame in container.decode(stream):
+            if n == 0:
+                h, w = frame.height, frame.width
+            n += 1
+    return n, fps, h, w
+
+
+def _pyav_read(path: str, indices: Sequence[int]) -> np.ndarray:
+    """Sequential decode up to max(indices); keeps only the requested frames."""
+    import av
+
+    wanted = set(int(i) for i in indices)
+    last = max(wanted)
+    got: dict[int, np.ndarray] = {}
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise DataError(path, "no video stream in file")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            if i in wanted:
+                got[i] = frame.to_ndarray(format="rgb24")
+            if i >= last:
+                break
+    missing = sorted(wanted - set(got))
+    if missing:
+        raise DataError(path, f"video has only {len(got) and max(got) + 1 or 0}+ decodable frames; "
+                              f"frame(s) {missing[:5]} requested")
+    return np.stack([got[int(i)] for i in indices])
+
+
+def video_info(path: str | os.PathLike) -> tuple[int, float, int, int]:
+    """(num_frames, fps, height, width) of a video; fps is 0.0 when the container does not say."""
+    path = str(path)
+    _check_file(path)
+    if _HAVE_DECORD:
+        try:
+            vr = _cached_decord(path)
+            h, w = vr[0].shape[:2] if len(vr) > 0 else (0, 0)
+            return len(vr), float(vr.get_avg_fps() or 0.0), int(h), int(w)
+        except DataError:
+            raise
+        except Exception as e:  # decord failed: try PyAV before giving up
+            log.debug("decord could not open %s (%s); trying PyAV", path, e)
+    try:
+        return _pyav_info(path)
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(path, f"cannot decode video ({type(e).__name__}: {e})",
+                        "re-encode or remove the file") from e
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
+    """Frames `indices` of the video at `path` as uint8 (T, H, W, 3), in the order given."""
+    path = str(path)
+    indices = [int(i) for i in indices]
+    if not indices:
+        raise ValueError("read_frames needs at least one frame index")
+    if min(indices) < 0:
+        raise DataError(path, f"negative frame index {min(indices)} requested")
+    _check_file(path)
+    if _HAVE_DECORD:
+        try:
+            vr = _cached_decord(path)
+            n = len(vr)
+            if max(indices) >= n:
+                raise DataError(path, f"video has {n} frames but frame {max(indices)} was requested",
+                                "the video is shorter than its annotation / the requested window")
+            frames = vr.get_batch(indices).asnumpy()
+            if frames.shape[0] != len(indices):
+                raise RuntimeError(f"decord returned {frames.shape[0]} of {len(indices)} frames")
+            return np.ascontiguousarray(frames, dtype=np.uint8)
+        except DataError:
+            raise
+        except Exception as e:  # corrupt for decord: PyAV may still decode it
+            if os.getpid() == _cache_pid:
+                _cache.pop(path, None)
+            log.debug("decord failed on %s (%s); trying PyAV", path, e)
+    try:
+        return _pyav_read(path, indices)
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(path, f"cannot decode video ({type(e).__name__}: {e})",
+                        "re-encode or remove the file") from e
+
+
+def decode_all_count(path: str | os.PathLike) -> tuple[int, int, int]:
+    """Decode every frame with PyAV (robust full check). Returns (num_frames, H, W); DataError if broken."""
+    path = str(path)
+    _check_file(path)
+    try:
+        n, _, h, w = _pyav_info(path)
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(path, f"cannot decode video ({type(e).__name__}: {e})",
+                        "re-encode or remove the file") from e
+    if n == 0:
+        raise DataError(path, "video has no decodable frames")
+    return n, h, w
+
+
+def write_video(path: str | os.PathLike, frames_T_H_W_3: np.ndarray, fps: float = 16, quality: int = 8,
+                threads: int | None = None) -> None:
+    """Write uint8 (T, H, W, 3) frames as H.264 (yuv420p) mp4 with imageio's ffmpeg.
+
+    H and W must be even (yuv420p). `quality` is imageio's 0-10 scale (10 = best).
+    `threads=1` makes the bytes reproducible across machines.
+    """
+    import imageio.v2 as imageio
+
+    frames = np.asarray(frames_T_H_W_3)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"write_video expects (T, H, W, 3) frames, got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"write_video expects uint8 frames, got {frames.dtype}")
+    if frames.shape[1] % 2 or frames.shape[2] % 2:
+        raise ValueError(f"H and W must be even for yuv420p H.264, got {frames.shape[1]}x{frames.shape[2]}")
+    os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
+    params = ["-threads", str(threads)] if threads else None
+    writer = imageio.get_writer(str(path), format="FFMPEG", fps=fps, codec="libx264", quality=quality,
+                                pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error",
+                                output_params=params)
+    try:
+        for f in frames:
+            writer.append_data(f)
+    finally:
+        writer.close()
