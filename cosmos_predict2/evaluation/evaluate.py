@@ -138,6 +138,7 @@ def collect(
         bar = tqdm(it, desc=f"eval {protocol}", unit="episode", disable=not progress) if tqdm else it
         for i, (ep, (gt, actions)) in enumerate(bar):
             preview = {"gt": gt} if i < num_preview_episodes else None
+            gt_latent = None  # encoded once per episode, reused for every method
             for method in methods:
                 if method == "copy_last_frame":
                     pred = copy_last_frame(gt, len(actions))
@@ -152,7 +153,8 @@ def collect(
                 rec.frames += [(protocol, ep.key, method, int(f), float(p), float(s))
                                for f, p, s in zip(m["frame"], m["psnr"], m["ssim"])]
                 if tokenizer is not None:
-                    lat = latent_l2(tokenizer, pred, gt)
+                    lat = latent_l2(tokenizer, pred, gt, gt_latent=gt_latent)
+                    gt_latent = lat["gt_latent"]
                     rec.latents += [(protocol, ep.key, method, j + 1, int(f), float(v))
                                     for j, (f, v) in enumerate(zip(lat["last_pixel_frame"], lat["per_latent_frame"]))]
                 if lpips_net is not None or i3d is not None:

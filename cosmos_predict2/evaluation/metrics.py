@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "DATA_RANGE", "PSNR_CAP_DB", "to_frames", "resize_frames", "psnr_per_frame", "ssim_per_frame",
-    "frame_metrics", "latent_l2", "capped_mean_psnr",
+    "frame_metrics", "encode_frames", "latent_l2", "capped_mean_psnr",
 ]
 
 DATA_RANGE = 255.0
@@ -135,37 +135,46 @@ def frame_metrics(pred: ArrayLike, gt: ArrayLike, skip_first: bool = True) -> di
 
 
 @torch.no_grad()
-def latent_l2(tokenizer: Any, pred: ArrayLike, gt: ArrayLike, device: Optional[torch.device] = None) -> dict[str, Any]:
+def encode_frames(tokenizer: Any, frames_T_H_W_3: torch.Tensor, device: Optional[torch.device] = None) -> torch.Tensor:
+    """float (T, H, W, 3) in [0, 255] -> float64 CPU latents (C, T_lat, h, w) of the tokenizer."""
+    if device is None:
+        device = getattr(tokenizer, "device", None)
+        if device is None or callable(device):
+            device = torch.device("cpu")
+    video = (frames_T_H_W_3.permute(3, 0, 1, 2)[None] / 127.5 - 1.0).to(device=device, dtype=torch.float32)
+    return tokenizer.encode(video)[0].double().cpu()
+
+
+@torch.no_grad()
+def latent_l2(tokenizer: Any, pred: ArrayLike, gt: ArrayLike, device: Optional[torch.device] = None,
+              gt_latent: Optional[torch.Tensor] = None) -> dict[str, Any]:
     """Latent L2 between the tokenizer latents of a predicted episode and of the GT episode.
 
     Definition: both (T, H, W, 3) clips (prediction resized to GT size) are truncated to the longest
-    tokenizer-valid length ``1 + 4k <= T`` (temporal compression 4), scaled to [-1, 1] and encoded in one
-    pass, giving normalised latents ``z`` of shape (16, 1+k, H/8, W/8). Latent frame 0 encodes only pixel
+    tokenizer-valid length ``1 + 4k <= T`` (temporal compression 4), scaled to [-1, 1] and encoded,
+    giving normalised latents ``z`` of shape (C, 1+k, H/8, W/8). Latent frame 0 encodes only pixel
     frame 0 (causal tokenizer) and is excluded. For latent frame j >= 1 (pixel frames 4j-3 .. 4j)::
 
         latent_l2[j] = mean_{c,h,w} (z_pred[c,j,h,w] - z_gt[c,j,h,w])^2
 
     i.e. the squared L2 distance divided by the number of latent elements (a mean squared error), and
     ``mean`` is the average over j. IRASim's exact normalisation and VAE are not reproduced (its numbers used
-    another VAE), so values are comparable only between runs with the same tokenizer. Returns ``{"per_latent_frame": (k,) float64, "mean": float,
-    "last_pixel_frame": (k,) int}`` (pixel frame index 4j closing each latent frame); ``mean`` is NaN
-    when the clip is shorter than 5 frames (nothing after frame 0 to encode).
+    another VAE), so values are comparable only between runs with the same tokenizer.
+
+    Returns ``{"per_latent_frame": (k,) float64, "mean": float, "last_pixel_frame": (k,) int, "gt_latent":
+    tensor or None}`` (pixel frame 4j closing each latent frame; pass ``gt_latent`` back in to skip
+    re-encoding the same GT clip); ``mean`` is NaN when the clip is shorter than 5 frames.
     """
     p, g = _pair(pred, gt)
     factor = int(getattr(tokenizer, "temporal_compression_factor", 4))
     k = (g.shape[0] - 1) // factor
     if k < 1:
-        return {"per_latent_frame": np.zeros(0), "mean": float("nan"), "last_pixel_frame": np.zeros(0, dtype=int)}
+        return {"per_latent_frame": np.zeros(0), "mean": float("nan"), "last_pixel_frame": np.zeros(0, dtype=int),
+                "gt_latent": None}
     n = 1 + factor * k
-    if device is None:
-        device = getattr(tokenizer, "device", None)
-        if device is None or callable(device):
-            device = torch.device("cpu")
-    both = torch.stack([p[:n], g[:n]]).permute(0, 4, 1, 2, 3)  # (2, 3, n, H, W)
-    video = (both / 127.5 - 1.0).to(device=device, dtype=torch.float32)
-    z = tokenizer.encode(video).double().cpu()  # (2, C, 1+k, h, w)
-    d = ((z[0] - z[1]) ** 2).mean(dim=(0, 2, 3))[1:]  # (k,)
-    per = d.numpy()
-    return {"per_latent_frame": per, "mean": float(per.mean()),
-            "last_pixel_frame": np.arange(1, k + 1) * factor}
-
+    if gt_latent is None:
+        gt_latent = encode_frames(tokenizer, g[:n], device)
+    z_pred = encode_frames(tokenizer, p[:n], device)
+    per = ((z_pred - gt_latent) ** 2).mean(dim=(0, 2, 3))[1:].numpy()  # (k,)
+    return {"per_latent_frame": per, "mean": float(per.mean()), "last_pixel_frame": np.arange(1, k + 1) * factor,
+            "gt_latent": gt_latent}

@@ -113,5 +113,7 @@ def test_latent_l2_definition_with_tiny_tokenizer():
     np.testing.assert_allclose(out["per_latent_frame"], d, rtol=1e-6, atol=1e-12)
     assert out["per_latent_frame"][0] == pytest.approx(0.0, abs=1e-10)  # causal: frames 1-4 identical
     assert out["per_latent_frame"][1] > 1e-3 and out["mean"] == pytest.approx(d.mean())
+    again = latent_l2(tok, pred, gt, gt_latent=out["gt_latent"])  # cached GT latents give the same numbers
+    np.testing.assert_array_equal(again["per_latent_frame"], out["per_latent_frame"])
     assert latent_l2(tok, pred, pred)["mean"] == 0.0
     assert math.isnan(latent_l2(tok, gt[:4], gt[:4])["mean"])
