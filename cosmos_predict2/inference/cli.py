@@ -22,9 +22,30 @@ def user_errors() -> tuple[type, ...]:
             OptionalComponentError, FileNotFoundError)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (safe when stderr is swapped, e.g. under pytest)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("[%(levelname)s] %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(os.environ.get("LOGLEVEL", "INFO"))
+
+
 def run_main(main: Callable[[], int], prog: str) -> int:
     """Run ``main()``; user errors become ``error: <message>`` on stderr (set COSMOS_DEBUG=1 for tracebacks)."""
-    logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"), format="[%(levelname)s] %(name)s: %(message)s")
+    _setup_logging()
     try:
         return int(main() or 0)
     except user_errors() as err:

@@ -153,7 +153,7 @@ def parse_cli_overrides(tokens: Sequence[str], schema: Mapping[str, tuple[Any, A
                 raise ParamError(f"command line: --{name} needs a value")
             value = nxt
             i += 1
-        out[field] = _parse_cli_value(field, value, typ)
+        out[field] = _parse_cli_value(name, value, typ)
         i += 1
     return out
 
