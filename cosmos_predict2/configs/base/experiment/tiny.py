@@ -6,6 +6,12 @@ tokenizer, rectified flow, 13-frame Bridge-format clips; trains on 2 CPU cores i
 """
 
 from cosmos_predict2.configs.registry import register_experiment
+from cosmos_predict2.lazy_config import L
+
+# Every N iterations: roll out a few validation episodes with the EMA weights, log PSNR/SSIM against the
+# ground truth (and against shuffled actions / copy-last-frame) and write a preview mp4 into the job dir.
+ROLLOUT_EVAL = L("cosmos_predict2.trainer.eval_callback.RolloutEvalCallback")(
+    every_n=1_000, num_episodes=2, split="val", num_steps=10, write_video=True, use_ema=True, run_at_end=False)
 
 tiny_action_conditioned_bridge = dict(
     defaults=[
@@ -22,7 +28,7 @@ tiny_action_conditioned_bridge = dict(
     optimizer=dict(lr=1e-3, weight_decay=0.01, betas=[0.9, 0.99]),
     scheduler=dict(warm_up_steps=[100], cycle_lengths=[3_000], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
     trainer=dict(max_iter=3_000, logging_iter=50, validation_iter=500, seed=0,
-                 callbacks=dict(grad_clip=dict(clip_norm=1.0))),
+                 callbacks=dict(grad_clip=dict(clip_norm=1.0), rollout_eval=ROLLOUT_EVAL)),
     checkpoint=dict(save_iter=500, keep_last_k=2),
 )
 
