@@ -1,0 +1,104 @@
+"""From training to video on CPU: train a tiny experiment for 4 steps with the real CLI, convert its DCP
+checkpoint with scripts/convert_distcp_to_pt.py, run the example scripts on it (2 sampling steps) and check
+the videos' frame count, size and fps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cosmos_predict2.data.video_io import video_info
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PY = sys.executable
+
+
+def _env(out_root: str) -> dict:
+    env = dict(os.environ, IMAGINAIRE_OUTPUT_ROOT=out_root, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    env.pop("COSMOS_DEBUG", None)
+    return env
+
+
+def _run(cmd: list[str], env: dict) -> str:
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, f"{' '.join(cmd)}\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+    return res.stdout
+
+
+def _train_and_convert(experiment: str, data: str, out_root: str, group: str) -> str:
+    """4 training steps with a DCP save at step 4, then the converter; returns the iteration folder."""
+    _run([PY, "-m", "scripts.train", "--", f"experiment={experiment}", "trainer.max_iter=4", "checkpoint.save_iter=4",
+          f"dataloader_train.dataset.dataset_dir={data}", f"dataloader_val.dataset.dataset_dir={data}",
+          "dataloader_train.num_workers=0", "trainer.progress_bar=False", "job.name=loop"], _env(out_root))
+    ckpts = os.path.join(out_root, "cosmos_predict2_tiny", group, "loop", "checkpoints")
+    with open(os.path.join(ckpts, "latest_checkpoint.txt")) as f:
+        it = os.path.join(ckpts, f.read().strip())
+    assert os.path.isfile(os.path.join(it, "model", ".metadata"))
+    out = _run([PY, "scripts/convert_distcp_to_pt.py", os.path.join(it, "model"), it, "--no-progress"], _env(out_root))
+    for name in ("model.pt", "model_ema_fp32.pt", "model_ema_bf16.pt"):
+        assert name in out and os.path.isfile(os.path.join(it, name))
+    return it
+
+
+@pytest.fixture(scope="module")
+def action_run(tmp_path_factory):
+    from cosmos_predict2.data.synthetic import SyntheticConfig, write_bridge_dataset
+
+    root = tmp_path_factory.mktemp("loop_ac")
+    data = str(root / "bridge")
+    write_bridge_dataset(data, episodes=3, seed=0, split_ratio=(0.67, 0.0, 0.33), cfg=SyntheticConfig(frames=26))
+    return data, _train_and_convert("tiny_action_conditioned_bridge", data, str(root / "out"), "action_conditioned"), root
+
+
+def test_action_conditioned_example_on_trained_checkpoint(action_run):
+    data, it, root = action_run
+    out = root / "ac"
+    _run([PY, "examples/action_conditioned.py", "-i", "assets/action_conditioned/basic/inference_params.json",
+          "-o", str(out), "--checkpoint-path", os.path.join(it, "model_ema_bf16.pt"), "--experiment",
+          "tiny_action_conditioned_bridge", "--num_steps", "2", "--input_root", data, "--save-fps", "4"], _env(str(root)))
+    (ep,) = json.load(open(out / "basic_summary.json"))["episodes"]
+    assert ep["num_actions"] == 25 and ep["num_frames"] == 26  # 12 + 12 + 1 actions -> 1 + 25 frames
+    assert video_info(str(out / f"basic_{ep['episode']}.mp4")) == (26, 4.0, 64, 80)
+
+
+def test_video2world_action_example_on_trained_checkpoint(action_run):
+    data, it, root = action_run
+    ann = os.path.join(data, "annotation", "test", "2.json")
+    video = os.path.join(data, "videos", "test", "2", "rgb.mp4")
+    save = str(root / "v2wa.mp4")
+    _run([PY, "-m", "examples.video2world_action", "--model_size", "2B", "--experiment",
+          "tiny_action_conditioned_bridge", "--dit_path", os.path.join(it, "model.pt"), "--load_ema", "--input_video",
+          video, "--input_annotation", ann, "--num_conditional_frames", "1", "--autoregressive", "--save_path", save,
+          "--guidance", "0", "--seed", "0", "--num_steps", "2", "--disable_guardrail", "--disable_prompt_refiner"],
+         _env(str(root)))
+    assert video_info(save) == (26, 4.0, 64, 80)
+
+
+def _has_video_text_dataset() -> bool:
+    try:
+        from cosmos_predict2.data import video_text  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_video_text_dataset(), reason="cosmos_predict2.data.video_text is not in the tree yet")
+def test_video2world_batch_on_trained_text_model(tmp_path):
+    from cosmos_predict2.data.synthetic import SyntheticConfig, write_video_text_dataset
+
+    data = str(tmp_path / "vt")
+    write_video_text_dataset(data, episodes=2, seed=0, cfg=SyntheticConfig(frames=12))
+    it = _train_and_convert("tiny_video2world_text", data, str(tmp_path / "out"), "video2world")
+    src = os.path.join(data, "videos", "ep_0000.mp4")
+    jobs = [{"input_video": src, "prompt": "a gripper", "output_video": str(tmp_path / "o" / f"{i}.mp4")}
+            for i in range(2)]
+    (tmp_path / "batch.json").write_text(json.dumps(jobs))
+    _run([PY, "examples/video2world.py", "--experiment", "tiny_video2world_text", "--dit_path",
+          os.path.join(it, "model_ema_fp32.pt"), "--batch_input_json", str(tmp_path / "batch.json"),
+          "--num_steps", "2", "--disable_guardrail", "--disable_prompt_refiner"], _env(str(tmp_path)))
+    for job in jobs:
+        assert video_info(job["output_video"]) == (9, 8.0, 64, 80)
