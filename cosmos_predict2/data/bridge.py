@@ -213,9 +213,6 @@ class BridgeActionDataset(SkippingDataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _rng(self, index: int) -> np.random.Generator | None:
-        return np.random.default_rng(index) if self.mode != "train" else None
-
     def _embedding(self, ep: dict) -> tuple[torch.Tensor, torch.Tensor]:
         emb = torch.zeros(self.max_text_tokens, self.t5_embedding_dim, dtype=torch.float32)
         if not self.load_t5_embeddings:
@@ -235,8 +232,10 @@ class BridgeActionDataset(SkippingDataset):
     def _load(self, index: int) -> dict:
         ep_idx, start = self.samples[index]
         ep = self.episodes[ep_idx]
-        rng = self._rng(index)
-        cam = self.cam_ids[(rng or np.random).integers(len(self.cam_ids))] if len(self.cam_ids) > 1 else self.cam_ids[0]
+        cam = self.cam_ids[0]
+        if len(self.cam_ids) > 1:  # train: global RNG (seeded per worker); val/test: fixed by the index
+            k = len(self.cam_ids)
+            cam = self.cam_ids[np.random.randint(k) if self.mode == "train" else np.random.default_rng(index).integers(k)]
         frame_ids = [start + i * self.sequence_interval for i in range(self.num_frames)]
         video_path = bridge_video_path(self.dataset_dir, ep["path"], ep["ann"], int(cam), self.layout)
         frames_T_H_W_3 = read_frames(video_path, frame_ids)

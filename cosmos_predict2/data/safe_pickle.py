@@ -7,6 +7,7 @@ scalars may appear. Anything else (``os.system``, ``builtins.eval``, ...) raises
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import os
 import pickle
@@ -43,6 +44,10 @@ class _SafeUnpickler(pickle.Unpickler):
         self._path = path
 
     def find_class(self, module, name):
+        if (module, name) in _compat_pickle.NAME_MAPPING:  # protocol <= 2 names (__builtin__, copy_reg)
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise UnsafePickleError(
