@@ -9,7 +9,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 
 from cosmos_predict2.data.video_io import video_info
 
@@ -29,18 +31,24 @@ def _run(cmd: list[str], env: dict) -> str:
     return res.stdout
 
 
-def _train_and_convert(experiment: str, data: str, out_root: str, group: str) -> str:
+def _train_and_convert(experiment: str, data: str, out_root: str, group: str, extra=(), convert_args=(),
+                       name: str = "loop") -> str:
     """4 training steps with a DCP save at step 4, then the converter; returns the iteration folder."""
     _run([PY, "-m", "scripts.train", "--", f"experiment={experiment}", "trainer.max_iter=4", "checkpoint.save_iter=4",
           f"dataloader_train.dataset.dataset_dir={data}", f"dataloader_val.dataset.dataset_dir={data}",
-          "dataloader_train.num_workers=0", "trainer.progress_bar=False", "job.name=loop"], _env(out_root))
-    ckpts = os.path.join(out_root, "cosmos_predict2_tiny", group, "loop", "checkpoints")
+          "dataloader_train.num_workers=0", "trainer.progress_bar=False", f"job.name={name}", *extra], _env(out_root))
+    ckpts = os.path.join(out_root, "cosmos_predict2_tiny", group, name, "checkpoints")
     with open(os.path.join(ckpts, "latest_checkpoint.txt")) as f:
         it = os.path.join(ckpts, f.read().strip())
     assert os.path.isfile(os.path.join(it, "model", ".metadata"))
-    out = _run([PY, "scripts/convert_distcp_to_pt.py", os.path.join(it, "model"), it, "--no-progress"], _env(out_root))
-    for name in ("model.pt", "model_ema_fp32.pt", "model_ema_bf16.pt"):
-        assert name in out and os.path.isfile(os.path.join(it, name))
+    out = _run([PY, "scripts/convert_distcp_to_pt.py", os.path.join(it, "model"), it, "--no-progress", *convert_args],
+               _env(out_root))
+    for fname in ("model.pt", "model_ema_fp32.pt", "model_ema_bf16.pt"):
+        assert fname in out and os.path.isfile(os.path.join(it, fname))
+    full = torch.load(os.path.join(it, "model.pt"), weights_only=True)
+    ema = torch.load(os.path.join(it, "model_ema_fp32.pt"), weights_only=True)
+    assert any(k.startswith("net_ema.") for k in full)  # the tiny experiments train with EMA
+    assert all(torch.equal(v, full["net_ema." + k[4:]]) for k, v in ema.items())
     return it
 
 
@@ -50,7 +58,7 @@ def action_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("loop_ac")
     data = str(root / "bridge")
-    write_bridge_dataset(data, episodes=3, seed=0, split_ratio=(0.67, 0.0, 0.33), cfg=SyntheticConfig(frames=26))
+    write_bridge_dataset(data, episodes=4, seed=0, split_ratio=(0.5, 0.25, 0.25), cfg=SyntheticConfig(frames=26))
     return data, _train_and_convert("tiny_action_conditioned_bridge", data, str(root / "out"), "action_conditioned"), root
 
 
@@ -67,8 +75,8 @@ def test_action_conditioned_example_on_trained_checkpoint(action_run):
 
 def test_video2world_action_example_on_trained_checkpoint(action_run):
     data, it, root = action_run
-    ann = os.path.join(data, "annotation", "test", "2.json")
-    video = os.path.join(data, "videos", "test", "2", "rgb.mp4")
+    ann = os.path.join(data, "annotation", "test", "3.json")
+    video = os.path.join(data, "videos", "test", "3", "rgb.mp4")
     save = str(root / "v2wa.mp4")
     _run([PY, "-m", "examples.video2world_action", "--model_size", "2B", "--experiment",
           "tiny_action_conditioned_bridge", "--dit_path", os.path.join(it, "model.pt"), "--load_ema", "--input_video",
@@ -92,7 +100,8 @@ def test_video2world_batch_on_trained_text_model(tmp_path):
 
     data = str(tmp_path / "vt")
     write_video_text_dataset(data, episodes=2, seed=0, cfg=SyntheticConfig(frames=12))
-    it = _train_and_convert("tiny_video2world_text", data, str(tmp_path / "out"), "video2world")
+    no_t5 = ["+dataloader_train.dataset.load_t5_embeddings=False", "+dataloader_val.dataset.load_t5_embeddings=False"]
+    it = _train_and_convert("tiny_video2world_text", data, str(tmp_path / "out"), "video2world", extra=no_t5)
     src = os.path.join(data, "videos", "ep_0000.mp4")
     jobs = [{"input_video": src, "prompt": "a gripper", "output_video": str(tmp_path / "o" / f"{i}.mp4")}
             for i in range(2)]
@@ -102,3 +111,22 @@ def test_video2world_batch_on_trained_text_model(tmp_path):
           "--num_steps", "2", "--disable_guardrail", "--disable_prompt_refiner"], _env(str(tmp_path)))
     for job in jobs:
         assert video_info(job["output_video"]) == (9, 8.0, 64, 80)
+
+
+def test_lora_training_merge_and_direct_dcp_inference(action_run):
+    """LoRA run -> DCP with adapters -> --merge-lora file; inference from the merged file equals inference from
+    the DCP folder itself (adapters folded at load)."""
+    from cosmos_predict2.inference.action_rollout import generate_chunk, load_bridge_episode
+    from cosmos_predict2.inference.loading import build_inference_model
+
+    data, _, root = action_run
+    it = _train_and_convert("tiny_action_conditioned_bridge", data, str(root / "out"), "action_conditioned",
+                            extra=["model.config.train_architecture=lora"], convert_args=["--merge-lora"], name="lora")
+    merged = torch.load(os.path.join(it, "model_ema_fp32.pt"), weights_only=True)
+    assert merged and not any("lora_" in k for k in merged)
+    ep = load_bridge_episode(os.path.join(data, "annotation", "test", "3.json"), data, resolution=(64, 80))
+    videos = []
+    for ckpt, ema in ((os.path.join(it, "model_ema_fp32.pt"), False), (it, True)):
+        model, _ = build_inference_model("tiny_action_conditioned_bridge", ckpt, load_ema=ema, device="cpu")
+        videos.append(generate_chunk(model, ep["frames"][0], ep["actions"][:12], num_steps=2, seed=0))
+    assert np.abs(videos[0].astype(int) - videos[1].astype(int)).max() <= 1
