@@ -1,0 +1,144 @@
+"""Up-front checks of a whole dataset folder (used by ``scripts/validate_dataset.py``).
+
+Every annotation is parsed, every video fully decoded and its length compared with what the
+annotation / window needs, and every embedding loaded and compared with the others.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cosmos_predict2.data.bridge import MODES, bridge_video_path, parse_bridge_annotation
+from cosmos_predict2.data.errors import DataError
+from cosmos_predict2.data.safe_pickle import load_embedding
+from cosmos_predict2.data.video_io import decode_all_count
+from cosmos_predict2.data.video_text import match_video_text_files
+
+
+@dataclass
+class Report:
+    """What was checked and every problem found (path, message)."""
+
+    layout: str
+    checked: dict = field(default_factory=dict)
+    problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def add(self, err: DataError) -> None:
+        self.problems.append((err.path or "", str(err)))
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def format(self) -> str:
+        lines = [f"layout: {self.layout}; checked: " + ", ".join(f"{v} {k}" for k, v in self.checked.items())]
+        lines += [f"note: {n}" for n in self.notes]
+        if self.ok:
+            lines.append("OK: no problems found")
+        else:
+            lines.append(f"{len(self.problems)} problem(s):")
+            lines += [f"  - {msg}" for _, msg in self.problems]
+        return "\n".join(lines)
+
+
+def detect_layout(dataset_dir: str) -> str:
+    if os.path.isdir(os.path.join(dataset_dir, "annotation")) or os.path.isdir(os.path.join(dataset_dir, "annotations")):
+        return "bridge"
+    if os.path.isdir(os.path.join(dataset_dir, "videos")):
+        return "video_text"
+    raise DataError(dataset_dir, "cannot tell the layout: no annotation/, annotations/ or videos/ folder")
+
+
+def _bridge_files(dataset_dir: str) -> tuple[list[str], str]:
+    files = []
+    for m in MODES:
+        files += sorted(glob.glob(os.path.join(dataset_dir, "annotation", m, "*.json")))
+    if files:
+        return files, "irasim"
+    files = sorted(glob.glob(os.path.join(dataset_dir, "annotations", "*.json")))
+    return files, "flat"
+
+
+def validate_bridge(dataset_dir: str, num_frames: int | None = None, sequence_interval: int = 1,
+                    t5_embedding_dim: int | None = None, wrap: Callable = lambda it, **kw: it) -> Report:
+    rep = Report("bridge")
+    if not os.path.isdir(dataset_dir):
+        rep.add(DataError(dataset_dir, "dataset folder does not exist"))
+        return rep
+    files, layout = _bridge_files(dataset_dir)
+    rep.layout = f"bridge ({layout})"
+    if not files:
+        rep.add(DataError(dataset_dir, "no annotation JSON files under annotation/{train,val,test}/ or annotations/"))
+        return rep
+    n_videos = n_emb = 0
+    emb_dims: dict[int, str] = {}
+    for path in wrap(files, desc="annotations", unit="file"):
+        try:
+            p = parse_bridge_annotation(path)
+        except DataError as e:
+            rep.add(e)
+            continue
+        n = len(p["state"])
+        if num_frames is not None and n < (num_frames - 1) * sequence_interval + 1:
+            rep.add(DataError(path, f"episode has {n} frames, shorter than one window of {num_frames} frames"))
+        for cam in range(len(p["ann"]["videos"])):
+            try:
+                vpath = bridge_video_path(dataset_dir, path, p["ann"], cam, layout)
+                nv, _, _ = decode_all_count(vpath)
+                n_videos += 1
+                if nv < n:
+                    rep.add(DataError(vpath, f"video has {nv} decodable frames but {os.path.basename(path)} "
+                                             f"has {n} states"))
+            except DataError as e:
+                rep.add(e)
+        stem = os.path.splitext(path)[0]
+        for cand in (stem + ".pickle", stem + ".npy"):
+            if os.path.isfile(cand):
+                try:
+                    arr = load_embedding(cand, t5_embedding_dim, 512)
+                    emb_dims.setdefault(arr.shape[1], cand)
+                    n_emb += 1
+                except DataError as e:
+                    rep.add(e)
+    if len(emb_dims) > 1:
+        rep.add(DataError(dataset_dir, f"embeddings disagree on their dim: {sorted(emb_dims.items())}"))
+    rep.checked = {"annotations": len(files), "videos": n_videos, "embeddings": n_emb}
+    return rep
+
+
+def validate_video_text(dataset_dir: str, num_frames: int | None = None, t5_embedding_dim: int | None = None,
+                        wrap: Callable = lambda it, **kw: it) -> Report:
+    rep = Report("video_text")
+    try:
+        need = os.path.isdir(os.path.join(dataset_dir, "t5_xxl"))
+        entries, problems = match_video_text_files(dataset_dir, need_embeddings=need)
+    except DataError as e:
+        rep.add(e)
+        return rep
+    for p in problems:
+        rep.add(p)
+    if not need:
+        rep.notes.append(f"{dataset_dir}: no t5_xxl/ folder, embeddings not checked "
+                         "(compute them with scripts/get_t5_embeddings.py)")
+    emb_dims: dict[int, str] = {}
+    for e in wrap(entries, desc="videos", unit="video"):
+        try:
+            n, _, _ = decode_all_count(e["video"])
+            if num_frames is not None and n < num_frames:
+                rep.add(DataError(e["video"], f"video has {n} frames, fewer than num_frames={num_frames}"))
+        except DataError as err:
+            rep.add(err)
+        if e["t5"]:
+            try:
+                arr = load_embedding(e["t5"], t5_embedding_dim, 512)
+                emb_dims.setdefault(arr.shape[1], e["t5"])
+            except DataError as err:
+                rep.add(err)
+    if len(emb_dims) > 1:
+        rep.add(DataError(dataset_dir, f"embeddings disagree on their dim: {sorted(emb_dims.items())}"))
+    rep.checked = {"videos": len(entries), "embeddings": sum(1 for e in entries if e["t5"])}
+    return rep

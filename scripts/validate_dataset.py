@@ -1,0 +1,52 @@
+"""Check a whole dataset folder before training and print a report (exit code 1 on problems).
+
+    python -m scripts.validate_dataset datasets/bridge [--layout bridge|video_text] [--num_frames 13]
+        [--sequence_interval 1] [--t5_embedding_dim 1024]
+
+Bridge: every annotation JSON parses and has consistent state / gripper / action lengths, every
+video decodes fully and has at least as many frames as states, episodes hold a window of
+--num_frames, embeddings (if any) load and agree on their dim. Video-text: videos / metas / t5_xxl
+match by name, every video decodes and holds --num_frames, embeddings load and agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tqdm import tqdm
+
+from cosmos_predict2.data.errors import DataError
+from cosmos_predict2.data.validate import detect_layout, validate_bridge, validate_video_text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset_dir")
+    p.add_argument("--layout", choices=["auto", "bridge", "video_text"], default="auto")
+    p.add_argument("--num_frames", type=int, default=None, help="window length every sample must hold")
+    p.add_argument("--sequence_interval", type=int, default=1, help="bridge: frame stride inside a window")
+    p.add_argument("--t5_embedding_dim", type=int, default=None, help="expected embedding dim (default: any)")
+    a = p.parse_args(argv)
+    layout = a.layout
+    if layout == "auto":
+        try:
+            layout = detect_layout(a.dataset_dir)
+        except DataError as e:
+            print(f"error: {e}")
+            return 1
+    wrap = lambda it, **kw: tqdm(it, **kw)
+    if layout == "bridge":
+        rep = validate_bridge(a.dataset_dir, a.num_frames, a.sequence_interval, a.t5_embedding_dim, wrap=wrap)
+    else:
+        rep = validate_video_text(a.dataset_dir, a.num_frames, a.t5_embedding_dim, wrap=wrap)
+    print(rep.format())
+    return 0 if rep.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

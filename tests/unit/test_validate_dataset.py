@@ -1,0 +1,57 @@
+"""scripts/validate_dataset: clean synthetic data passes; planted problems are reported by file name."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+
+from scripts.validate_dataset import main
+from tests.data_fixtures import bridge_dir, copy_of, video_text_dir
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_clean_data_passes(capsys):
+    assert main([bridge_dir(), "--num_frames", "13"]) == 0
+    assert "OK: no problems found" in capsys.readouterr().out
+    assert main([video_text_dir(), "--layout", "video_text", "--num_frames", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "no t5_xxl/ folder" in out
+
+
+def test_planted_problems_are_named(capsys):
+    root = copy_of(bridge_dir(), "validate")
+    corrupt = f"{root}/videos/train/1/rgb.mp4"
+    data = open(corrupt, "rb").read()
+    open(corrupt, "wb").write(data[: len(data) // 2])
+    ann_path = f"{root}/annotation/val/4.json"
+    ann = json.load(open(ann_path))
+    ann["continuous_gripper_state"] = ann["continuous_gripper_state"][:-2]
+    json.dump(ann, open(ann_path, "w"))
+    with open(f"{root}/annotation/test/5.pickle", "wb") as f:
+        pickle.dump([np.zeros((3, 7), np.float16)], f)
+    with open(f"{root}/annotation/train/0.pickle", "wb") as f:
+        pickle.dump([np.zeros((3, 9), np.float16)], f)
+    assert main([root, "--num_frames", "20"]) == 1
+    out = capsys.readouterr().out
+    assert f"{corrupt}: cannot decode video" in out
+    assert f"{ann_path}: 'continuous_gripper_state' has 14 entries" in out
+    assert "shorter than one window of 20 frames" in out
+    assert "embeddings disagree on their dim" in out
+
+
+def test_video_text_problems_cli():
+    root = copy_of(video_text_dir(), "validate_vt")
+    os.makedirs(f"{root}/t5_xxl")
+    for i in range(2):
+        with open(f"{root}/t5_xxl/ep_{i:04d}.pickle", "wb") as f:
+            pickle.dump([np.zeros((3, 8), np.float16)], f)
+    open(f"{root}/videos/ep_0001.mp4", "wb").write(b"junk" * 50)
+    r = subprocess.run([sys.executable, "scripts/validate_dataset.py", root, "--num_frames", "8"], cwd=REPO,
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert f"{root}/videos/ep_0002.mp4: no embedding t5_xxl/ep_0002.pickle" in r.stdout
+    assert f"{root}/videos/ep_0001.mp4: cannot decode video" in r.stdout
