@@ -32,6 +32,9 @@ __all__ = ["CheckpointError", "resolve_checkpoint", "load_dcp_state_dict", "load
            "convert_checkpoint", "ema_state_dict", "merge_lora_state_dict"]
 
 
+_DIT_ROOTS = ("blocks.", "x_embedder.", "t_embedder.", "final_layer.")
+
+
 class CheckpointError(ValueError):
     """A user-fixable problem with a checkpoint path or file (one line: what, where, how to fix)."""
 
@@ -43,6 +46,11 @@ def _is_dcp_dir(path: str) -> bool:
 def resolve_checkpoint(path: str) -> tuple[str, str]:
     """``(kind, path)`` with kind ``"dcp"`` (path = the DCP ``model`` folder) or ``"pt"`` (a file)."""
     path = os.path.expanduser(str(path))
+    parent, base = os.path.split(path.rstrip(os.sep))
+    if not os.path.exists(path) and base.startswith("iter_") and base.endswith(".pt"):
+        alt = os.path.join(parent, "model", base)  # the standard layout's pointer target
+        if os.path.isfile(alt):
+            return "pt", alt
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist; pass a DCP iteration folder "
                               "(<job>/checkpoints/iter_000001000), its model/ subfolder, or a .pt file.")
@@ -151,7 +159,12 @@ def _flatten(sd: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def load_pt_state_dict(path: str) -> dict[str, Any]:
     """A standard ``.pt`` checkpoint (``torch.load(weights_only=True)``) as a flat dict."""
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # no full read into RAM
+        except RuntimeError as err:
+            if "mmap" not in str(err):  # legacy (non-zip) files cannot be memory-mapped
+                raise
+            sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle / zip errors: truncated or not a checkpoint
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
                               f"{str(err).strip().splitlines()[0][:160] if str(err).strip() else ''}); the file "
@@ -165,6 +178,8 @@ def load_checkpoint_state_dict(path: str, progress: bool = True) -> dict[str, An
     """Any accepted checkpoint (see module doc) -> flat dict with ``net.*`` (and ``net_ema.*``) keys."""
     kind, resolved = resolve_checkpoint(path)
     sd = load_dcp_state_dict(resolved, progress) if kind == "dcp" else load_pt_state_dict(resolved)
+    if not any(k.startswith("net.") for k in sd) and any(k.startswith(_DIT_ROOTS) for k in sd):
+        sd = {"net." + k: v for k, v in sd.items()}  # bare DiT weights (e.g. Predict1 iter_N_ema_model.pt)
     if not any(k.startswith("net.") for k in sd):
         sample = sorted(sd)[:5]
         raise CheckpointError(f"{resolved} has no 'net.*' model weights (keys: {sample}); is this the model part "

@@ -106,12 +106,15 @@ def build_inference_model(experiment: str, checkpoint: Optional[str], *, config_
                                   "scripts/convert_distcp_to_pt.py or download one with scripts/download_checkpoints.py.")
     config = compose_inference_config(experiment, config_file, overrides, tokenizer_path)
     dev = pick_device(device)
-    model = instantiate(config.model)
+    with torch.device(dev):  # parameters are created on the target device (no full CPU copy of a 14B net)
+        model = instantiate(config.model)
+    model.net.to(model.precision_dtype)  # cast before loading: the checkpoint is copied straight into it
     if checkpoint:
         load_net_weights(model, checkpoint, load_ema=load_ema)
-    dtype = model.precision_dtype
-    model.net.to(dtype)
     model = model.to(dev).eval()
+    tok = model.tokenizer
+    if not isinstance(tok, torch.nn.Module) and hasattr(tok, "to"):  # plain-object tokenizers move themselves
+        tok.to(dev)
     return model, config
 
 

@@ -171,6 +171,11 @@ def setup_context_parallel(model: Any, num_gpus: int) -> tuple[int, int]:
     if world != num_gpus:
         raise InferenceSetupError(f"--num_gpus {num_gpus} but WORLD_SIZE={world}; launch with "
                                   f"torchrun --nproc_per_node={num_gpus} ...")
+    heads = int(getattr(model.net, "num_heads", 0) or 0)
+    t_lat = int(model.tokenizer.get_latent_num_frames(int(model.config.num_video_frames)))
+    if heads % world or t_lat % world:
+        raise InferenceSetupError(f"--num_gpus {world}: context parallelism needs the attention heads ({heads}) and "
+                                  f"the latent frames ({t_lat}) to be divisible by the number of ranks")
     import torch.distributed as dist
 
     from cosmos_predict2.parallel.context_parallel import apply_context_parallel

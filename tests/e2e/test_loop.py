@@ -4,6 +4,8 @@ the videos' frame count, size and fps."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -32,8 +34,9 @@ def _run(cmd: list[str], env: dict) -> str:
 
 
 def _train_and_convert(experiment: str, data: str, out_root: str, group: str, extra=(), convert_args=(),
-                       name: str = "loop") -> str:
-    """4 training steps with a DCP save at step 4, then the converter; returns the iteration folder."""
+                       name: str = "loop", cli: bool = False) -> str:
+    """4 training steps with a DCP save at step 4, then the converter; returns the iteration folder (where the
+    converted files are written)."""
     _run([PY, "-m", "scripts.train", "--", f"experiment={experiment}", "trainer.max_iter=4", "checkpoint.save_iter=4",
           f"dataloader_train.dataset.dataset_dir={data}", f"dataloader_val.dataset.dataset_dir={data}",
           "dataloader_train.num_workers=0", "trainer.progress_bar=False", f"job.name={name}", *extra], _env(out_root))
@@ -41,8 +44,16 @@ def _train_and_convert(experiment: str, data: str, out_root: str, group: str, ex
     with open(os.path.join(ckpts, "latest_checkpoint.txt")) as f:
         it = os.path.join(ckpts, f.read().strip())
     assert os.path.isfile(os.path.join(it, "model", ".metadata"))
-    out = _run([PY, "scripts/convert_distcp_to_pt.py", os.path.join(it, "model"), it, "--no-progress", *convert_args],
-               _env(out_root))
+    argv = [os.path.join(it, "model"), it, "--no-progress", *convert_args]
+    if cli:  # the real command line once; in-process afterwards (same code, no interpreter start-up)
+        out = _run([PY, "scripts/convert_distcp_to_pt.py", *argv], _env(out_root))
+    else:
+        from scripts.convert_distcp_to_pt import main as convert_main
+
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert convert_main(argv) == 0
+        out = buf.getvalue()
     for fname in ("model.pt", "model_ema_fp32.pt", "model_ema_bf16.pt"):
         assert fname in out and os.path.isfile(os.path.join(it, fname))
     full = torch.load(os.path.join(it, "model.pt"), weights_only=True)
@@ -59,7 +70,8 @@ def action_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop_ac")
     data = str(root / "bridge")
     write_bridge_dataset(data, episodes=4, seed=0, split_ratio=(0.5, 0.25, 0.25), cfg=SyntheticConfig(frames=26))
-    return data, _train_and_convert("tiny_action_conditioned_bridge", data, str(root / "out"), "action_conditioned"), root
+    it = _train_and_convert("tiny_action_conditioned_bridge", data, str(root / "out"), "action_conditioned", cli=True)
+    return data, it, root
 
 
 def test_action_conditioned_example_on_trained_checkpoint(action_run):
@@ -130,3 +142,21 @@ def test_lora_training_merge_and_direct_dcp_inference(action_run):
         model, _ = build_inference_model("tiny_action_conditioned_bridge", ckpt, load_ema=ema, device="cpu")
         videos.append(generate_chunk(model, ep["frames"][0], ep["actions"][:12], num_steps=2, seed=0))
     assert np.abs(videos[0].astype(int) - videos[1].astype(int)).max() <= 1
+
+
+def test_standard_checkpoint_from_trainer_converts(action_run, tmp_path):
+    """ckpt_type=standard writes checkpoints/model/iter_N.pt; the converter takes the checkpoints folder."""
+    data, _, root = action_run
+    out_root = str(tmp_path)
+    _run([PY, "-m", "scripts.train", "--", "experiment=tiny_action_conditioned_bridge", "trainer.max_iter=2",
+          "checkpoint.save_iter=2", f"dataloader_train.dataset.dataset_dir={data}",
+          f"dataloader_val.dataset.dataset_dir={data}", "dataloader_train.num_workers=0", "trainer.progress_bar=False",
+          "job.name=std", "ckpt_type=standard"], _env(out_root))
+    ckpts = os.path.join(out_root, "cosmos_predict2_tiny", "action_conditioned", "std", "checkpoints")
+    assert os.path.isfile(os.path.join(ckpts, "model", "iter_000000002.pt"))
+    from scripts.convert_distcp_to_pt import main as convert_main
+
+    assert convert_main([ckpts, str(tmp_path / "conv"), "--no-progress"]) == 0
+    full = torch.load(os.path.join(ckpts, "model", "iter_000000002.pt"), weights_only=True)
+    ema = torch.load(str(tmp_path / "conv" / "model_ema_fp32.pt"), weights_only=True)
+    assert ema and all(torch.equal(v, full["net_ema." + k[4:]]) for k, v in ema.items())

@@ -182,3 +182,16 @@ def test_corrupt_distcp_same_size_is_a_one_line_error(dcp_iter, tmp_path, capsys
     shard.write_bytes(b"\x00" * len(shard.read_bytes()))
     assert convert_main([str(ckpts / "iter_000000004"), str(tmp_path / "o"), "--no-progress"]) == 2
     assert "cannot be read" in _one_line_error(capsys)
+
+
+def test_bare_dit_weights_and_standard_pointer_path(tmp_path):
+    """Predict1-style files hold DiT keys without the net. prefix; the standard layout's pointer
+    `<checkpoints>/iter_N.pt` resolves to `<checkpoints>/model/iter_N.pt`."""
+    sd = {k[4:]: v for k, v in _model_state(ema=False).items()}
+    torch.save(sd, tmp_path / "iter_000002000_ema_model.pt")
+    assert convert_main([str(tmp_path / "iter_000002000_ema_model.pt"), str(tmp_path / "o"), "--no-progress"]) == 0
+    fp32 = _load(tmp_path / "o" / "model_ema_fp32.pt")
+    assert set(fp32) == {"net." + k for k in sd}
+    (tmp_path / "ck" / "model").mkdir(parents=True)
+    torch.save(_model_state(), tmp_path / "ck" / "model" / "iter_000000005.pt")
+    assert convert_main([str(tmp_path / "ck" / "iter_000000005.pt"), str(tmp_path / "o2"), "--no-progress"]) == 0
