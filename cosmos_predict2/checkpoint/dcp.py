@@ -10,7 +10,8 @@ Layout (as Predict2.5)::
 
 Every rank writes its shards into ``iter_%09d.tmp``; once all ranks are done rank 0 renames the folder
 and then rewrites ``latest_checkpoint.txt``. With ``checkpoint.dcp_async_mode_enabled`` the model and
-optimizer shards are written in the background (``dcp.async_save``) and published at the next save or at
+optimizer shards are staged to CPU and written by a background thread over a dedicated gloo group, and
+published (renamed + pointed to) at the next save or at
 the end of training. Loading reads any world size's checkpoint (DCP reshards).
 """
 
@@ -19,9 +20,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 import torch
+import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
 
@@ -32,12 +35,16 @@ from cosmos_predict2.utils import distributed as du
 log = logging.getLogger(__name__)
 
 
-def _save_part(state: dict, path: str, async_mode: bool):
-    """Write one DCP part (``model`` / ``optim``); returns a future in async mode."""
-    if async_mode:
-        return dcp.async_save(state, checkpoint_id=path)
-    dcp.save(state, checkpoint_id=path)
-    return None
+def _save_part(state: dict, path: str, process_group=None) -> None:
+    """Write one DCP part (``model`` / ``optim``)."""
+    dcp.save(state, checkpoint_id=path, process_group=process_group)
+
+
+def _stage(state: dict) -> dict:
+    """A CPU copy of a (sharded) state dict, so training can go on while it is written."""
+    from torch.distributed._state_dict_utils import _copy_state_dict, _create_cpu_state_dict
+
+    return _copy_state_dict(state, _create_cpu_state_dict(state))
 
 
 def dcp_keys(path: str) -> list[str]:
@@ -57,6 +64,12 @@ class DistributedCheckpointer(Checkpointer):
         super().__init__(config_checkpoint, config_job, checkpoint_dir, **kwargs)
         self.async_mode = bool(getattr(config_checkpoint, "dcp_async_mode_enabled", False))
         self._pending: Optional[tuple[list, str, str, int]] = None
+        self._pool = None
+        self._group = None
+        if self.async_mode and dist.is_initialized():
+            # background writes use their own gloo group: collectives never interleave with training ones
+            self._group = dist.new_group(backend="gloo")
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcp_async")
 
     def exists(self, path: str) -> bool:
         return is_dcp_dir(os.path.join(path, "model")) and os.path.isfile(os.path.join(path, "trainer", "state.pt"))
@@ -77,16 +90,24 @@ class DistributedCheckpointer(Checkpointer):
         model_sd = ckstate.model_state_dict(model)
         optim_sd = ckstate.optimizer_state_dict(model, optimizer) if optimizer is not None else None
         rng_all = ckstate.gather_to_rank0(ckstate.rng_state())
-        futures = [_save_part(model_sd, os.path.join(tmp, "model"), self.async_mode)]
+        parts = [(model_sd, os.path.join(tmp, "model"))]
         if optim_sd is not None:
-            futures.append(_save_part(optim_sd, os.path.join(tmp, "optim"), self.async_mode))
+            parts.append((optim_sd, os.path.join(tmp, "optim")))
+        futures = []
+        if self._pool is not None:
+            staged = [(_stage(sd), path) for sd, path in parts]
+            group = self._group
+            futures.append(self._pool.submit(lambda: [_save_part(sd, path, group) for sd, path in staged]))
+        else:
+            for sd, path in parts:
+                _save_part(sd, path)
         if du.is_rank0():
             sched = scheduler.state_dict() if scheduler is not None else {}
             torch.save(sched, os.path.join(tmp, "scheduler", "state.pt"))
             torch.save(dict(trainer_state, rng=rng_all, world_size=du.get_world_size()),
                        os.path.join(tmp, "trainer", "state.pt"))
-        self._pending = ([f for f in futures if f is not None], tmp, final, iteration)
-        if not self.async_mode:
+        self._pending = (futures, tmp, final, iteration)
+        if self._pool is None:
             self.finalize()
             if du.is_rank0():
                 log.info("saved checkpoint %s in %.2fs", final, time.perf_counter() - t0)

@@ -26,6 +26,7 @@ from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
 import torch.distributed.nn.functional as dist_fn
 from torch import nn
 
@@ -125,8 +126,8 @@ def _final_pre_hook(state: _CPState):
         x_local = args[0] if args else kwargs["x_B_T_L_D"]
         if x_local.shape[1] == state.t_full:  # already full (e.g. a net that gathers itself)
             return None
-        parts = dist_fn.all_gather(x_local.contiguous(), group=state.group)  # cp x (B, T/cp, L, D)
-        x_full = torch.cat(parts, dim=1)
+        # (B, T/cp, L, D) -> (B, T, L, D); the backward reduce-scatters (sums) the gradient over the group
+        x_full = funcol.all_gather_tensor_autograd(x_local.contiguous(), gather_dim=1, group=state.group)
         return ((x_full,) + tuple(args[1:]), kwargs) if args else ((), dict(kwargs, x_B_T_L_D=x_full))
     return hook
 

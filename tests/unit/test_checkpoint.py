@@ -55,10 +55,10 @@ def test_interrupted_dcp_save_keeps_previous(group, tmp_path, monkeypatch):
     trainer.train()
     real = dcp_mod._save_part
 
-    def failing(state, path, async_mode):
+    def failing(state, path, process_group=None):
         if path.endswith("optim"):
             raise OSError("disk full (simulated)")
-        return real(state, path, async_mode)
+        return real(state, path, process_group)
 
     monkeypatch.setattr(dcp_mod, "_save_part", failing)
     trainer.max_iter = 4
