@@ -12,7 +12,8 @@ Outputs of :func:`convert_checkpoint` (the Predict2.5 ``convert_distcp_to_pt.py`
 - ``model_ema_bf16.pt``: the same in bfloat16 (recommended for inference).
 With ``ema=False`` only ``net.*`` is used: ``model.pt`` (no ``net_ema.*``) and ``model_bf16.pt``.
 ``fmt="safetensors"`` writes the same files with a ``.safetensors`` suffix; ``fmt="diffusers"`` writes
-``model.pt`` plus a diffusers ``CosmosTransformer3DModel`` folder (``transformer/config.json`` +
+``model.pt`` plus a diffusers ``CosmosTransformer3DModel`` folder (config from ``experiment``, or from the training
+job's ``config.yaml`` found above the checkpoint) (``transformer/config.json`` +
 ``diffusion_pytorch_model.safetensors``) of the EMA (or regular) weights; action embedders, which diffusers
 has no place for, go to ``transformer/extra_action_weights.safetensors``.
 ``merge_lora=True`` folds LoRA adapters (``*.lora_A/lora_B``) into the base weights of every output.
@@ -249,22 +250,51 @@ def _save(sd: Mapping[str, Any], path: str, fmt: str) -> str:
     return path
 
 
-def export_diffusers(net_sd: Mapping[str, torch.Tensor], out_dir: str, experiment: str,
-                     config_file: Optional[str] = None) -> list[str]:
+def find_job_config(checkpoint_path: str, levels: int = 4) -> Optional[str]:
+    """The training job's ``config.yaml`` above a checkpoint path (``<job>/checkpoints/iter_N/model``)."""
+    path = os.path.abspath(checkpoint_path)
+    for _ in range(levels):
+        path = os.path.dirname(path)
+        cand = os.path.join(path, "config.yaml")
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+def _net_node(experiment: Optional[str], config_file: Optional[str], checkpoint_path: str):
+    """The net's LazyCall node: from ``experiment``, else from the job's config.yaml next to the checkpoint."""
+    if experiment:
+        from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config
+
+        return compose_config(config_file or DEFAULT_CONFIG_FILE, [f"experiment={experiment}"]).model.config.net
+    job_cfg = find_job_config(checkpoint_path)
+    if job_cfg is None:
+        raise CheckpointError("--format diffusers needs --experiment NAME (no training config.yaml found above "
+                              f"{checkpoint_path} to read the net from).")
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(OmegaConf.load(job_cfg), "model.config.net")
+    if node is None:
+        raise CheckpointError(f"{job_cfg} has no model.config.net; pass --experiment NAME.")
+    return node
+
+
+def export_diffusers(net_sd: Mapping[str, torch.Tensor], out_dir: str, experiment: Optional[str],
+                     config_file: Optional[str] = None, checkpoint_path: str = "") -> list[str]:
     """Write ``out_dir/transformer/{config.json, diffusion_pytorch_model.safetensors}`` for ``net_sd``
-    (our DiT keys without prefix). The diffusers config comes from the experiment's net (built on meta)."""
+    (our DiT keys without prefix). The diffusers config comes from the experiment's net (built on meta), or from
+    the training job's config.yaml when no experiment is named."""
     import json
 
     from safetensors.torch import save_file
 
-    from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config
     from cosmos_predict2.lazy_config import instantiate
     from cosmos_predict2.models.diffusers_reference import diffusers_config
     from cosmos_predict2.models.key_maps import dit_state_dict_from_released, dit_state_dict_to_diffusers
 
-    cfg = compose_config(config_file or DEFAULT_CONFIG_FILE, [f"experiment={experiment}"])
+    node = _net_node(experiment, config_file, checkpoint_path)
     with torch.device("meta"):
-        net = instantiate(cfg.model.config.net)
+        net = instantiate(node)
     dcfg = diffusers_config(net)
     ours = dit_state_dict_from_released({"net." + k: v for k, v in net_sd.items()})
     converted, unmapped = dit_state_dict_to_diffusers(ours, strict=False)
@@ -301,9 +331,6 @@ def convert_checkpoint(
     """Convert one checkpoint; returns ``{role: written path}``. See the module doc for the files."""
     if fmt not in ("pt", "safetensors", "diffusers"):
         raise CheckpointError(f"--format {fmt!r}: use pt, safetensors or diffusers.")
-    if fmt == "diffusers" and not experiment:
-        raise CheckpointError("--format diffusers needs --experiment NAME (the diffusers config.json is built "
-                              "from that experiment's net).")
     sd = load_checkpoint_state_dict(input_path, progress=progress)
     if merge_lora:
         sd, n = merge_lora_state_dict(sd, lora_alpha)
@@ -325,7 +352,7 @@ def convert_checkpoint(
         ema_sd, had = {k: v for k, v in sd.items() if k.startswith("net.")}, False
         name = "model"
     if fmt == "diffusers":
-        for path in export_diffusers(_split(ema_sd, "net."), output_dir, experiment, config_file):
+        for path in export_diffusers(_split(ema_sd, "net."), output_dir, experiment, config_file, input_path):
             written[os.path.relpath(path, output_dir)] = path
         return written
     file_fmt = "safetensors" if fmt == "safetensors" else "pt"

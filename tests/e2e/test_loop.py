@@ -160,3 +160,21 @@ def test_standard_checkpoint_from_trainer_converts(action_run, tmp_path):
     full = torch.load(os.path.join(ckpts, "model", "iter_000000002.pt"), weights_only=True)
     ema = torch.load(str(tmp_path / "conv" / "model_ema_fp32.pt"), weights_only=True)
     assert ema and all(torch.equal(v, full["net_ema." + k[4:]]) for k, v in ema.items())
+
+
+def test_diffusers_export_reads_the_job_config(action_run, tmp_path):
+    """--format diffusers without --experiment: the net comes from the job's config.yaml; diffusers loads it."""
+    from safetensors.torch import load_file
+
+    from cosmos_predict2.models.diffusers_reference import patch_torchvision_resize
+    from cosmos_predict2.models.key_maps import dit_key_to_diffusers
+    from scripts.convert_distcp_to_pt import main as convert_main
+
+    _, it, _ = action_run
+    assert convert_main([os.path.join(it, "model"), str(tmp_path), "--format", "diffusers", "--no-progress"]) == 0
+    ref = patch_torchvision_resize().CosmosTransformer3DModel.from_pretrained(str(tmp_path / "transformer"))
+    ema = torch.load(os.path.join(it, "model_ema_fp32.pt"), weights_only=True)
+    key = "blocks.0.self_attn.q_proj.weight"
+    assert torch.equal(ref.state_dict()[dit_key_to_diffusers(key)], ema["net." + key])
+    extra = load_file(str(tmp_path / "transformer" / "extra_action_weights.safetensors"))
+    assert torch.equal(extra["action_embedder_B_D.fc1.weight"], ema["net.action_embedder_B_D.fc1.weight"])
