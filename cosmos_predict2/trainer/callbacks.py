@@ -46,18 +46,17 @@ def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
 def clip_grad_norm(params: list[nn.Parameter], max_norm: Optional[float]) -> float:
     """Clip the global gradient norm of ``params`` (DTensor shards of any mesh and plain tensors mixed);
     returns the norm before clipping. ``max_norm`` None or <= 0 only measures."""
-    groups: dict[Any, list[torch.Tensor]] = {}
+    groups: dict[Any, list[nn.Parameter]] = {}
     for p in params:
         if p.grad is None:
             continue
         key = (p.grad.device_mesh, p.grad.placements) if hasattr(p.grad, "device_mesh") else "plain"
-        groups.setdefault(key, []).append(p.grad)
-    norms = [_total_norm(g) for g in groups.values()]
+        groups.setdefault(key, []).append(p)
+    norms = [_total_norm([p.grad for p in group]) for group in groups.values()]
     total = torch.stack(norms).norm(2.0) if norms else torch.zeros(())
     if max_norm is not None and max_norm > 0 and math.isfinite(float(total)):
-        for grads in groups.values():
-            device = grads[0].device
-            torch.nn.utils.clip_grads_with_norm_(grads, max_norm, total.to(device))
+        for group in groups.values():
+            torch.nn.utils.clip_grads_with_norm_(group, max_norm, total.to(group[0].grad.device))
     return float(total)
 
 

@@ -1,0 +1,128 @@
+"""Trainer loop on one process: gradient accumulation, validation, bf16 mixed precision, async DCP,
+activation-checkpoint policies, metrics/config files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "distributed"))
+from dist_helpers import single_process_group  # noqa: E402
+from trainer_toy import tiny_net_config, toy_config  # noqa: E402
+
+from cosmos_predict2.lazy_config import L, instantiate  # noqa: E402
+
+
+@pytest.fixture
+def group():
+    with single_process_group():
+        yield
+
+
+def _build(root, config=None, **kw):
+    os.environ["IMAGINAIRE_OUTPUT_ROOT"] = str(root)
+    from cosmos_predict2.trainer.launch import build
+
+    return build(config if config is not None else toy_config(str(root), **kw))
+
+
+def test_grad_accumulation_equals_larger_batch(group, tmp_path):
+    big = _build(tmp_path / "a", ckpt="dummy", max_iter=3, batch_size=2).train()
+    accum = _build(tmp_path / "b", ckpt="dummy", max_iter=3, batch_size=1, grad_accum=2).train()
+    assert accum == pytest.approx(big, rel=1e-5)
+
+
+def test_validation_metrics_and_files(group, tmp_path):
+    cfg = toy_config(str(tmp_path), max_iter=4, save_iter=4)
+    cfg.dataloader_val = cfg.dataloader_train
+    cfg.trainer.run_validation, cfg.trainer.validation_iter, cfg.trainer.max_val_iter = True, 2, 2
+    losses = _build(tmp_path, cfg).train()
+    job = os.path.join(str(tmp_path), "p", "g", "toy")
+    records = [json.loads(line) for line in open(os.path.join(job, "metrics.jsonl"))]
+    val = [r for r in records if r["split"] == "val"]
+    train = [r for r in records if r["split"] == "train"]
+    assert [r["iteration"] for r in val] == [2, 4] and all(r["num_batches"] == 2 for r in val)
+    assert [r["loss"] for r in train] == pytest.approx(losses)
+    for key in ("lr", "grad_norm", "samples_per_s", "iter_per_s", "tflops_per_device", "peak_memory_gib", "ema_beta"):
+        assert key in train[-1], key
+    assert os.path.exists(os.path.join(job, "config.yaml"))
+
+
+def test_bf16_mixed_precision_keeps_fp32_masters(group, tmp_path):
+    fp32 = _build(tmp_path / "a", ckpt="dummy", max_iter=2).train()
+    trainer = _build(tmp_path / "b", ckpt="dummy", max_iter=2, precision="bfloat16")
+    bf16 = trainer.train()
+    assert all(p.dtype == torch.float32 for p in trainer.model.net.parameters())
+    assert all(p.dtype == torch.float32 for p in trainer.model.net_ema.parameters())
+    assert bf16 == pytest.approx(fp32, rel=2e-2) and bf16 != fp32  # bf16 compute, close to fp32
+
+
+def test_async_dcp_save_is_published_and_resumable(group, tmp_path):
+    cfg = toy_config(str(tmp_path), max_iter=4, save_iter=2)
+    cfg.checkpoint.dcp_async_mode_enabled = True
+    full = _build(tmp_path, cfg).train()
+    ck = os.path.join(str(tmp_path), "p", "g", "toy", "checkpoints")
+    assert open(os.path.join(ck, "latest_checkpoint.txt")).read().strip() == "iter_000000004"
+    assert sorted(n for n in os.listdir(ck) if n.startswith("iter_")) == ["iter_000000002", "iter_000000004"]
+    cfg2 = toy_config(str(tmp_path), max_iter=6, save_iter=2)
+    resumed = _build(tmp_path, cfg2)
+    assert resumed.iteration == 4 and len(resumed.train()) == 2
+    assert len(full) == 4
+
+
+@pytest.mark.parametrize("policy", ["block_wise", "mm_only", "predict2_2b_720", "predict2_2b_720_aggressive",
+                                    "predict2_14b_720", "predict2_14b_720_aggressive"])
+def test_activation_checkpoint_policies_keep_gradients(policy):
+    from cosmos_predict2.parallel.activation_checkpoint import apply_activation_checkpointing
+
+    torch.manual_seed(0)
+    ref = instantiate(tiny_net_config())
+    net = copy.deepcopy(ref)
+    apply_activation_checkpointing(net, policy)
+    assert all(type(b).__name__ == "CheckpointWrapper" for b in net.blocks)
+    g = torch.Generator().manual_seed(0)
+    x, t, ctx = torch.randn(1, 16, 2, 16, 16, generator=g), torch.rand(1, 2, generator=g), torch.randn(1, 8, 16, generator=g)
+    for m in (ref, net):
+        (m(x, t, ctx) ** 2).mean().backward()
+    ref_grads = dict(ref.named_parameters())
+    for name, p in net.named_parameters():
+        assert torch.allclose(p.grad, ref_grads[name.replace("_checkpoint_wrapped_module.", "")].grad, atol=1e-6)
+
+
+def test_selective_policy_saves_the_right_ops():
+    from torch.utils.checkpoint import CheckpointPolicy
+
+    from cosmos_predict2.parallel.activation_checkpoint import _ATTN_OPS, _MM_OPS, _policy_fn
+
+    class Ctx:
+        is_recompute = False
+
+    mm = next(iter(_MM_OPS))
+    policy = _policy_fn(mm_mod=16, mm_above=8, attn_every=2)
+    saved = [policy(Ctx, mm) == CheckpointPolicy.MUST_SAVE for _ in range(16)]
+    assert saved == [False] * 8 + [True] * 7 + [False]  # counts 9..15 saved, 16 -> 0
+    if _ATTN_OPS:
+        attn = next(iter(_ATTN_OPS))
+        assert [policy(Ctx, attn) == CheckpointPolicy.MUST_SAVE for _ in range(4)] == [False, True, False, True]
+    assert policy(Ctx, torch.ops.aten.add.Tensor) == CheckpointPolicy.PREFER_RECOMPUTE
+
+
+def test_unknown_policy_is_a_clear_error():
+    from cosmos_predict2.parallel.activation_checkpoint import apply_activation_checkpointing
+
+    with pytest.raises(ValueError, match="activation_checkpointing='nope'"):
+        apply_activation_checkpointing(instantiate(tiny_net_config()), "nope")
+
+
+def test_grad_clip_measures_and_clips():
+    from cosmos_predict2.trainer.callbacks import clip_grad_norm
+
+    p = torch.nn.Parameter(torch.zeros(4))
+    p.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])
+    assert clip_grad_norm([p], 1.0) == pytest.approx(5.0)
+    assert p.grad.norm().item() == pytest.approx(1.0, rel=1e-5)
