@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", "--input-file", dest="input", required=True, help="inference_params.json")
     p.add_argument("-o", "--output-dir", "--output_dir", dest="output_dir", default=None)
     p.add_argument("--checkpoint-path", "--checkpoint_path", dest="checkpoint_path", default=None)
-    p.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    p.add_argument("--experiment", default=None,
+                   help=f"experiment config (default: the training job's config.yaml above the checkpoint, "
+                        f"else {DEFAULT_EXPERIMENT})")
     p.add_argument("--config-file", "--config_file", dest="config_file", default=DEFAULT_CONFIG)
     p.add_argument("--model", default="2B/robot/action-cond", help="informational (upstream model key)")
     p.add_argument("--context-parallel-size", "--context_parallel_size", dest="cp", type=int, default=1)
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from cosmos_predict2.inference.action_conditioned import run_episodes
-    from cosmos_predict2.inference.loading import build_inference_model
+    from cosmos_predict2.inference.loading import build_inference_model, job_config_for
     from cosmos_predict2.inference.params import (ACTION_CONDITIONED_SCHEMA, ParamError, parse_cli_overrides,
                                                   resolve_params)
 
@@ -62,7 +64,10 @@ def main(argv=None) -> int:
         raise ParamError("--checkpoint-path is required (a converted model_ema_bf16.pt / model.pt, a DCP "
                          "iteration folder or a standard model/iter_N.pt)")
     output_dir = args.output_dir or params["save_root"]
-    model, config = build_inference_model(args.experiment, args.checkpoint_path, config_file=args.config_file,
+    experiment = args.experiment
+    if experiment is None and job_config_for(args.checkpoint_path) is None:
+        experiment = DEFAULT_EXPERIMENT
+    model, config = build_inference_model(experiment, args.checkpoint_path, config_file=args.config_file,
                                           load_ema=args.load_ema, device=args.device,
                                           tokenizer_path=args.tokenizer_path)
     summary = run_episodes(model, config, params, output_dir, side_by_side=args.side_by_side,

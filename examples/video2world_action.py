@@ -27,7 +27,8 @@ DEFAULT_EXPERIMENTS = {"2B": "action_conditional_predict2_video2world_2b_trainin
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="video2world_action.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--model_size", choices=("2B", "14B"), default="2B")
-    p.add_argument("--experiment", default=None, help="experiment config (default by --model_size)")
+    p.add_argument("--experiment", default=None, help="experiment config (default: the training job's config.yaml "
+                   "above --dit_path, else one by --model_size)")
     p.add_argument("--config_file", "--config-file", default=None)
     p.add_argument("--dit_path", required=True, help="converted .pt (net.* keys), DCP folder or model/iter_N.pt")
     p.add_argument("--load_ema", action="store_true", help="use net_ema.* weights of a file that has both")
@@ -57,15 +58,17 @@ def main(argv=None) -> int:
     from cosmos_predict2.guardrail.components import setup_guardrail, setup_prompt_refiner
     from cosmos_predict2.inference import experiment_info
     from cosmos_predict2.inference.action_rollout import load_bridge_episode, perturb_actions, rollout_episode
-    from cosmos_predict2.inference.loading import InferenceSetupError, build_inference_model
+    from cosmos_predict2.inference.loading import InferenceSetupError, build_inference_model, job_config_for
 
     args = build_parser().parse_args(argv)
     if args.num_gpus != 1:
         raise InferenceSetupError("--num_gpus must be 1: action-conditioned inference runs on one GPU")
-    experiment = args.experiment or DEFAULT_EXPERIMENTS.get(args.model_size)
-    if experiment is None:
-        raise InferenceSetupError(f"no default action-conditioned experiment for --model_size {args.model_size}; "
-                                  "pass --experiment NAME")
+    experiment = args.experiment
+    if experiment is None and job_config_for(args.dit_path) is None:  # else: the training job's config.yaml
+        experiment = DEFAULT_EXPERIMENTS.get(args.model_size)
+        if experiment is None:
+            raise InferenceSetupError(f"no default action-conditioned experiment for --model_size {args.model_size}; "
+                                      "pass --experiment NAME")
     setup_guardrail(args.disable_guardrail, args.guardrail_dir)
     setup_prompt_refiner(args.disable_prompt_refiner, args.prompt_refiner_dir)
     if not os.path.isfile(args.input_video):
@@ -75,7 +78,7 @@ def main(argv=None) -> int:
     frames = experiment_info.num_frames(config)
     if args.chunk_size + 1 != frames:
         raise InferenceSetupError(f"--chunk_size {args.chunk_size} needs {args.chunk_size + 1}-frame clips but "
-                                  f"experiment {experiment} generates {frames}; use --chunk_size {frames - 1}")
+                                  f"experiment {experiment or 'of the training job'} generates {frames}; use --chunk_size {frames - 1}")
     ep = load_bridge_episode(args.input_annotation, video_path=args.input_video, camera_id=args.camera_id,
                              resolution=experiment_info.video_size(config))
     actions = perturb_actions(ep["actions"], args.action_mode, args.seed)

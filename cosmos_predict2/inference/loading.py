@@ -1,7 +1,8 @@
 """Build an experiment's world model for inference and load converted weights into it.
 
 ``build_inference_model(experiment, checkpoint, load_ema=...)``:
-1. composes the experiment config (EMA copy off, ``dit_path`` cleared: the checkpoint given here is the
+1. composes the experiment config (or, without an experiment name, reads the training job's ``config.yaml``
+   found above the checkpoint) with the EMA copy off, ``dit_path`` cleared: the checkpoint given here is the
    only source of DiT weights; tokenizer weights come from the local paths in the config, or
    ``tokenizer_path``);
 2. instantiates ``Video2WorldModel``;
@@ -52,6 +53,30 @@ def compose_inference_config(experiment: str, config_file: Optional[str] = None,
         raise InferenceSetupError(f"--experiment {experiment!r}: {err}") from err
 
 
+def job_config_for(checkpoint: Optional[str]):
+    """The training job's config (``<job>/config.yaml`` above the checkpoint) with the inference changes, or None."""
+    if not checkpoint:
+        return None
+    from omegaconf import OmegaConf
+
+    from cosmos_predict2.checkpoint.convert import find_job_config
+
+    path = find_job_config(checkpoint)
+    if path is None:
+        return None
+    cfg = OmegaConf.load(path)
+    if OmegaConf.select(cfg, "model.config.net") is None:
+        return None
+    mc = cfg.model.config
+    if "ema" in mc and mc.ema is not None:
+        mc.ema.enabled = False
+    if "model_manager_config" in mc and mc.model_manager_config is not None:
+        mc.model_manager_config.dit_path = ""
+    mc.train_architecture = "base"
+    log.info("experiment config taken from the training job: %s", path)
+    return cfg
+
+
 def load_net_weights(model: Any, path: str, load_ema: bool = False, progress: bool = False) -> dict[str, list[str]]:
     """Load DiT weights into ``model.net``; returns {"missing": [...], "unexpected": [...]} (missing is empty)."""
     from cosmos_predict2.models.key_maps import dit_state_dict_from_released
@@ -92,10 +117,11 @@ def load_net_weights(model: Any, path: str, load_ema: bool = False, progress: bo
     return {"missing": missing, "unexpected": unexpected}
 
 
-def build_inference_model(experiment: str, checkpoint: Optional[str], *, config_file: Optional[str] = None,
+def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], *, config_file: Optional[str] = None,
                           overrides: Sequence[str] = (), load_ema: bool = False, device: Optional[str] = None,
                           tokenizer_path: Optional[str] = None, allow_random: bool = False):
-    """(model in eval mode on ``device``, config). ``checkpoint=None`` needs ``allow_random`` (tests, smoke runs)."""
+    """(model in eval mode on ``device``, config). ``checkpoint=None`` needs ``allow_random`` (tests, smoke runs).
+    ``experiment=None`` takes the config of the training job the checkpoint lives in (``<job>/config.yaml``)."""
     from cosmos_predict2.lazy_config import instantiate
 
     if not checkpoint and not allow_random:
@@ -104,7 +130,14 @@ def build_inference_model(experiment: str, checkpoint: Optional[str], *, config_
     if checkpoint and not os.path.exists(checkpoint):
         raise InferenceSetupError(f"checkpoint {checkpoint!r} does not exist; convert a training checkpoint with "
                                   "scripts/convert_distcp_to_pt.py or download one with scripts/download_checkpoints.py.")
-    config = compose_inference_config(experiment, config_file, overrides, tokenizer_path)
+    config = None if experiment else job_config_for(checkpoint)
+    if config is None:
+        if not experiment:
+            raise InferenceSetupError("no --experiment given and no training config.yaml found above the checkpoint; "
+                                      "pass --experiment NAME")
+        config = compose_inference_config(experiment, config_file, overrides, tokenizer_path)
+    elif tokenizer_path:
+        config.model.config.tokenizer.vae_pth = tokenizer_path
     dev = pick_device(device)
     with torch.device(dev):  # parameters are created on the target device (no full CPU copy of a 14B net)
         model = instantiate(config.model)

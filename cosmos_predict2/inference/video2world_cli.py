@@ -53,8 +53,11 @@ def add_video2world_args(p: argparse.ArgumentParser, *, model_size_default: str 
     return p
 
 
-def pick_experiment(args: Any) -> str:
-    """--experiment, else a registered experiment whose name appears in --dit_path, else the size default."""
+def pick_experiment(args: Any) -> Optional[str]:
+    """--experiment, else a registered experiment whose name appears in --dit_path, else None when the checkpoint
+    sits in a training job folder (its config.yaml is used), else the size default."""
+    from cosmos_predict2.inference.loading import job_config_for
+
     if args.experiment:
         return args.experiment
     if args.dit_path:
@@ -66,6 +69,8 @@ def pick_experiment(args: Any) -> str:
         for name in sorted(registered_options("experiment"), key=len, reverse=True):
             if name in parts:
                 return name
+        if job_config_for(args.dit_path) is not None:
+            return None
     return DEFAULT_EXPERIMENTS[args.model_size]
 
 

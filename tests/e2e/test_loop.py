@@ -90,8 +90,9 @@ def test_video2world_action_example_on_trained_checkpoint(action_run):
     ann = os.path.join(data, "annotation", "test", "3.json")
     video = os.path.join(data, "videos", "test", "3", "rgb.mp4")
     save = str(root / "v2wa.mp4")
-    _run([PY, "-m", "examples.video2world_action", "--model_size", "2B", "--experiment",
-          "tiny_action_conditioned_bridge", "--dit_path", os.path.join(it, "model.pt"), "--load_ema", "--input_video",
+    # seed 000's flags; no --experiment: the config comes from the job folder the checkpoint sits in
+    _run([PY, "-m", "examples.video2world_action", "--model_size", "2B",
+          "--dit_path", os.path.join(it, "model.pt"), "--load_ema", "--input_video",
           video, "--input_annotation", ann, "--num_conditional_frames", "1", "--autoregressive", "--save_path", save,
           "--guidance", "0", "--seed", "0", "--num_steps", "2", "--disable_guardrail", "--disable_prompt_refiner"],
          _env(str(root)))
