@@ -11,6 +11,7 @@ Layout written (what the configs and examples expect):
 - ``checkpoints/nvidia/Cosmos-Predict2-2B-Video2World/model-720p-16fps.pt`` and ``tokenizer/tokenizer.pth``;
 - ``checkpoints/nvidia/Cosmos-Predict2-2B-Sample-Action-Conditioned/model-480p-4fps.pt``;
 - ``checkpoints/nvidia/Cosmos-Predict2-14B-Sample-GR00T-Dreams-{GR1,DROID}/model-480p-16fps.pt``;
+- ``checkpoints/nvidia/Cosmos-Predict2.5-2B/tokenizer.pth`` (+ ``robot/action-cond/``) for the Predict2.5 configs;
 - ``checkpoints/google-t5/t5-11b/`` (T5 encoder for prompts), ``checkpoints/nvidia/Cosmos-Guardrail1``,
   ``checkpoints/nvidia/Cosmos-Reason1-7B`` (prompt refiner / best-of-N critic).
 """
@@ -22,7 +23,7 @@ import os
 from typing import Callable, Iterable, Optional, Sequence
 
 MODEL_TYPES = ("Video2World", "Video2World-Action", "GR00T-GR1", "GR00T-DROID", "Guardrail", "Reason1",
-               "Predict1-Video2World")
+               "Predict1-Video2World", "Predict2.5")
 MODEL_SIZES = ("2B", "14B", "7B")
 T5_REPO = "google-t5/t5-11b"
 T5_PATTERNS = ("*.json", "spiece.model", "pytorch_model.bin")
@@ -83,6 +84,9 @@ def plan_downloads(model_sizes: Sequence[str], model_types: Sequence[str], check
             elif t == "Predict1-Video2World" and size in ("7B", "14B"):
                 add(f"nvidia/Cosmos-Predict1-{size}-Video2World", ("model.pt", "config.json"),
                     f"Predict1 {size} Video2World DiT")
+    if "Predict2.5" in model_types and "2B" in model_sizes:
+        add("nvidia/Cosmos-Predict2.5-2B", ("tokenizer.pth", "robot/action-cond/*"),
+            "Predict2.5 2B Wan2.1 VAE + action-conditioned (Bridge) checkpoint")
     if "Guardrail" in model_types:
         add("nvidia/Cosmos-Guardrail1", ("*",), "guardrail (blocklist + safety models)")
     if "Reason1" in model_types:

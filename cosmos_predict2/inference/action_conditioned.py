@@ -91,6 +91,13 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
 
     check_model_fits(model, config, params)
     loader = _resolve_loader(params["action_load_fn"])
+    from cosmos_predict2.inference import experiment_info
+
+    trained = experiment_info.video_size(config)
+    if tuple(parse_resolution(params["resolution"])) != tuple(trained):
+        log.warning("resolution %s differs from the %dx%d the experiment trains on", params["resolution"], *trained)
+    if params.get("prompt"):
+        log.info("prompt is not used: action-conditioned models are conditioned on actions (zero text embeddings)")
     files = list_episodes(params)
     os.makedirs(output_dir, exist_ok=True)
     fps = float(getattr(config.model.config, "fps", 4) or 4)

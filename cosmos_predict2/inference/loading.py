@@ -117,6 +117,19 @@ def load_net_weights(model: Any, path: str, load_ema: bool = False, progress: bo
     return {"missing": missing, "unexpected": unexpected}
 
 
+def _check_local_files(config: Any) -> None:
+    """Fail before building a multi-GB net when the tokenizer weights are not on disk."""
+    from omegaconf import OmegaConf
+
+    node = config.model.config.tokenizer
+    vae = OmegaConf.select(node, "vae_pth") if OmegaConf.is_config(node) else getattr(node, "vae_pth", None)
+    if vae and not os.path.isfile(str(vae)):
+        kind = "Predict2.5" if "Predict2.5" in str(vae) else "Video2World"
+        raise InferenceSetupError(f"tokenizer weights {vae} not found; download them (python "
+                                  f"scripts/download_checkpoints.py --model_sizes 2B --model_types {kind}) or pass "
+                                  "--tokenizer_path / --tokenizer-path to a local Wan2.1 VAE .pth")
+
+
 def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], *, config_file: Optional[str] = None,
                           overrides: Sequence[str] = (), load_ema: bool = False, device: Optional[str] = None,
                           tokenizer_path: Optional[str] = None, allow_random: bool = False):
@@ -138,6 +151,7 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
         config = compose_inference_config(experiment, config_file, overrides, tokenizer_path)
     elif tokenizer_path:
         config.model.config.tokenizer.vae_pth = tokenizer_path
+    _check_local_files(config)
     dev = pick_device(device)
     with torch.device(dev):  # parameters are created on the target device (no full CPU copy of a 14B net)
         model = instantiate(config.model)

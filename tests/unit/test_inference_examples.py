@@ -90,6 +90,10 @@ def test_action_conditioned_errors_are_one_line(ac_ckpt, tmp_path, capsys):
     code, out = _run(main, ["-i", PARAMS, "--checkpoint-path", str(tmp_path / "nope.pt"), "--experiment",
                             "tiny_action_conditioned_bridge"], capsys)
     assert code == 2 and "does not exist" in out.err
+    # the 2B experiment of the seed docs: missing VAE weights are reported before the 2B net is built
+    code, out = _run(main, ["-i", PARAMS, "--checkpoint-path", ac_ckpt, "--experiment",
+                            "ac_reason_embeddings_rectified_flow_2b_256_320"], capsys)
+    assert code == 2 and "tokenizer weights" in out.err and "--tokenizer-path" in out.err
 
 
 def test_video2world_action_and_predict1_scripts(ac_ckpt, tmp_path, capsys):
