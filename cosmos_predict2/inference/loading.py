@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 
@@ -132,7 +132,8 @@ def _check_local_files(config: Any) -> None:
 
 def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], *, config_file: Optional[str] = None,
                           overrides: Sequence[str] = (), load_ema: bool = False, device: Optional[str] = None,
-                          tokenizer_path: Optional[str] = None, allow_random: bool = False):
+                          tokenizer_path: Optional[str] = None, allow_random: bool = False,
+                          preflight: Optional[Callable[[Any], None]] = None):
     """(model in eval mode on ``device``, config). ``checkpoint=None`` needs ``allow_random`` (tests, smoke runs).
     ``experiment=None`` takes the config of the training job the checkpoint lives in (``<job>/config.yaml``)."""
     from cosmos_predict2.lazy_config import instantiate
@@ -152,6 +153,8 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
     elif tokenizer_path:
         config.model.config.tokenizer.vae_pth = tokenizer_path
     _check_local_files(config)
+    if preflight is not None:  # caller's cheap checks on the resolved config, before the net is built
+        preflight(config)
     dev = pick_device(device)
     with torch.device(dev):  # parameters are created on the target device (no full CPU copy of a 14B net)
         model = instantiate(config.model)

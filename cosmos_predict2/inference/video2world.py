@@ -86,6 +86,22 @@ def latent_conditional_frames(num_pixel_frames: int, temporal_compression: int =
     return 1 + (num_pixel_frames - 1) // temporal_compression
 
 
+def check_text_encoder(config: Any, text_encoder_path: Optional[str]) -> None:
+    """Before building the model: the T5 folder the prompts need must be on disk (no loading here)."""
+    text_cfg = experiment_info._get(config.model.config, "text_encoder")
+    kind = str(experiment_info._get(text_cfg, "kind", "t5"))
+    path = text_encoder_path or (str(experiment_info._get(text_cfg, "path", "")) if kind == "t5" else "")
+    from cosmos_predict2.text_encoders.t5 import _looks_like_path  # hub ids (owner/name) resolve from the HF cache
+
+    if path and _looks_like_path(path) and not os.path.isdir(os.path.expanduser(path)):
+        raise InferenceSetupError(f"text encoder folder {path} not found; download it (python "
+                                  "scripts/download_checkpoints.py --model_types Video2World fetches google-t5/t5-11b) "
+                                  "or pass --text_encoder_path")
+    if not path and kind not in ("none", "t5"):
+        raise InferenceSetupError(f"the experiment's text encoder is {kind!r}; pass --text_encoder_path to a local T5 "
+                                  "folder (scripts/download_checkpoints.py fetches google-t5/t5-11b)")
+
+
 class PromptEncoder:
     """Prompts -> (1, N, D) embeddings: a T5 encoder, or zeros when the experiment has no text encoder."""
 

@@ -78,7 +78,8 @@ def build_pipeline(args: Any, *, resolution: Optional[str] = None, experiment: O
     """Guardrail / refiner checks first (fail fast), then model + pipeline. Returns (pipeline, rank)."""
     from cosmos_predict2.guardrail.components import setup_guardrail, setup_prompt_refiner
     from cosmos_predict2.inference.loading import build_inference_model
-    from cosmos_predict2.inference.video2world import Video2WorldPipeline, setup_context_parallel
+    from cosmos_predict2.inference.video2world import (Video2WorldPipeline, check_text_encoder,
+                                                       setup_context_parallel)
 
     for flag in IGNORED_FLAGS:
         if getattr(args, flag, False):
@@ -90,7 +91,8 @@ def build_pipeline(args: Any, *, resolution: Optional[str] = None, experiment: O
                                   "model/iter_N.pt)")
     model, config = build_inference_model(experiment or pick_experiment(args), args.dit_path,
                                           config_file=args.config_file, load_ema=args.load_ema, device=args.device,
-                                          tokenizer_path=args.tokenizer_path)
+                                          tokenizer_path=args.tokenizer_path,
+                                          preflight=lambda cfg: check_text_encoder(cfg, args.text_encoder_path))
     rank, _ = setup_context_parallel(model, args.num_gpus)
     pipe = Video2WorldPipeline(model, config, text_encoder_path=args.text_encoder_path,
                                resolution=resolution if resolution is not None else args.resolution,

@@ -219,3 +219,12 @@ def test_heuristic_critic_prefers_clean_video():
     assert clean > heuristic_scores(flicker)["score"]
     assert clean > heuristic_scores(frozen)["score"]
     assert clean > heuristic_scores(blurred)["score"]
+
+
+def test_missing_text_encoder_is_reported_before_the_model(v2w_ckpt, tmp_path, capsys):
+    from examples.video2world import main
+
+    code, out = _run(main, ["--experiment", "tiny_video2world_text", "--dit_path", v2w_ckpt, "--input_path",
+                            EPISODE_VIDEO, "--text_encoder_path", str(tmp_path / "no_t5"), "--disable_guardrail",
+                            "--disable_prompt_refiner"], capsys)
+    assert code == 2 and "no_t5 not found" in out.err and out.err.count("\n") == 1
