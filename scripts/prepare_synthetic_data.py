@@ -1,7 +1,7 @@
 """Generate the synthetic robot dataset (Bridge/IRASim layout or video-text layout).
 
     python -m scripts.prepare_synthetic_data --layout bridge --out datasets/synthetic_bridge
-    python -m scripts.prepare_synthetic_data --layout video_text --out datasets/synthetic_vt --t5 checkpoints/tiny_t5
+    python -m scripts.prepare_synthetic_data --layout video_text --out datasets/synthetic_vt --t5 tiny
 
 Deterministic per --seed: same JSON bytes and same decoded frames on every run.
 """
@@ -35,7 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fps", type=int, default=d.fps)
     p.add_argument("--num-objects", type=int, default=d.num_objects)
     p.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test (bridge layout)")
-    p.add_argument("--t5", default=None, help="video_text: T5 model dir/id; also writes t5_xxl/*.pickle")
+    p.add_argument("--t5", default=None,
+                   help="video_text: also write t5_xxl/*.pickle with this T5 (a local dir / cached id), or 'tiny' "
+                        "for a tiny random T5 built offline into <out>/tiny_t5 (embedding dim 32)")
     p.add_argument("--t5-max-length", type=int, default=512)
     return p.parse_args(argv)
 
@@ -58,7 +60,13 @@ def main(argv=None) -> int:
     if a.layout == "video_text" and a.t5:
         from scripts.get_t5_embeddings import encode_metas
 
-        encode_metas(a.out, a.t5, max_length=a.t5_max_length)
+        model = a.t5
+        if model == "tiny":
+            from cosmos_predict2.text_encoders.tiny_t5 import save_tiny_t5
+
+            model = save_tiny_t5(os.path.join(a.out, "tiny_t5"))
+        written, _ = encode_metas(a.out, model, max_length=a.t5_max_length)
+        print(f"wrote {written} T5 embeddings with {model}")
     print(f"wrote {a.episodes} episodes ({a.layout}, {cfg.height}x{cfg.width}, {cfg.frames} frames, "
           f"seed {a.seed}) to {a.out} in {time.time() - t0:.1f}s; "
           + (f"splits {info['splits']}" if a.layout == "bridge" else f"{info['videos']} videos"))

@@ -27,7 +27,7 @@ import torch
 
 from cosmos_predict2.data.actions import actions_from_states
 from cosmos_predict2.data.errors import DataError
-from cosmos_predict2.data.resize import resize_video
+from cosmos_predict2.data.resize import frames_to_video
 from cosmos_predict2.data.safe_pickle import load_embedding
 from cosmos_predict2.data.skipping import SkippingDataset
 from cosmos_predict2.data.video_io import read_frames
@@ -130,7 +130,7 @@ class BridgeActionDataset(SkippingDataset):
 
     def __init__(
         self,
-        dataset_dir: str,
+        dataset_dir: str | None = None,
         mode: str = "train",
         num_frames: int = 13,
         sequence_interval: int = 1,
@@ -150,12 +150,27 @@ class BridgeActionDataset(SkippingDataset):
         skip_bad_samples: bool = False,
         fps: int = 4,
         num_scan_threads: int = 8,
+        video_path: str | None = None,
+        train_annotation_path: str | None = None,
+        val_annotation_path: str | None = None,
+        test_annotation_path: str | None = None,
+        num_action_per_chunk: int | None = None,
+        fps_downsample_ratio: int | None = None,
         **unused,
     ):
         super().__init__()
         self._init_skip(skip_bad_samples)
         if unused:
             log.info("BridgeActionDataset ignores unknown arguments: %s", sorted(unused))
+        # upstream argument names: P1/P2 video_path + <mode>_annotation_path; P2.5 window = 1 + num_action_per_chunk
+        if num_action_per_chunk is not None:
+            num_frames = 1 + int(num_action_per_chunk)
+        if fps_downsample_ratio is not None:
+            sequence_interval = int(fps_downsample_ratio)
+        ann_dir = {"train": train_annotation_path, "val": val_annotation_path, "test": test_annotation_path}.get(mode)
+        dataset_dir = dataset_dir if dataset_dir is not None else video_path
+        if dataset_dir is None:
+            raise ValueError("BridgeActionDataset needs dataset_dir (or upstream's video_path)")
         if num_frames < 2:
             raise ValueError(f"num_frames must be >= 2 (actions are frame deltas), got {num_frames}")
         self.dataset_dir = str(dataset_dir)
@@ -175,7 +190,13 @@ class BridgeActionDataset(SkippingDataset):
         self.state_key, self.gripper_key = state_key, gripper_key
         self.fps = fps
 
-        self.ann_files, self.layout = find_bridge_annotations(self.dataset_dir, mode)
+        if ann_dir:  # an explicit annotation folder (upstream config style)
+            files = sorted(glob.glob(os.path.join(ann_dir, "*.json")))
+            if not files:
+                raise DataError(ann_dir, f"{mode}_annotation_path holds no *.json files")
+            self.ann_files, self.layout = files, "irasim"
+        else:
+            self.ann_files, self.layout = find_bridge_annotations(self.dataset_dir, mode)
         with ThreadPoolExecutor(max(1, num_scan_threads)) as pool:
             results = list(pool.map(self._scan_one, self.ann_files))
         self.episodes: list[dict] = []
@@ -239,7 +260,7 @@ class BridgeActionDataset(SkippingDataset):
         frame_ids = [start + i * self.sequence_interval for i in range(self.num_frames)]
         video_path = bridge_video_path(self.dataset_dir, ep["path"], ep["ann"], int(cam), self.layout)
         frames_T_H_W_3 = read_frames(video_path, frame_ids)
-        video_C_T_H_W = resize_video(torch.from_numpy(frames_T_H_W_3).permute(3, 0, 1, 2), self.video_size)
+        video_C_T_H_W = frames_to_video(frames_T_H_W_3, self.video_size)  # (C, T, H, W) uint8
         h, w = self.video_size
         emb, mask = self._embedding(ep)
         sample = {

@@ -38,6 +38,22 @@ _decord_threads = 1
 _inherited: list = []
 
 
+_backend = os.environ.get("COSMOS_VIDEO_BACKEND", "auto")  # auto (decord, PyAV fallback) | decord | pyav
+
+
+def set_backend(name: str) -> None:
+    """Reader backend: "auto" (decord, falling back to PyAV), "decord" or "pyav" (env COSMOS_VIDEO_BACKEND)."""
+    global _backend
+    if name not in ("auto", "decord", "pyav"):
+        raise ValueError(f"video backend must be auto, decord or pyav, got {name!r}")
+    _backend = name
+    clear_reader_cache()
+
+
+def _use_decord() -> bool:
+    return _HAVE_DECORD and _backend != "pyav"
+
+
 def set_decoder_threads(n: int) -> None:
     """Threads per decord reader (1 suits DataLoader workers; more suits a single main process)."""
     global _decord_threads
@@ -122,7 +138,7 @@ def video_info(path: str | os.PathLike) -> tuple[int, float, int, int]:
     """(num_frames, fps, height, width) of a video; fps is 0.0 when the container does not say."""
     path = str(path)
     _check_file(path)
-    if _HAVE_DECORD:
+    if _use_decord():
         try:
             vr = _cached_decord(path)
             h, w = vr[0].shape[:2] if len(vr) > 0 else (0, 0)
@@ -149,7 +165,7 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
     if min(indices) < 0:
         raise DataError(path, f"negative frame index {min(indices)} requested")
     _check_file(path)
-    if _HAVE_DECORD:
+    if _use_decord():
         try:
             vr = _cached_decord(path)
             n = len(vr)

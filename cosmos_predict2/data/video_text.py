@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from cosmos_predict2.data.errors import DataError
-from cosmos_predict2.data.resize import resize_video
+from cosmos_predict2.data.resize import frames_to_video
 from cosmos_predict2.data.safe_pickle import load_embedding
 from cosmos_predict2.data.skipping import SkippingDataset
 from cosmos_predict2.data.video_io import read_frames, video_info
@@ -147,7 +147,7 @@ class VideoTextDataset(SkippingDataset):
         # train: numpy's global RNG (seeded per worker by the loader); otherwise fixed by the index
         start = int(np.random.randint(high) if self.mode == "train" else np.random.default_rng(index).integers(high))
         frames = read_frames(e["video"], range(start, start + self.num_frames))
-        video = resize_video(torch.from_numpy(frames).permute(3, 0, 1, 2), self.video_size)
+        video = frames_to_video(frames, self.video_size)  # (C, T, H, W) uint8
         emb = torch.zeros(self.max_text_tokens, self.t5_embedding_dim, dtype=torch.float32)
         mask = torch.zeros(self.max_text_tokens, dtype=torch.int64)
         if self.load_t5_embeddings:

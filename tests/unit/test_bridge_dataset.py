@@ -172,3 +172,12 @@ def test_corrupt_short_and_missing_videos():
     ds = _ds(root, skip_bad_samples=True)
     s = ds[0]  # skips all 24 windows of the two broken videos and lands on episode 2
     assert ds.num_skipped == 24 and s["annotation_file"] == ds.episodes[2]["path"]
+
+
+def test_upstream_argument_names():
+    root = bridge_dir()
+    ds = BridgeActionDataset(video_path=root, train_annotation_path=f"{root}/annotation/train", mode="train",
+                             num_action_per_chunk=4, fps_downsample_ratio=2, video_size=SIZE,
+                             dataloaders={"ignored": 1})
+    assert ds.num_frames == 5 and ds.sequence_interval == 2 and len(ds) == 4 * (16 - 8)
+    assert ds[0]["action"].shape == (4, 7)
