@@ -85,7 +85,7 @@ def _sample_trajectory(rng: np.random.Generator, cfg: SyntheticConfig, objects: 
     lo, hi = WORKSPACE[:, 0], WORKSPACE[:, 1]
     pos = rng.uniform(lo, hi)
     vel = np.zeros(3)
-    yaw, roll, pitch = rng.uniform(-np.pi, np.pi), rng.uniform(-0.2, 0.2), rng.uniform(-0.2, 0.2)
+    yaw, roll, pitch = rng.uniform(-np.pi, np.pi), rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)
     g = float(rng.integers(0, 2))
     g_target = g
     target, speed, yaw_t, rp_t = pos, 0.0, yaw, np.array([roll, pitch])
@@ -101,7 +101,7 @@ def _sample_trajectory(rng: np.random.Generator, cfg: SyntheticConfig, objects: 
                 target = rng.uniform(lo, hi)
             speed = rng.uniform(*cfg.speed)
             yaw_t = yaw + rng.uniform(-2.5, 2.5)
-            rp_t = rng.uniform(-0.3, 0.3, size=2)
+            rp_t = rng.uniform(-0.2, 0.2, size=2)  # small tilts (visible through the arm), yaw is the main turn
         if rng.random() < 0.15:
             g_target = 1.0 - g_target
         if t > 0:
@@ -116,8 +116,8 @@ def _sample_trajectory(rng: np.random.Generator, cfg: SyntheticConfig, objects: 
                     pos[a] = np.clip(pos[a], lo[a], hi[a])
                     vel[a] = -0.5 * vel[a]
             yaw += float(np.clip(yaw_t - yaw, -cfg.yaw_rate, cfg.yaw_rate))
-            roll += float(np.clip(rp_t[0] - roll, -0.08, 0.08))
-            pitch += float(np.clip(rp_t[1] - pitch, -0.08, 0.08))
+            roll += float(np.clip(rp_t[0] - roll, -0.06, 0.06))
+            pitch += float(np.clip(rp_t[1] - pitch, -0.06, 0.06))
             g += float(np.clip(g_target - g, -0.4, 0.4))
         state[t] = [*pos, roll, pitch, wrap_angle(yaw), 0.0]
         grip[t] = g

@@ -18,7 +18,8 @@ WALL_TOP = np.array([40.0, 48.0, 66.0])
 WALL_BOTTOM = np.array([92.0, 104.0, 126.0])
 ARM_COLOR = np.array([70.0, 72.0, 82.0])
 PALM_COLOR = np.array([24.0, 24.0, 30.0])
-FINGER_COLOR = np.array([235.0, 40.0, 205.0])  # magenta: high contrast on table and objects
+FINGER_COLOR = np.array([235.0, 40.0, 205.0])  # magenta (left finger): high contrast on table and objects
+FINGER2_COLOR = np.array([255.0, 225.0, 0.0])  # yellow (right finger): makes yaw and yaw + pi look different
 FINGER_RADIUS = 0.024
 PALM_RADIUS = 0.03
 ARM_RADIUS = 0.022
@@ -142,5 +143,5 @@ def render_frame(cam: Camera, background: np.ndarray, state: np.ndarray, grip: f
     cv.capsule(uv[0], uv[1], px(ARM_RADIUS, 1), ARM_COLOR)
     cv.capsule(uv[2], uv[3], px(PALM_RADIUS, 1), PALM_COLOR)
     cv.capsule(uv[2], uv[4], px(FINGER_RADIUS, 4), FINGER_COLOR)
-    cv.capsule(uv[3], uv[5], px(FINGER_RADIUS, 5), FINGER_COLOR)
+    cv.capsule(uv[3], uv[5], px(FINGER_RADIUS, 5), FINGER2_COLOR)
     return cv.to_uint8()
