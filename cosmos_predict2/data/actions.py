@@ -72,3 +72,17 @@ def actions_from_states(
     act = np.concatenate([dxyz, drpy, gripper[1:, None]], axis=1)
     scale = np.array([scaler] * 6 + [gripper_rescale_factor], dtype=np.float64)
     return act * scale
+
+
+def states_from_actions(state0: np.ndarray, actions: np.ndarray, scaler: float = DEFAULT_ACTION_SCALER) -> np.ndarray:
+    """Inverse of `actions_from_states` (step-wise actions): integrate (L-1, >=6) scaled actions from the first
+    state (>=6,) -> (L, 6) poses [x, y, z, roll, pitch, yaw]."""
+    act = np.asarray(actions, dtype=np.float64)[:, :6] / scaler
+    R = euler2rotm(np.asarray(state0[3:6], dtype=np.float64))
+    xyz = np.asarray(state0[:3], dtype=np.float64).copy()
+    out = [np.concatenate([xyz, rotm2euler(R)])]
+    for a in act:
+        xyz = xyz + R @ a[:3]
+        R = R @ euler2rotm(a[3:6])
+        out.append(np.concatenate([xyz, rotm2euler(R)]))
+    return np.stack(out)
