@@ -1,5 +1,6 @@
-"""Every example runs both as ``python examples/x.py`` and as ``python -m examples.x`` (checked with --help in
-fresh interpreters, from the repository root, without PYTHONPATH)."""
+"""Every example runs both as ``python examples/x.py`` and as ``python -m examples.x``: one fresh interpreter
+(started from the repository root, without PYTHONPATH) runs each entry point with --help, first with only the
+script's own folder on sys.path (as ``python examples/x.py`` has) and with the project modules unloaded."""
 
 from __future__ import annotations
 
@@ -8,36 +9,42 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLES = ["action_conditioned", "video2world", "video2world_action", "video2world_gr00t", "video2world_bestofn"]
-SCRIPTS = ["cosmos_predict1/diffusion/inference/video2world_action.py", "scripts/convert_distcp_to_pt.py",
-           "scripts/download_checkpoints.py"]
+FILES = ["examples/action_conditioned.py", "examples/video2world.py", "examples/video2world_action.py",
+         "examples/video2world_gr00t.py", "examples/video2world_bestofn.py",
+         "cosmos_predict1/diffusion/inference/video2world_action.py", "scripts/convert_distcp_to_pt.py",
+         "scripts/download_checkpoints.py"]
+MODULES = ["examples.video2world_gr00t", "examples.video2world_bestofn", "examples.action_conditioned"]
 
 _DRIVER = r"""
-import runpy, sys, io, contextlib
-mode, target = sys.argv[1], sys.argv[2]
-sys.argv = [target, "--help"]
-buf = io.StringIO()
-try:
-    with contextlib.redirect_stdout(buf):
-        (runpy.run_path if mode == "path" else runpy.run_module)(target, run_name="__main__")
-except SystemExit as e:
-    assert e.code in (0, None), e.code
-print(buf.getvalue().splitlines()[0])
+import contextlib, io, os, runpy, sys
+FILES, MODULES = sys.argv[1].split(","), sys.argv[2].split(",")
+base_path = [p for p in sys.path if p not in ("", os.getcwd())]
+def fresh(path0):
+    for name in [m for m in sys.modules if m.split(".")[0] in ("examples", "scripts", "cosmos_predict2", "cosmos_predict1")]:
+        del sys.modules[name]
+    sys.path[:] = [path0] + base_path
+def run(fn, target):
+    sys.argv = [target, "--help"]
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            fn(target, run_name="__main__")
+    except SystemExit as e:
+        assert e.code in (0, None), (target, e.code)
+    assert "usage:" in buf.getvalue(), target
+    print("ok", target)
+for f in FILES:
+    fresh(os.path.dirname(os.path.abspath(f)))   # python examples/x.py
+    run(runpy.run_path, f)
+for m in MODULES:
+    fresh(os.getcwd())                            # python -m examples.x
+    run(runpy.run_module, m)
 """
 
 
-def _help(mode: str, target: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    res = subprocess.run([sys.executable, "-c", _DRIVER, mode, target], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return res.stdout
-
-
 def test_examples_run_as_files_and_modules():
-    for name in EXAMPLES:
-        assert "usage:" in _help("path", f"examples/{name}.py")
-    for name in ("video2world_gr00t", "video2world_bestofn"):  # the seed docs use `python -m examples.x`
-        assert "usage:" in _help("module", f"examples.{name}")
-    for script in SCRIPTS:
-        assert "usage:" in _help("path", script)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, "-c", _DRIVER, ",".join(FILES), ",".join(MODULES)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("ok ") == len(FILES) + len(MODULES)

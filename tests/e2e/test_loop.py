@@ -34,10 +34,11 @@ def _run(cmd: list[str], env: dict) -> str:
 
 
 def _train_and_convert(experiment: str, data: str, out_root: str, group: str, extra=(), convert_args=(),
-                       name: str = "loop", cli: bool = False) -> str:
-    """4 training steps with a DCP save at step 4, then the converter; returns the iteration folder (where the
-    converted files are written)."""
-    _run([PY, "-m", "scripts.train", "--", f"experiment={experiment}", "trainer.max_iter=4", "checkpoint.save_iter=4",
+                       name: str = "loop", cli: bool = False, iters: int = 4) -> str:
+    """``iters`` training steps with a DCP save at the end, then the converter; returns the iteration folder (where
+    the converted files are written)."""
+    _run([PY, "-m", "scripts.train", "--", f"experiment={experiment}", f"trainer.max_iter={iters}",
+          f"checkpoint.save_iter={iters}",
           f"dataloader_train.dataset.dataset_dir={data}", f"dataloader_val.dataset.dataset_dir={data}",
           "dataloader_train.num_workers=0", "trainer.progress_bar=False", f"job.name={name}", *extra], _env(out_root))
     ckpts = os.path.join(out_root, "cosmos_predict2_tiny", group, name, "checkpoints")
@@ -114,14 +115,18 @@ def test_video2world_batch_on_trained_text_model(tmp_path):
     data = str(tmp_path / "vt")
     write_video_text_dataset(data, episodes=2, seed=0, cfg=SyntheticConfig(frames=12))
     no_t5 = ["+dataloader_train.dataset.load_t5_embeddings=False", "+dataloader_val.dataset.load_t5_embeddings=False"]
-    it = _train_and_convert("tiny_video2world_text", data, str(tmp_path / "out"), "video2world", extra=no_t5)
+    it = _train_and_convert("tiny_video2world_text", data, str(tmp_path / "out"), "video2world", extra=no_t5, iters=2)
     src = os.path.join(data, "videos", "ep_0000.mp4")
     jobs = [{"input_video": src, "prompt": "a gripper", "output_video": str(tmp_path / "o" / f"{i}.mp4")}
             for i in range(2)]
     (tmp_path / "batch.json").write_text(json.dumps(jobs))
-    _run([PY, "examples/video2world.py", "--experiment", "tiny_video2world_text", "--dit_path",
-          os.path.join(it, "model_ema_fp32.pt"), "--batch_input_json", str(tmp_path / "batch.json"),
-          "--num_steps", "2", "--disable_guardrail", "--disable_prompt_refiner"], _env(str(tmp_path)))
+    from cosmos_predict2.inference.cli import run_main
+    from examples.video2world import main as v2w_main  # in-process (the CLI start-up is covered above)
+
+    argv = ["--experiment", "tiny_video2world_text", "--dit_path", os.path.join(it, "model_ema_fp32.pt"),
+            "--batch_input_json", str(tmp_path / "batch.json"), "--num_steps", "2", "--disable_guardrail",
+            "--disable_prompt_refiner"]
+    assert run_main(lambda: v2w_main(argv), "video2world.py") == 0
     for job in jobs:
         assert video_info(job["output_video"]) == (9, 8.0, 64, 80)
 
@@ -134,7 +139,8 @@ def test_lora_training_merge_and_direct_dcp_inference(action_run):
 
     data, _, root = action_run
     it = _train_and_convert("tiny_action_conditioned_bridge", data, str(root / "out"), "action_conditioned",
-                            extra=["model.config.train_architecture=lora"], convert_args=["--merge-lora"], name="lora")
+                            extra=["model.config.train_architecture=lora"], convert_args=["--merge-lora"], name="lora",
+                            iters=2)
     merged = torch.load(os.path.join(it, "model_ema_fp32.pt"), weights_only=True)
     assert merged and not any("lora_" in k for k in merged)
     ep = load_bridge_episode(os.path.join(data, "annotation", "test", "3.json"), data, resolution=(64, 80))
