@@ -195,3 +195,38 @@ def test_bare_dit_weights_and_standard_pointer_path(tmp_path):
     (tmp_path / "ck" / "model").mkdir(parents=True)
     torch.save(_model_state(), tmp_path / "ck" / "model" / "iter_000000005.pt")
     assert convert_main([str(tmp_path / "ck" / "iter_000000005.pt"), str(tmp_path / "o2"), "--no-progress"]) == 0
+
+
+def _sharded_save_worker(rank: int, port: int, path: str, full: dict) -> None:
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    mesh = init_device_mesh("cpu", (2,))
+    sharded = {k: distribute_tensor(v.clone(), mesh, [Shard(0)]) for k, v in full.items()}  # like FSDP2 params
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dcp.save(sharded, checkpoint_id=path)
+    dist.destroy_process_group()
+
+
+def test_two_rank_sharded_checkpoint_is_consolidated(tmp_path):
+    """A DCP checkpoint written by 2 ranks holding row shards (one .distcp file per rank) converts to the
+    full tensors in a single process."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    full = _model_state(seed=5)
+    path = str(tmp_path / "iter_000000008" / "model")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_sharded_save_worker, args=(port, path, full), nprocs=2, join=True, start_method="fork")
+    assert sorted(f for f in os.listdir(path) if f.endswith(".distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+    assert convert_main([str(tmp_path / "iter_000000008"), str(tmp_path / "o"), "--no-progress"]) == 0
+    got = _load(tmp_path / "o" / "model.pt")
+    assert set(got) == set(full) and all(torch.equal(got[k], full[k]) for k in full)
