@@ -332,6 +332,10 @@ def convert_checkpoint(
     if fmt not in ("pt", "safetensors", "diffusers"):
         raise CheckpointError(f"--format {fmt!r}: use pt, safetensors or diffusers.")
     sd = load_checkpoint_state_dict(input_path, progress=progress)
+    if fmt == "diffusers" and not merge_lora and any(".lora_A." in k for k in sd):
+        echo("--format diffusers: folding the LoRA adapters into the base weights (diffusers' transformer has no "
+             "adapter slots)")
+        merge_lora = True
     if merge_lora:
         sd, n = merge_lora_state_dict(sd, lora_alpha)
         echo(f"merged LoRA adapters into {n} linear layers" if n else "--merge-lora: the checkpoint has no LoRA "
