@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         raise InferenceSetupError(f"--chunk_size {args.chunk_size} needs {args.chunk_size + 1}-frame clips but "
                                   f"experiment {experiment or 'of the training job'} generates {frames}; use --chunk_size {frames - 1}")
     ep = load_bridge_episode(args.input_annotation, video_path=args.input_video, camera_id=args.camera_id,
-                             resolution=experiment_info.video_size(config))
+                             resolution=experiment_info.video_size(config), **experiment_info.action_settings(config))
     actions = perturb_actions(ep["actions"], args.action_mode, args.seed)
     fps = experiment_info.fps(config)
     video = rollout_episode(model, ep["frames"], actions, chunk_size=args.chunk_size, guidance=args.guidance,

@@ -149,7 +149,7 @@ def load_bridge_episode(annotation_path: str, input_root: Optional[str] = None, 
                         start_frame_idx: int = 0, fps_downsample_ratio: int = 1, action_scaler: float = 20.0,
                         gripper_scale: float = 1.0, reverse: bool = False, use_quat: bool = False,
                         resolution: Optional[tuple[int, int]] = None, video_path: Optional[str] = None,
-                        max_frames: Optional[int] = None) -> dict[str, Any]:
+                        max_frames: Optional[int] = None, accumulate_action: bool = False) -> dict[str, Any]:
     """Read one Bridge episode: {"frames" uint8 (T,H,W,3) at `resolution`, "actions" (T-1, 7), "video_path",
     "key"}. Frames ``start_frame_idx, +r, +2r, ...`` (r = fps_downsample_ratio); actions from ``state``.
     ``video_path`` may be an image: then "frames" holds that one frame (the rollout's start)."""
@@ -200,7 +200,7 @@ def load_bridge_episode(annotation_path: str, input_root: Optional[str] = None, 
         frames = _resize_frames(first[None].astype(np.uint8), resolution)
     else:
         frames = _resize_frames(read_frames(video_path, idx), resolution)
-    actions = actions_from_states(state[idx], grip[idx], accumulate=False, scaler=action_scaler,
+    actions = actions_from_states(state[idx], grip[idx], accumulate=accumulate_action, scaler=action_scaler,
                                   gripper_rescale_factor=gripper_scale).astype(np.float32)
     key = str(ann.get("episode_id", os.path.splitext(os.path.basename(annotation_path))[0]))
     return {"frames": frames, "actions": actions, "video_path": video_path, "key": key,

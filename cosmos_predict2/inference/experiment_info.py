@@ -38,3 +38,21 @@ def num_frames(config: Any) -> int:
 
 def fps(config: Any) -> int:
     return int(_get(config.model.config, "fps", 16))
+
+
+def action_settings(config: Any) -> dict[str, Any]:
+    """How the experiment's Bridge dataset turns states into actions (so inference matches training):
+    keyword arguments for :func:`cosmos_predict2.inference.action_rollout.load_bridge_episode`."""
+    ds = None
+    for loader in ("dataloader_val", "dataloader_train"):
+        ds = _get(_get(config, loader), "dataset")
+        if ds is not None and _get(ds, "action_scaler") is not None:
+            break
+    return {
+        "action_scaler": float(_get(ds, "action_scaler", 20.0)),
+        "gripper_scale": float(_get(ds, "gripper_rescale_factor", 1.0)),
+        "accumulate_action": bool(_get(ds, "accumulate_action", False)),
+        "fps_downsample_ratio": int(_get(ds, "sequence_interval", 1)),
+        "state_key": str(_get(ds, "state_key", "state")),
+        "gripper_key": str(_get(ds, "gripper_key", "continuous_gripper_state")),
+    }

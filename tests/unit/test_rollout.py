@@ -119,3 +119,20 @@ def test_real_tiny_model_rollout():
     np.testing.assert_array_equal(a, b)  # seeded: reproducible
     c = rollout_episode(model, ep["frames"], perturb_actions(acts, "zero"), num_steps=2, seed=0)
     assert not np.array_equal(a, c)  # the actions reach the net
+
+
+def test_action_settings_follow_the_experiment_dataset():
+    from cosmos_predict2.configs.compose import compose_config
+    from cosmos_predict2.inference import experiment_info
+
+    cfg = compose_config("cosmos_predict2/configs/base/config.py", [
+        "experiment=tiny_action_conditioned_bridge", "dataloader_val.dataset.action_scaler=10.0",
+        "dataloader_val.dataset.accumulate_action=true"])
+    s = experiment_info.action_settings(cfg)
+    assert s["action_scaler"] == 10.0 and s["accumulate_action"] is True and s["fps_downsample_ratio"] == 1
+    ann = os.path.join(ASSET, "annotation", "test", "0.json")
+    a = load_bridge_episode(ann, ASSET, resolution=(64, 80), **s)["actions"]
+    b = load_bridge_episode(ann, ASSET, resolution=(64, 80))["actions"]
+    assert not np.allclose(a, b)  # accumulated deltas at half the scale differ from the default
+    np.testing.assert_allclose(a[0, :6], b[0, :6] / 2, rtol=1e-5, atol=1e-6)  # first step: same base frame
+    assert experiment_info.video_size(cfg) == (64, 80) and experiment_info.num_frames(cfg) == 13

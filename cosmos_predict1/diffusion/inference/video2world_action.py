@@ -71,7 +71,8 @@ def main(argv=None) -> int:
         raise InferenceSetupError(f"--num_input_frames {args.num_input_frames}: experiment {args.experiment} "
                                   f"generates {frames}-frame clips")
     ep = load_bridge_episode(args.action_annotation_path, video_path=args.input_image_or_video_path,
-                             resolution=(args.height, args.width), max_frames=args.num_of_loops * (frames - 1) + 1)
+                             resolution=(args.height, args.width), max_frames=args.num_of_loops * (frames - 1) + 1,
+                             **experiment_info.action_settings(config))
     video = rollout_episode(model, ep["frames"], ep["actions"], chunk_size=frames - 1, guidance=args.guidance,
                             seed=args.seed, num_steps=args.num_steps, fps=experiment_info.fps(config))
     path = os.path.join(args.video_save_folder, f"{args.video_save_name}.mp4")
