@@ -34,7 +34,9 @@ class InferenceSetupError(ValueError):
 def pick_device(device: Optional[str] = None) -> torch.device:
     if device:
         return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():  # under torchrun every rank takes its own GPU
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    return torch.device("cpu")
 
 
 def compose_inference_config(experiment: str, config_file: Optional[str] = None,

@@ -136,3 +136,17 @@ def test_action_settings_follow_the_experiment_dataset():
     assert not np.allclose(a, b)  # accumulated deltas at half the scale differ from the default
     np.testing.assert_allclose(a[0, :6], b[0, :6] / 2, rtol=1e-5, atol=1e-6)  # first step: same base frame
     assert experiment_info.video_size(cfg) == (64, 80) and experiment_info.num_frames(cfg) == 13
+
+
+def test_image_start_frame(tmp_path):
+    """An image instead of the episode video (Predict1 --input_image_or_video_path): one start frame, all actions."""
+    import imageio.v2 as imageio
+
+    from cosmos_predict2.data.video_io import read_frames
+
+    first = read_frames(os.path.join(ASSET, "videos", "test", "0", "rgb.mp4"), [0])[0]
+    imageio.imwrite(tmp_path / "start.png", first)
+    ep = load_bridge_episode(os.path.join(ASSET, "annotation", "test", "0.json"), video_path=str(tmp_path / "start.png"),
+                             resolution=(64, 80))
+    assert ep["frames"].shape == (1, 64, 80, 3) and ep["actions"].shape == (29, 7)
+    np.testing.assert_array_equal(ep["frames"][0], first)
