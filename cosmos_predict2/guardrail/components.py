@@ -6,8 +6,8 @@ message naming the path and the flag that turns it off (``--disable_guardrail``,
 instead of failing deep inside generation.
 
 Local layout (what ``scripts/download_checkpoints.py --model_types Guardrail`` would fetch):
-- guardrail: ``<checkpoint_dir>/nvidia/Cosmos-Guardrail1`` holding ``blocklist/*.txt`` (one word or phrase a
-  line) and optionally ``llamaguard/`` (a transformers causal-LM folder for text safety classification);
+- guardrail: ``<checkpoint_dir>/nvidia/Cosmos-Guardrail1`` holding ``blocklist/`` (text files, nested folders
+  allowed, one word or phrase a line) and optionally ``llamaguard/`` (a transformers causal-LM folder for text safety classification);
 - prompt refiner: ``<checkpoint_dir>/nvidia/Cosmos-Reason1-7B`` (a transformers vision-language model folder).
 """
 
@@ -67,15 +67,19 @@ def setup_guardrail(disabled: bool, guardrail_dir: Optional[str] = None) -> Opti
     if disabled:
         return None
     path = guardrail_dir or DEFAULT_GUARDRAIL_DIR
-    files = sorted(glob.glob(os.path.join(path, "blocklist", "*.txt")))
+    files = sorted(f for f in glob.glob(os.path.join(path, "blocklist", "**", "*"), recursive=True)
+                   if os.path.isfile(f) and os.path.getsize(f) < 16 * 2**20)
     if not files:
         raise OptionalComponentError(
-            f"guardrail enabled but no guardrail files at {path} (expected blocklist/*.txt); download them "
-            "(scripts/download_checkpoints.py --model_types Guardrail) or pass --disable_guardrail")
+            f"guardrail enabled but no guardrail files at {path} (expected a blocklist/ folder of word lists); "
+            "download them (scripts/download_checkpoints.py --model_types Guardrail) or pass --disable_guardrail")
     words: list[str] = []
-    for f in files:
-        with open(f, encoding="utf-8") as fh:
-            words += [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    for f in files:  # every text file under blocklist/ (any extension, nested folders): one word or phrase a line
+        try:
+            with open(f, encoding="utf-8") as fh:
+                words += [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+        except UnicodeDecodeError:
+            continue
     clf = os.path.join(path, "llamaguard")
     return TextGuardrail(words, clf if os.path.isfile(os.path.join(clf, "config.json")) else None)
 

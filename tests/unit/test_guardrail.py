@@ -37,3 +37,11 @@ def test_refiner_from_local_folder_is_lazy(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     r = setup_prompt_refiner(False, str(tmp_path))
     assert isinstance(r, PromptRefiner) and r._m is None  # nothing loaded until the first refine()
+
+
+def test_nested_blocklist_files_without_extension(tmp_path):
+    (tmp_path / "blocklist" / "exact_match").mkdir(parents=True)
+    (tmp_path / "blocklist" / "exact_match" / "terms").write_text("nastything\n")
+    (tmp_path / "blocklist" / "bin.dat").write_bytes(b"\xff\xfe\x00\x81")
+    g = setup_guardrail(False, str(tmp_path))
+    assert not g.is_safe("a NastyThing")[0] and g.is_safe("a nice thing")[0]
