@@ -35,9 +35,14 @@ class LoadReport:
     unexpected: list = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"initialised from {self.source}: {len(self.loaded)} tensors loaded; missing {len(self.missing)}"
-                f"{': ' + ', '.join(self.missing) if self.missing else ''}; unexpected {len(self.unexpected)}"
+        lora = [k for k in self.missing if ".lora_A." in k or ".lora_B." in k]
+        missing = [k for k in self.missing if k not in lora]
+        text = (f"initialised from {self.source}: {len(self.loaded)} tensors loaded; missing {len(missing)}"
+                f"{': ' + ', '.join(missing) if missing else ''}; unexpected {len(self.unexpected)}"
                 f"{': ' + ', '.join(self.unexpected) if self.unexpected else ''}")
+        if lora:
+            text += f"; {len(lora)} LoRA adapter tensors are new (not in the checkpoint)"
+        return text
 
 
 def resolve_dcp_model_dir(path: str) -> str | None:

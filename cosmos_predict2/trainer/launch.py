@@ -159,17 +159,21 @@ def launch(config) -> int:
         trainer.train()
         return 0
     except NonFiniteLossError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error{_rank_tag()}: {err}", file=sys.stderr)
         if debug:
             raise
         return 3
     except (ValueError, ImportError, FileNotFoundError) as err:
         if debug or not _is_user_error(err):
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error{_rank_tag()}: {err}", file=sys.stderr)
         return 2
     finally:
         du.destroy_distributed()
+
+
+def _rank_tag() -> str:
+    return f" (rank {du.get_rank()})" if du.get_world_size() > 1 else ""
 
 
 def _is_user_error(err: BaseException) -> bool:

@@ -142,3 +142,14 @@ def test_nan_loss_stops_with_iteration_and_keys(group, tmp_path):
     trainer = _build(tmp_path, ckpt="dummy", max_iter=8, nan_index=5, batch_size=2)
     with pytest.raises(NonFiniteLossError, match=r"iteration \d+.*sample_005"):
         trainer.train()
+
+
+def test_load_path_initialises_weights_through_the_launcher(group, tmp_path):
+    torch.manual_seed(7)
+    src = instantiate(tiny_net_config())
+    path = str(tmp_path / "init.pt")
+    torch.save({f"net.{k}": v for k, v in src.state_dict().items()}, path)
+    trainer = _build(tmp_path / "job", ckpt="dummy", max_iter=1, load_path=path)
+    key = "blocks.1.mlp.layer1.weight"
+    assert torch.equal(trainer.model.net.state_dict()[key].full_tensor(), src.state_dict()[key])
+    assert torch.equal(trainer.model.net_ema.state_dict()[key].full_tensor(), src.state_dict()[key])
