@@ -66,6 +66,19 @@ def apply_lora_if_needed(model, mcfg) -> None:
     log.info("LoRA: %d adapted linear layers", len(names))
 
 
+def move_except_nets(model: torch.nn.Module, device: torch.device) -> None:
+    """``model.to(device)`` for everything but ``net`` / ``net_ema``: FSDP2 moves those one block at a time
+    while sharding, so a 14B net never needs to fit on one device unsharded."""
+    nets = {n: model._modules[n] for n in ("net", "net_ema") if model._modules.get(n) is not None}
+    for name in nets:
+        model._modules[name] = None  # keeps the child order; None children are skipped by Module._apply
+    try:
+        model.to(device)
+    finally:
+        for name, net in nets.items():
+            model._modules[name] = net
+
+
 def _training_checkpoint_kind(path: str) -> Optional[str]:
     """'dcp' / 'standard' when ``path`` is a full training checkpoint, else None."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model", ".metadata")):
@@ -126,7 +139,7 @@ def build(config, return_parts: bool = False):
             if du.is_rank0():
                 log.info(report.summary())
     apply_lora_if_needed(model, mcfg)
-    model = model.to(device)
+    move_except_nets(model, device)  # fully_shard moves the nets block by block (only shards stay on device)
     parallelize_model(model, dims, str(_cfg_get(mcfg, "precision", "float32")),
                       str(_cfg_get(mcfg, "activation_checkpointing", "none")))
 

@@ -29,10 +29,11 @@ def uninterrupted(tmp_path_factory) -> list[float]:
     return _train_here(str(tmp_path_factory.mktemp("full")), name="full", ckpt="dummy", max_iter=6, batch_size=2)
 
 
-@pytest.mark.parametrize("ckpt", ["dcp", "standard"])
-def test_save_on_2_resume_on_1(uninterrupted, tmp_path, ckpt):
+@pytest.mark.parametrize("ckpt,shard", [("dcp", -1), ("standard", 1)])  # FSDP -> DCP, HSDP -> full .pt
+def test_save_on_2_resume_on_1(uninterrupted, tmp_path, ckpt, shard):
     root = str(tmp_path)
-    first = run_ranks(_train_on_ranks, 2, root, dict(name="job", ckpt=ckpt, max_iter=3, save_iter=3, batch_size=1))
+    first = run_ranks(_train_on_ranks, 2, root, dict(name="job", ckpt=ckpt, max_iter=3, save_iter=3, batch_size=1,
+                                                     fsdp_shard_size=shard))
     assert first[0] == pytest.approx(uninterrupted[:3], rel=2e-5)
     latest = open(os.path.join(root, "p/g/job/checkpoints/latest_checkpoint.txt")).read().strip()
     assert latest == ("iter_000000003" if ckpt == "dcp" else "iter_000000003.pt")
