@@ -26,30 +26,52 @@ def _train_variants(rank: int, world: int, root: str) -> dict:
         "hsdp": dict(fsdp_shard_size=1, batch_size=1),               # replicate 2 x shard 1
         "cp": dict(cp=2, batch_size=2, fsdp_shard_size=-1),          # both ranks see the same 2 samples
         "cp_ac": dict(cp=2, batch_size=2, activation_checkpointing="predict2_2b_720"),
+        "fsdp_accum": dict(fsdp_shard_size=-1, batch_size=1, grad_accum=2),  # global batch 4
     }
     for name, kw in variants.items():
         trainer = build(toy_config(root, name=name, ckpt="dummy", max_iter=3, **kw))
         p = next(trainer.model.net.parameters())
         out[name] = {"losses": trainer.train(), "placements": str(p.placements), "local": tuple(p.to_local().shape),
-                     "global": tuple(p.shape), "dp": trainer.dims.dp}
+                     "global": tuple(p.shape), "dp": trainer.dims.dp, "ema_sq": _ema_sq(trainer.model)}
         dist.barrier()
     return out
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> list[float]:
-    """Single process, global batch 2, no sharding beyond a 1-rank mesh."""
-    from trainer_toy import train_toy
+def _ema_sq(model) -> float:
+    """Sum of squares of the (gathered) EMA weights: the EMA update must match on shards."""
+    total = 0.0
+    for p in model.net_ema.parameters():
+        full = p.full_tensor() if hasattr(p, "full_tensor") else p
+        total += float((full.double() ** 2).sum())
+    return total
 
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    """Single process, global batch 2 (and 4), no sharding beyond a 1-rank mesh."""
+    import os
+
+    from cosmos_predict2.trainer.launch import build
+    from trainer_toy import toy_config
+
+    root = str(tmp_path_factory.mktemp("ref"))
+    os.environ["IMAGINAIRE_OUTPUT_ROOT"] = root
+    out = {}
     with single_process_group():
-        return train_toy(str(tmp_path_factory.mktemp("ref")), name="ref", ckpt="dummy", max_iter=3, batch_size=2)
+        for batch in (2, 4):
+            trainer = build(toy_config(root, name=f"ref{batch}", ckpt="dummy", max_iter=3, batch_size=batch))
+            out[batch] = {"losses": trainer.train(), "ema_sq": _ema_sq(trainer.model)}
+    return out
 
 
 def test_fsdp_hsdp_cp_match_single_process(reference, tmp_path):
     results = run_ranks(_train_variants, 2, str(tmp_path))
     for rank, res in enumerate(results):
         for name, r in res.items():
-            assert r["losses"] == pytest.approx(reference, rel=2e-5, abs=1e-6), (rank, name, r["losses"], reference)
+            ref = reference[4 if name == "fsdp_accum" else 2]
+            assert r["losses"] == pytest.approx(ref["losses"], rel=2e-5, abs=1e-6), (rank, name, r["losses"], ref)
+            assert r["ema_sq"] == pytest.approx(ref["ema_sq"], rel=1e-5), (rank, name)
+    reference = reference[2]["losses"]
     r0 = results[0]
     assert "Shard(dim=0)" in r0["fsdp"]["placements"] and r0["fsdp"]["local"][0] * 2 == r0["fsdp"]["global"][0]
     assert r0["hsdp"]["placements"].startswith("(Replicate()") and r0["hsdp"]["local"] == r0["hsdp"]["global"]
