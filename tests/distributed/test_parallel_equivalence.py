@@ -64,8 +64,18 @@ def reference(tmp_path_factory) -> dict:
     return out
 
 
-def test_fsdp_hsdp_cp_match_single_process(reference, tmp_path):
-    results = run_ranks(_train_variants, 2, str(tmp_path))
+def _all_checks(rank: int, world: int, root: str) -> dict:
+    """One 2-rank spawn for every check of this module (process start-up dominates on 2 cores)."""
+    return {"train": _train_variants(rank, world, root), "cp_net": _cp_net(rank, world)}
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> list[dict]:
+    return run_ranks(_all_checks, 2, str(tmp_path_factory.mktemp("two_ranks")))
+
+
+def test_fsdp_hsdp_cp_match_single_process(reference, two_ranks):
+    results = [r["train"] for r in two_ranks]
     for rank, res in enumerate(results):
         for name, r in res.items():
             ref = reference[4 if name == "fsdp_accum" else 2]
@@ -120,8 +130,8 @@ def _cp_net(rank: int, world: int) -> dict:
     return out
 
 
-def test_context_parallel_net_output_and_grads_match():
-    for res in run_ranks(_cp_net, 2):
+def test_context_parallel_net_output_and_grads_match(two_ranks):
+    for res in (r["cp_net"] for r in two_ranks):
         for ac, r in res.items():
             assert r["out_err"] < 1e-5, (ac, r)
             assert r["grad_err"] < 1e-5 * max(1.0, r["grad_scale"]), (ac, r)

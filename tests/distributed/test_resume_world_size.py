@@ -29,15 +29,29 @@ def uninterrupted(tmp_path_factory) -> list[float]:
     return _train_here(str(tmp_path_factory.mktemp("full")), name="full", ckpt="dummy", max_iter=6, batch_size=2)
 
 
-@pytest.mark.parametrize("ckpt,shard", [("dcp", -1), ("standard", 1)])  # FSDP -> DCP, HSDP -> full .pt
-def test_save_on_2_resume_on_1(uninterrupted, tmp_path, ckpt, shard):
-    root = str(tmp_path)
-    first = run_ranks(_train_on_ranks, 2, root, dict(name="job", ckpt=ckpt, max_iter=3, save_iter=3, batch_size=1,
-                                                     fsdp_shard_size=shard))
-    assert first[0] == pytest.approx(uninterrupted[:3], rel=2e-5)
-    latest = open(os.path.join(root, "p/g/job/checkpoints/latest_checkpoint.txt")).read().strip()
+VARIANTS = {"dcp": -1, "standard": 1}  # FSDP -> DCP folders, HSDP -> full-state .pt files
+
+
+def _first_halves(rank: int, world: int, root: str) -> dict:
+    from trainer_toy import train_toy
+
+    return {ckpt: train_toy(root, name=f"job_{ckpt}", ckpt=ckpt, max_iter=3, save_iter=3, batch_size=1,
+                            fsdp_shard_size=shard) for ckpt, shard in VARIANTS.items()}
+
+
+@pytest.fixture(scope="module")
+def saved_on_2(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("saved_on_2"))
+    return root, run_ranks(_first_halves, 2, root)
+
+
+@pytest.mark.parametrize("ckpt", sorted(VARIANTS))
+def test_save_on_2_resume_on_1(uninterrupted, saved_on_2, ckpt):
+    root, results = saved_on_2
+    assert results[0][ckpt] == pytest.approx(uninterrupted[:3], rel=2e-5)
+    latest = open(os.path.join(root, f"p/g/job_{ckpt}/checkpoints/latest_checkpoint.txt")).read().strip()
     assert latest == ("iter_000000003" if ckpt == "dcp" else "iter_000000003.pt")
-    resumed = _train_here(root, name="job", ckpt=ckpt, max_iter=6, save_iter=3, batch_size=2)
+    resumed = _train_here(root, name=f"job_{ckpt}", ckpt=ckpt, max_iter=6, save_iter=3, batch_size=2)
     assert len(resumed) == 3  # iterations 4..6 only
     assert resumed == pytest.approx(uninterrupted[3:], rel=2e-5)
 

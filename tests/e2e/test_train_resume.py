@@ -65,7 +65,7 @@ def _job_dir(out_root: str, name: str) -> str:
 
 def test_sigkill_then_relaunch_continues_with_same_losses(bridge_data, tmp_path):
     out_root = str(tmp_path)
-    max_iter, save_iter = 12, 3
+    max_iter, save_iter = 9, 3
     ref_cmd = [PY, "-m", "scripts.train", "--"] + _overrides(bridge_data, "ref", max_iter, save_iter)
     subprocess.run(ref_cmd, cwd=ROOT, env=_env(out_root), check=True, capture_output=True, timeout=300)
     reference = _losses(_job_dir(out_root, "ref"))
