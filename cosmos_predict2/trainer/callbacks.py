@@ -72,6 +72,32 @@ class GradClip(Callback):
         trainer.step_metrics["grad_norm"] = clip_grad_norm(params, self.clip_norm)
 
 
+# ----------------------------------------------------------------------------- garbage collection
+class ManualGarbageCollection(Callback):
+    """Disable automatic ``gc`` and collect every ``every_n`` iterations on all ranks at the same step
+    (upstream default 5): avoids ranks pausing for GC at different times and stalling collectives."""
+
+    def __init__(self, every_n: int = 5) -> None:
+        self.every_n = max(1, int(every_n))
+
+    def on_train_start(self, trainer) -> None:
+        import gc
+
+        gc.disable()
+        gc.collect(1)
+
+    def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None:
+        if iteration % self.every_n == 0:
+            import gc
+
+            gc.collect(1)
+
+    def on_train_end(self, trainer, iteration: int) -> None:
+        import gc
+
+        gc.enable()
+
+
 # ----------------------------------------------------------------------------- progress bar
 class ProgressBar(Callback):
     """tqdm bar on rank 0 with loss, it/s, samples/s and the ETA to ``trainer.max_iter``."""

@@ -38,7 +38,10 @@ def test_grad_accumulation_equals_larger_batch(group, tmp_path):
 
 
 def test_validation_metrics_and_files(group, tmp_path):
+    import gc
+
     cfg = toy_config(str(tmp_path), max_iter=4, save_iter=4)
+    cfg.trainer.callbacks["gc"] = L("cosmos_predict2.trainer.callbacks.ManualGarbageCollection")(every_n=2)
     cfg.dataloader_val = cfg.dataloader_train
     cfg.trainer.run_validation, cfg.trainer.validation_iter, cfg.trainer.max_val_iter = True, 2, 2
     losses = _build(tmp_path, cfg).train()
@@ -51,6 +54,7 @@ def test_validation_metrics_and_files(group, tmp_path):
     for key in ("lr", "grad_norm", "samples_per_s", "iter_per_s", "tflops_per_device", "peak_memory_gib", "ema_beta"):
         assert key in train[-1], key
     assert os.path.exists(os.path.join(job, "config.yaml"))
+    assert gc.isenabled()  # ManualGarbageCollection re-enables automatic GC at the end
 
 
 def test_bf16_mixed_precision_keeps_fp32_masters(group, tmp_path):
