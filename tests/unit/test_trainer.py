@@ -42,6 +42,9 @@ def test_validation_metrics_and_files(group, tmp_path):
 
     cfg = toy_config(str(tmp_path), max_iter=4, save_iter=4)
     cfg.trainer.callbacks["gc"] = L("cosmos_predict2.trainer.callbacks.ManualGarbageCollection")(every_n=2)
+    # optional loggers: without tensorboard / wandb installed they warn and the run goes on
+    cfg.trainer.callbacks["wandb"] = L("cosmos_predict2.trainer.callbacks.WandbLogger")()
+    cfg.trainer.tensorboard, cfg.job.wandb_mode = True, "offline"
     cfg.dataloader_val = cfg.dataloader_train
     cfg.trainer.run_validation, cfg.trainer.validation_iter, cfg.trainer.max_val_iter = True, 2, 2
     losses = _build(tmp_path, cfg).train()
