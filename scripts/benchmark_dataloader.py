@@ -107,6 +107,8 @@ def _texturize(root: str, seed: int = 0) -> None:
 
     rng = np.random.default_rng(seed)
     for path in sorted(glob.glob(os.path.join(root, "**", "*.mp4"), recursive=True)):
+        if os.path.islink(path):  # replicated copies point at an original that is textured once
+            continue
         n, fps, h, w = video_info(path)
         frames = read_frames(path, range(n)).astype(np.int16)
         noise = rng.integers(-40, 41, size=(h, w + 2 * n, 3), dtype=np.int16)

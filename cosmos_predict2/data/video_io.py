@@ -122,15 +122,17 @@ def _pyav_read(path: str, indices: Sequence[int]) -> np.ndarray:
             raise DataError(path, "no video stream in file")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        decoded = 0
         for i, frame in enumerate(container.decode(stream)):
+            decoded = i + 1
             if i in wanted:
                 got[i] = frame.to_ndarray(format="rgb24")
             if i >= last:
                 break
     missing = sorted(wanted - set(got))
     if missing:
-        raise DataError(path, f"video has only {len(got) and max(got) + 1 or 0}+ decodable frames; "
-                              f"frame(s) {missing[:5]} requested")
+        raise DataError(path, f"video has {decoded} decodable frames but frame {missing[-1]} was requested",
+                        "the video is shorter than its annotation / the requested window")
     return np.stack([got[int(i)] for i in indices])
 
 
