@@ -14,7 +14,7 @@ def _run(args):
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
 
 
-def test_prepare_synthetic_both_forms_and_tiny_t5(tmp_path):
+def test_prepare_synthetic_both_forms_and_tiny_t5(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     common = ["--episodes", "3", "--frames", "6", "--height", "32", "--width", "32", "--seed", "5"]
     out = _run(["scripts/prepare_synthetic_data.py", "--out", str(a), *common])
@@ -22,14 +22,13 @@ def test_prepare_synthetic_both_forms_and_tiny_t5(tmp_path):
     _run(["-m", "scripts.prepare_synthetic_data", "--out", str(b), *common])
     assert (a / "annotation/val/1.json").read_bytes() == (b / "annotation/val/1.json").read_bytes()
     assert json.loads((a / "synthetic_info.json").read_text())["config"]["height"] == 32
+    from scripts.prepare_synthetic_data import main  # in-process: saves a second transformers import
     vt = tmp_path / "vt"
-    out = _run(["-m", "scripts.prepare_synthetic_data", "--layout", "video_text", "--out", str(vt), "--t5", "tiny",
-                *common])
-    assert "wrote 3 T5 embeddings" in out
+    assert main(["--layout", "video_text", "--out", str(vt), "--t5", "tiny", *common]) == 0
+    assert "wrote 3 T5 embeddings" in capsys.readouterr().out
     assert VideoTextDataset(str(vt), 4, [32, 32], t5_embedding_dim=32)[2]["t5_text_mask"].sum() > 10
-    r = subprocess.run([sys.executable, "scripts/prepare_synthetic_data.py", "--out", str(tmp_path / "c"),
-                        "--height", "40"], cwd=REPO, capture_output=True, text=True)
-    assert r.returncode == 2 and "divisible by 16" in r.stderr
+    assert main(["--out", str(tmp_path / "c"), "--height", "40"]) == 2
+    assert "divisible by 16" in capsys.readouterr().err
 
 
 def test_benchmark_dataloader_runs(tmp_path):

@@ -116,7 +116,7 @@ def test_t5_scripts_write_loadable_pickles(tiny_t5, tmp_path):
     g = tmp_path / "gr1"
     os.makedirs(g / "videos")
     (g / "metadata.csv").write_text('video_filename,prompt\n"gr1/x1.mp4","Use the left hand, carefully"\n')
-    subprocess.run([sys.executable, "-m", "scripts.get_t5_embeddings_from_groot_dataset", "--dataset_path", str(g),
-                    "--cache_dir", tiny_t5], cwd=REPO, capture_output=True, text=True, check=True)
+    from scripts.get_t5_embeddings_from_groot_dataset import main as groot_main  # in-process (import cost)
+    assert groot_main(["--dataset_path", str(g), "--cache_dir", tiny_t5]) == 0
     assert (g / "metas/x1.txt").read_text() == "The robot arm is performing a task. Use the left hand, carefully"
     assert os.path.isfile(g / "t5_xxl/x1.pickle")
