@@ -179,7 +179,8 @@ def main(argv=None) -> int:
         raw_w, raw_c = max(r[0] for r in raws), max(r[1] for r in raws)
         load_w, load_c = max(r[0] for r in loads), max(r[1] for r in loads)
         rows.append((name, raw_w, load_w, load_w / (max(a.num_workers, 1) * raw_w), raw_c, load_c, load_c / raw_c))
-    print(f"\ncontent: {a.content if a.bridge_dir is None else 'given'}; clips: {a.num_frames} frames at {a.height}x{a.width}, batch {a.batch_size}, "
+    content = a.content if a.bridge_dir is None else "given"
+    print(f"\ncontent: {content}; clips: {a.num_frames} frames at {a.height}x{a.width}, batch {a.batch_size}, "
           f"{a.num_workers} workers, {a.samples} samples x {a.rounds} rounds (best), {os.cpu_count()} CPUs visible, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'loader':<12}{'raw/s (1 thread)':>18}{'loader/s':>10}{'ratio':>7}"

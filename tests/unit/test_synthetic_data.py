@@ -11,7 +11,7 @@ from cosmos_predict2.data.actions import actions_from_states
 from cosmos_predict2.data.synthetic import (SyntheticConfig, assign_splits, generate_episode, render_episode,
                                             write_bridge_dataset)
 from cosmos_predict2.data.video_io import read_frames, video_info
-from tests.data_fixtures import TINY, bridge_dir, copy_of
+from tests.data_fixtures import TINY, bridge_dir
 
 CFG = SyntheticConfig()  # the defaults: 64x80, 33 frames
 
