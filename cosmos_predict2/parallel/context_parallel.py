@@ -27,13 +27,19 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 import torch.distributed._functional_collectives as funcol
-import torch.distributed.nn.functional as dist_fn
 from torch import nn
 
 
 def _all_to_all(chunks: list[torch.Tensor], group) -> list[torch.Tensor]:
-    outputs = [torch.empty_like(c) for c in chunks]
-    return list(dist_fn.all_to_all(outputs, [c.contiguous() for c in chunks], group=group))
+    """Send ``chunks[j]`` to rank j of ``group``; returns the chunks received from every rank, in rank order.
+
+    Autograd-aware (the backward is the reverse exchange) and correct on sub-groups of any backend
+    (``torch.distributed.nn.functional.all_to_all`` falls back to ``scatter`` with global ranks on gloo)."""
+    n = len(chunks)
+    stacked = torch.stack([c.contiguous() for c in chunks])  # (n, *chunk)
+    received = funcol.all_to_all_single_autograd(stacked.flatten(0, 1), None, None, group)
+    received = funcol.wait_tensor(received) if hasattr(funcol, "wait_tensor") else received
+    return list(received.view(stacked.shape).unbind(0))
 
 
 class UlyssesAttention(nn.Module):
@@ -127,7 +133,9 @@ def _final_pre_hook(state: _CPState):
         if x_local.shape[1] == state.t_full:  # already full (e.g. a net that gathers itself)
             return None
         # (B, T/cp, L, D) -> (B, T, L, D); the backward reduce-scatters (sums) the gradient over the group
-        x_full = funcol.all_gather_tensor_autograd(x_local.contiguous(), gather_dim=1, group=state.group)
+        x_T_B_L_D = funcol.all_gather_single_autograd(x_local.transpose(0, 1).contiguous(), 0, state.group)
+        x_T_B_L_D = funcol.wait_tensor(x_T_B_L_D) if hasattr(funcol, "wait_tensor") else x_T_B_L_D
+        x_full = x_T_B_L_D.transpose(0, 1)
         return ((x_full,) + tuple(args[1:]), kwargs) if args else ((), dict(kwargs, x_B_T_L_D=x_full))
     return hook
 

@@ -34,16 +34,18 @@ def run_ranks(fn, world_size: int = 2, *args) -> list:
             mp.spawn(_worker, args=(world_size, init_file, tmp, fn, args), nprocs=world_size, join=True)
         except Exception:
             pass  # the per-rank files carry the traceback
-        results = []
+        data = {}
         for rank in range(world_size):
             path = os.path.join(tmp, f"rank{rank}.pt")
-            if not os.path.exists(path):
-                raise RuntimeError(f"rank {rank} died without a result")
-            data = torch.load(path, weights_only=False)
-            if not data["ok"]:
-                raise RuntimeError(f"rank {rank} failed:\n{data['error']}")
-            results.append(data["result"])
-        return results
+            if os.path.exists(path):
+                data[rank] = torch.load(path, weights_only=False)
+        for rank, d in data.items():  # a rank's own error first; the others were only terminated
+            if not d["ok"]:
+                raise RuntimeError(f"rank {rank} failed:\n{d['error']}")
+        missing = [r for r in range(world_size) if r not in data]
+        if missing:
+            raise RuntimeError(f"ranks {missing} died without a result (crash or signal)")
+        return [data[r]["result"] for r in range(world_size)]
 
 
 def single_process_group():
