@@ -145,6 +145,10 @@ def build_dataloader(
     if ignored_kwargs:
         log.info("build_dataloader ignores arguments: %s", sorted(ignored_kwargs))
     sampler = ResumableDistributedSampler(len(dataset), dp_world_size, dp_rank, shuffle, seed, drop_last)
+    if drop_last and len(sampler) < batch_size:
+        raise ValueError(f"{type(dataset).__name__} has {len(dataset)} samples: {len(sampler)} per data-parallel rank "
+                         f"(dp_world_size={dp_world_size}) is less than batch_size={batch_size}, so drop_last=True "
+                         "leaves no batch; lower batch_size or add data")
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
     extra = {}

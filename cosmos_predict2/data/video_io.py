@@ -132,7 +132,7 @@ def _pyav_read(path: str, indices: Sequence[int]) -> np.ndarray:
     missing = sorted(wanted - set(got))
     if missing:
         raise DataError(path, f"video has {decoded} decodable frames but frame {missing[-1]} was requested",
-                        "the video is shorter than its annotation / the requested window")
+                        "the video is truncated or shorter than its annotation / the requested window; check it with scripts/validate_dataset.py")
     return np.stack([got[int(i)] for i in indices])
 
 
@@ -173,7 +173,7 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
             n = len(vr)
             if max(indices) >= n:
                 raise DataError(path, f"video has {n} frames but frame {max(indices)} was requested",
-                                "the video is shorter than its annotation / the requested window")
+                                "the video is truncated or shorter than its annotation / the requested window; check it with scripts/validate_dataset.py")
             frames = vr.get_batch(indices).asnumpy()
             if frames.shape[0] != len(indices):
                 raise RuntimeError(f"decord returned {frames.shape[0]} of {len(indices)} frames")

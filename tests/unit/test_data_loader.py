@@ -82,3 +82,9 @@ def test_bridge_batches_through_workers():
     b = next(iter(ld))
     assert b["video"].shape == (3, 3, 5, 32, 48) and b["action"].shape == (3, 4, 7)
     assert len(b["__key__"]) == 3
+
+
+def test_too_small_for_one_batch_is_an_error():
+    import pytest
+    with pytest.raises(ValueError, match="less than batch_size=4"):
+        build_dataloader(_Index(7), batch_size=4, num_workers=0, dp_world_size=2)
