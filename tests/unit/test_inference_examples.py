@@ -228,3 +228,15 @@ def test_missing_text_encoder_is_reported_before_the_model(v2w_ckpt, tmp_path, c
                             EPISODE_VIDEO, "--text_encoder_path", str(tmp_path / "no_t5"), "--disable_guardrail",
                             "--disable_prompt_refiner"], capsys)
     assert code == 2 and "no_t5 not found" in out.err and out.err.count("\n") == 1
+
+
+def test_critic_answer_parsing_and_auto_choice(tmp_path):
+    from cosmos_predict2.inference.critic import HeuristicCritic, VLMCritic, make_critic, parse_answer
+
+    assert parse_answer("<think>looks fine</think> <answer> No </answer>") == "no"
+    assert parse_answer("<answer>yes</answer> trailing") == "yes" and parse_answer("maybe") is None
+    assert isinstance(make_critic("auto", None), HeuristicCritic)
+    assert isinstance(make_critic("auto", str(tmp_path)), HeuristicCritic)  # no model there
+    (tmp_path / "config.json").write_text("{}")
+    critic = make_critic("auto", str(tmp_path), num_trials=3)
+    assert isinstance(critic, VLMCritic) and critic.num_trials == 3 and critic._m is None  # loaded lazily
