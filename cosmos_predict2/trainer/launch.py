@@ -189,10 +189,25 @@ def _rank_tag() -> str:
     return f" (rank {du.get_rank()})" if du.get_world_size() > 1 else ""
 
 
+def _raised_by_project(err: BaseException) -> bool:
+    """True when the innermost frame of ``err`` is in this package (not in torch or another library)."""
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tb = err.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return last is not None and os.path.abspath(last).startswith(package_dir + os.sep)
+
+
 def _is_user_error(err: BaseException) -> bool:
-    """ValueError-style errors of this project (config, data, checkpoint, attention backend)."""
-    if isinstance(err, ValueError):
-        return True
+    """ValueError-style errors this project raises about user input (config, data, checkpoint, attention
+    backend). A ValueError from inside torch or another library is a bug: it keeps its traceback."""
+    from cosmos_predict2.checkpoint.base import CheckpointError
+    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.data.errors import DataError
     from cosmos_predict2.models.attention import AttentionBackendUnavailable
 
-    return isinstance(err, (AttentionBackendUnavailable, FileNotFoundError))
+    if isinstance(err, (ConfigError, DataError, CheckpointError, AttentionBackendUnavailable)):
+        return True
+    return isinstance(err, (ValueError, FileNotFoundError)) and _raised_by_project(err)

@@ -153,3 +153,25 @@ def test_load_path_initialises_weights_through_the_launcher(group, tmp_path):
     key = "blocks.1.mlp.layer1.weight"
     assert torch.equal(trainer.model.net.state_dict()[key].full_tensor(), src.state_dict()[key])
     assert torch.equal(trainer.model.net_ema.state_dict()[key].full_tensor(), src.state_dict()[key])
+
+
+def test_launch_exit_codes(tmp_path, capsys, monkeypatch):
+    """User errors -> one line + exit 2; a NaN loss -> exit 3; a library ValueError keeps its traceback."""
+    from cosmos_predict2.trainer import launch as launch_mod
+
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
+    monkeypatch.delenv("COSMOS_DEBUG", raising=False)
+    cfg = toy_config(str(tmp_path), ckpt="dummy", max_iter=1)
+    cfg.model_parallel.context_parallel_size = 3  # 2 heads are not divisible by 3
+    assert launch_mod.launch(cfg) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "context_parallel_size=3" in err[0]
+    assert launch_mod.launch(toy_config(str(tmp_path), ckpt="dummy", max_iter=2, nan_index=1, batch_size=8)) == 3
+    assert "sample_001" in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        raise ValueError("inside a library")
+
+    monkeypatch.setattr(torch.optim.AdamW, "__init__", broken)
+    with pytest.raises(ValueError, match="inside a library"):
+        launch_mod.launch(toy_config(str(tmp_path), ckpt="dummy", max_iter=1))
