@@ -16,6 +16,7 @@ Two critics with one interface, ``critic.score(video_path, prompt) -> {"score": 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any, Optional
@@ -24,6 +25,8 @@ import numpy as np
 
 from cosmos_predict2.guardrail.errors import OptionalComponentError
 
+log = logging.getLogger(__name__)
+DEFAULT_CRITIC_DIR = "checkpoints/nvidia/Cosmos-Reason1-7B"
 CRITIC_PROMPT = (
     "You are a video critic. Watch this generated video carefully. Does it contain any anomalies or artifacts, "
     "such as objects appearing or disappearing, physically implausible motion, distorted shapes, flicker or "
@@ -124,12 +127,17 @@ class VLMCritic:
 
 
 def make_critic(kind: str, checkpoint_dir: Optional[str], num_trials: int = 5):
-    """``kind``: vlm | heuristic | auto (a VLM when ``checkpoint_dir`` holds one, else the heuristic critic)."""
+    """``kind``: vlm | heuristic | auto (a VLM when ``checkpoint_dir``, default checkpoints/nvidia/Cosmos-Reason1-7B,
+    holds one, else the heuristic critic)."""
     if kind == "heuristic":
         return HeuristicCritic()
     if kind == "auto":
-        has_vlm = bool(checkpoint_dir) and os.path.isfile(os.path.join(checkpoint_dir, "config.json"))
-        return VLMCritic(checkpoint_dir, num_trials) if has_vlm else HeuristicCritic()
+        path = checkpoint_dir or DEFAULT_CRITIC_DIR
+        if os.path.isfile(os.path.join(path, "config.json")):
+            log.info("critic: vision-language model from %s", path)
+            return VLMCritic(path, num_trials)
+        log.info("critic: built-in heuristic scorer (no VLM at %s; see cosmos_predict2/inference/critic.py)", path)
+        return HeuristicCritic()
     if kind == "vlm":
-        return VLMCritic(checkpoint_dir or "checkpoints/nvidia/Cosmos-Reason1-7B", num_trials)
+        return VLMCritic(checkpoint_dir or DEFAULT_CRITIC_DIR, num_trials)
     raise ValueError(f"--critic {kind!r}: use auto, vlm or heuristic")
