@@ -121,11 +121,12 @@ class DistributedCheckpointer(Checkpointer):
             fut.result()
         du.barrier()  # every rank's shards are on disk
         if du.is_rank0():
-            remove_path(final)
+            if os.path.exists(final):  # re-saving an iteration: keep the old copy until the new one is in place
+                os.replace(final, final + ".old")
             os.replace(tmp, final)
             self.publish(os.path.basename(final))
-            for entry in self._entries():  # folders left by saves that crashed half-way
-                if entry.startswith("iter_") and entry.endswith(".tmp"):
+            for entry in self._entries():  # leftovers of saves that crashed half-way
+                if entry.startswith("iter_") and entry.endswith((".tmp", ".old")):
                     remove_path(os.path.join(self.checkpoint_dir, entry))
         du.barrier()
 
