@@ -22,6 +22,9 @@ from cosmos_predict2.data.synthetic import (SyntheticConfig, parse_split_ratio, 
                                             write_video_text_dataset)
 
 
+TINY_T5_DIM = 64  # = crossattn_emb_channels of the tiny CPU nets
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     d = SyntheticConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,7 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test (bridge layout)")
     p.add_argument("--t5", default=None,
                    help="video_text: also write t5_xxl/*.pickle with this T5 (a local dir / cached id), or 'tiny' "
-                        "for a tiny random T5 built offline into <out>/tiny_t5 (embedding dim 32)")
+                        "for a tiny random T5 built offline into <out>/tiny_t5 (embedding dim 64, the text width of the "
+                        "tiny_video2world_text experiment)")
     p.add_argument("--t5-max-length", type=int, default=512)
     return p.parse_args(argv)
 
@@ -64,7 +68,7 @@ def main(argv=None) -> int:
         if model == "tiny":
             from cosmos_predict2.text_encoders.tiny_t5 import save_tiny_t5
 
-            model = save_tiny_t5(os.path.join(a.out, "tiny_t5"))
+            model = save_tiny_t5(os.path.join(a.out, "tiny_t5"), d_model=TINY_T5_DIM)
         written, _ = encode_metas(a.out, model, max_length=a.t5_max_length)
         print(f"wrote {written} T5 embeddings with {model}")
     print(f"wrote {a.episodes} episodes ({a.layout}, {cfg.height}x{cfg.width}, {cfg.frames} frames, "

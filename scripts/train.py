@@ -35,9 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="'--' then Hydra overrides")
     args = parser.parse_args(argv)
     opts = list(args.opts)
-    if opts and opts[0] != "--":
-        parser.error('Hydra config overrides must be separated with a "--" token, e.g. -- experiment=NAME')
-    args.opts = opts[1:]
+    # The documented form is `-- experiment=NAME ...`; torchrun drops a bare `--` before the script's own
+    # flags, so overrides without it are accepted too.
+    args.opts = opts[1:] if opts and opts[0] == "--" else opts
     if args.max_iter is not None:
         args.opts.append(f"trainer.max_iter={args.max_iter}")
     return args

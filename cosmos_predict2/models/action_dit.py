@@ -59,7 +59,13 @@ class ActionConditionedMinimalV1LVGDiT(_ActionDiTBase):
     `action_dim=84, num_action_per_chunk=1` (same parameters and shapes).
     """
 
-    def __init__(self, action_dim: int = 7, num_action_per_chunk: int = 12, **kwargs) -> None:
+    def __init__(
+        self, action_dim: int = 7, num_action_per_chunk: int = 12, temporal_compression_ratio: int | None = None,
+        **kwargs,
+    ) -> None:
+        # ``temporal_compression_ratio`` is accepted and unused: Hydra merges a net override into the model's
+        # net node, so switching a chunk-net experiment to this clip net keeps that key (one vector per clip).
+        del temporal_compression_ratio
         self.action_dim, self.num_action_per_chunk = action_dim, num_action_per_chunk
         super().__init__(action_in_features=action_dim * num_action_per_chunk, **kwargs)
 

@@ -106,9 +106,12 @@ def test_cli_exits_nonzero_within_seconds():
         assert "Did you mean" in proc.stderr
 
 
-def test_overrides_need_the_double_dash():
-    with pytest.raises(SystemExit):
-        main(["--dryrun", "experiment=tiny_action_conditioned_bridge"])
+def test_overrides_with_or_without_the_double_dash(capsys):
+    # torchrun swallows a bare `--`, so both spellings must resolve to the same config
+    assert main(["--dryrun", "--", "experiment=tiny_action_conditioned_bridge", "trainer.max_iter=7"]) == 0
+    with_dash = capsys.readouterr().out
+    assert main(["--dryrun", "experiment=tiny_action_conditioned_bridge", "trainer.max_iter=7"]) == 0
+    assert capsys.readouterr().out == with_dash and "max_iter: 7" in with_dash
 
 
 def test_parallel_layouts():
