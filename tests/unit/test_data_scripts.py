@@ -26,7 +26,7 @@ def test_prepare_synthetic_both_forms_and_tiny_t5(tmp_path, capsys):
     vt = tmp_path / "vt"
     assert main(["--layout", "video_text", "--out", str(vt), "--t5", "tiny", *common]) == 0
     assert "wrote 3 T5 embeddings" in capsys.readouterr().out
-    assert VideoTextDataset(str(vt), 4, [32, 32], t5_embedding_dim=32)[2]["t5_text_mask"].sum() > 10
+    assert VideoTextDataset(str(vt), 4, [32, 32], t5_embedding_dim=64)[2]["t5_text_mask"].sum() > 10
     assert main(["--out", str(tmp_path / "c"), "--height", "40"]) == 2
     assert "divisible by 16" in capsys.readouterr().err
 
