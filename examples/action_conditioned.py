@@ -24,7 +24,7 @@ DEFAULT_CONFIG = "cosmos_predict2/_src/predict2/action/configs/action_conditione
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="action_conditioned.py", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="action_conditioned.py", description=__doc__.split("\n\n")[0], allow_abbrev=False,
                                 epilog="Any inference_params.json field may follow as --field VALUE.")
     p.add_argument("-i", "--input", "--input-file", dest="input", required=True, help="inference_params.json")
     p.add_argument("-o", "--output-dir", "--output_dir", dest="output_dir", default=None)
