@@ -16,8 +16,10 @@ What it is
     hold finer vertical luma detail for the first frame and, for groups, the linear trend over the 4 frames
     of the block's mean luma and of its horizontal luma gradient: this is what lets (slow) motion inside a
     group survive the 4x temporal compression.
-    Latents are the coefficients divided by sqrt(frames * 64), so channel 0 is sqrt(3) x the block's mean
-    luma (range about [-1.7, 1.7]); other channels are smaller.
+    The coefficients (divided by sqrt(frames * 64)) are then normalised per channel with fixed means and
+    standard deviations measured once on the synthetic renderer (``tiny_tokenizer_stats.json``, like the
+    published Wan2.1 mean/std), so every channel has roughly unit scale, which diffusion training needs;
+    ``normalize=False`` gives the raw coefficients.
 
 Properties
     - Deterministic, no weights, no downloads; encode/decode are two einsums (fast on CPU).
@@ -109,6 +111,7 @@ class TinyVideoTokenizer:
         device: str | torch.device = "cpu",
         encode_frames_independently: bool = False,
         latent_ch: int = 16,
+        normalize: bool = True,
     ):
         # 16 channels = the Wan2.1 latent width. More channels keep more detail: measured round-trip PSNR on
         # synthetic episodes (64x80, seed 0, episodes 0-5): 16 -> 25.0 dB, 48 -> 27.6 dB, 64 -> 28.7 dB.
@@ -122,6 +125,25 @@ class TinyVideoTokenizer:
         self._group = _basis(group_entries, 4).to(device)  # (K, 3, 4, 8, 8)
         self._first_scale = 1.0 / math.sqrt(1 * 64)
         self._group_scale = 1.0 / math.sqrt(4 * 64)
+        # Per-channel normalisation to ~unit scale (see tiny_tokenizer_stats.py), separately for the
+        # first-frame and the 4-frame-group latents; identity when ``normalize=False``.
+        self.normalize = bool(normalize)
+        k = self.latent_ch
+        if self.normalize:
+            from cosmos_predict2.tokenizers.tiny_tokenizer_stats import load_stats
+
+            stats = load_stats()
+            stat = {key: torch.tensor(stats[key][:k]).view(1, k, 1, 1, 1) for key in
+                    ("first_mean", "first_std", "group_mean", "group_std")}
+            # the shared spatial channels mean the same in every latent frame: one normalisation for both,
+            # so a static video still has the same latent in every latent frame
+            n = NUM_SHARED_CHANNELS
+            stat["first_mean"][:, :n], stat["first_std"][:, :n] = stat["group_mean"][:, :n], stat["group_std"][:, :n]
+        else:
+            stat = {"first_mean": torch.zeros(1, k, 1, 1, 1), "group_mean": torch.zeros(1, k, 1, 1, 1),
+                    "first_std": torch.ones(1, k, 1, 1, 1), "group_std": torch.ones(1, k, 1, 1, 1)}
+        self._mean = torch.cat([stat["first_mean"], stat["group_mean"]], dim=2).to(device)  # (1,K,2,1,1)
+        self._std = torch.cat([stat["first_std"], stat["group_std"]], dim=2).to(device)
 
     @property
     def device(self) -> torch.device:
@@ -129,7 +151,13 @@ class TinyVideoTokenizer:
 
     def to(self, device: str | torch.device) -> TinyVideoTokenizer:
         self._first, self._group = self._first.to(device), self._group.to(device)
+        self._mean, self._std = self._mean.to(device), self._std.to(device)
         return self
+
+    def _stats_for(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) broadcastable to (B,K,t,h,w): latent frame 0 uses the first-frame statistics."""
+        index = torch.tensor([0] + [1] * (t - 1), device=self._mean.device)
+        return self._mean.index_select(2, index), self._std.index_select(2, index)
 
     def get_latent_num_frames(self, num_pixel_frames: int) -> int:
         return 1 + (int(num_pixel_frames) - 1) // self.temporal_compression_factor
@@ -154,7 +182,9 @@ class TinyVideoTokenizer:
         z_first = torch.einsum("bctiyjx,kctyx->bkij", first, self._first)[:, :, None] * self._first_scale
         rest = x[:, :, 1 : 1 + 4 * groups].reshape(b, 3, groups, 4, h // 8, 8, w // 8, 8)
         z_rest = torch.einsum("bcgtiyjx,kctyx->bkgij", rest, self._group) * self._group_scale
-        return torch.cat([z_first, z_rest], dim=2).to(out_dtype)
+        z = torch.cat([z_first, z_rest], dim=2)
+        mean, std = self._stats_for(z.shape[2])
+        return ((z - mean) / std).to(out_dtype)
 
     @torch.no_grad()
     def decode(self, latent_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
@@ -166,6 +196,8 @@ class TinyVideoTokenizer:
         if self.encode_frames_independently and t > 1:
             return apply_per_frame(self.decode, latent_B_C_T_H_W)
         z = latent_B_C_T_H_W.to(device=self.device, dtype=torch.float32)
+        mean, std = self._stats_for(t)
+        z = z * std + mean
         # The adjoint of encode, rescaled so that decode(encode(.)) is the orthogonal projection.
         first = torch.einsum("bkij,kctyx->bctiyjx", z[:, :, 0], self._first) / self._first_scale
         rest = torch.einsum("bkgij,kctyx->bcgtiyjx", z[:, :, 1:], self._group) / self._group_scale

@@ -94,7 +94,7 @@ def test_motion_survives_temporal_compression():
 
 
 def test_exactness_properties():
-    tok = TinyVideoTokenizer(clamp=False)
+    tok = TinyVideoTokenizer(clamp=False, normalize=False)  # raw coefficients (normalisation: test below)
     torch.manual_seed(0)
     z = torch.randn(2, 16, 3, 4, 5)
     assert torch.allclose(tok.encode(tok.decode(z)), z, atol=1e-5)  # decode is a right inverse of encode
@@ -118,7 +118,7 @@ def test_deterministic_causal_and_dtype():
     edited[:, :, 5:] *= -1
     assert torch.equal(tok_a.encode(edited)[:, :, :2], latent[:, :, :2])  # later frames do not leak back
     assert tok_a.encode(video.bfloat16()).dtype == torch.bfloat16
-    assert tok_a.encode(video).abs().max() < 2.0  # latents are O(1)
+    assert TinyVideoTokenizer(normalize=False).encode(video).abs().max() < 2.0  # raw coefficients are O(1)
 
 
 def test_encode_frames_independently():
@@ -149,11 +149,30 @@ def test_wider_latents_keep_more_detail_and_stay_orthonormal():
     z = wide.encode(video)
     assert z.shape == (1, 64, 4, 8, 10)
     # the first 16 channels are exactly the default tokenizer's
-    torch.testing.assert_close(z[:, :16], narrow.encode(video), rtol=0, atol=1e-6)
+    raw_narrow, raw_wide = TinyVideoTokenizer(normalize=False), TinyVideoTokenizer(latent_ch=64, normalize=False, clamp=False)
+    torch.testing.assert_close(raw_wide.encode(video)[:, :16], raw_narrow.encode(video), rtol=0, atol=1e-6)
+    torch.testing.assert_close(z[:, :16], narrow.encode(video), rtol=1e-4, atol=1e-4)
     for basis in (wide._first, wide._group):
         flat = basis.reshape(64, -1).double()
         torch.testing.assert_close(flat @ flat.T, torch.eye(64, dtype=torch.float64), rtol=0, atol=1e-5)
-    torch.testing.assert_close(wide.encode(wide.decode(z)), z, rtol=0, atol=1e-5)
+    z_raw = raw_wide.encode(video)
+    torch.testing.assert_close(raw_wide.encode(raw_wide.decode(z_raw)), z_raw, rtol=0, atol=1e-5)
     assert psnr(wide.decode(z).clamp(-1, 1), video) > psnr(narrow.decode(narrow.encode(video)), video) + 2.0
     with pytest.raises(ValueError, match="latent_ch must be in"):
         TinyVideoTokenizer(latent_ch=8)
+
+
+def test_normalised_latents_have_unit_scale_on_synthetic_episodes():
+    from cosmos_predict2.data.synthetic import generate_episode
+
+    frames = np.stack([generate_episode(7, ep)["frames"][:13] for ep in range(4)])  # (N,13,H,W,3), unseen seed
+    video = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+    tok, raw = TinyVideoTokenizer(latent_ch=64), TinyVideoTokenizer(latent_ch=64, normalize=False)
+    z, z_raw = tok.encode(video), raw.encode(video)
+    std = z[:, :, 1:].std(dim=(0, 2, 3, 4))
+    assert 0.4 < std.median() < 2.5 and std.min() > 0.05  # raw coefficients span ~0.6 down to ~0.01
+    assert z_raw[:, :, 1:].std(dim=(0, 2, 3, 4)).median() < 0.1
+    torch.testing.assert_close(tok.decode(z), raw.decode(z_raw), rtol=0, atol=1e-5)  # same pixels either way
+    static = video[:, :, :1].expand(-1, -1, 9, -1, -1)
+    zs = tok.encode(static)
+    torch.testing.assert_close(zs[:, :NUM_SHARED_CHANNELS, 0], zs[:, :NUM_SHARED_CHANNELS, 1], rtol=0, atol=1e-4)
