@@ -37,7 +37,7 @@ class VideoCondition:
         return self.gt_latent_B_C_T_H_W * self.condition_mask_B_1_T_1_1.to(keep.dtype) * keep
 
     def net_kwargs(self, H: int, W: int, dtype: torch.dtype) -> dict[str, Any]:
-        """Keyword arguments for ``net(x, timesteps, **kwargs)`` (see the net interface in CONTRACTS.md)."""
+        """Keyword arguments for ``net(x, timesteps, **kwargs)`` (see ``MiniTrainDIT.forward``)."""
         mask = self.condition_mask_B_1_T_1_1.to(dtype)
         kwargs: dict[str, Any] = dict(
             crossattn_emb_B_N_D=self.crossattn_emb_B_N_D.to(dtype),

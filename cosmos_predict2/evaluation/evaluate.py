@@ -1,6 +1,6 @@
 """Rollout evaluation of an action-conditioned world model against baselines (``evaluate``).
 
-Protocols (see /work/shared/reference/evaluation.md):
+Protocols (IRASim, arXiv 2406.14540 section 4.1; Cosmos-Predict2.5, arXiv 2511.00062 section 6.6):
 - ``short`` (IRASim): 1 GT frame + the first H actions -> H frames, one pass (H = ``short_horizon``,
   default one chunk of ``chunk_size`` = 12 actions; IRASim used 15). Shorter episodes use all their actions.
 - ``long`` (Cosmos): the whole episode, chunked autoregressive rollout from frame 0; chunk k is

@@ -195,7 +195,7 @@ class FinalLayer(nn.Module):
 class MiniTrainDIT(nn.Module):
     """Cosmos-Predict2 Video2World DiT (LVG: the condition-mask channel is added by the net itself).
 
-    Args follow the upstream names (see CONTRACTS.md). Extra ones:
+    Args follow the upstream names. Extra ones:
         use_condition_mask: concatenate the condition-mask channel (True = Video2World / LVG layout; False =
             the plain text-to-image MiniTrainDIT layout).
         timestep_scale: multiply timesteps by this first (P2.5 uses 0.001; P2 1.0).

@@ -1,7 +1,7 @@
 """Net constructor kwargs for the released sizes (2B / 14B / 7B) and tiny CPU test sizes.
 
-Sizes: P2 `configs/base/config_video2world.py`, P2.5 `configs/video2world/defaults/net.py` (see
-/work/shared/reference/upstream-facts.md section 3.2). `net_kwargs("2B", num_blocks=2)` returns a copy
+Sizes: upstream Predict2 `configs/base/config_video2world.py`, Predict2.5 `configs/video2world/defaults/net.py`.
+`net_kwargs("2B", num_blocks=2)` returns a copy
 with overrides; `PRESETS` holds the raw dicts.
 """
 

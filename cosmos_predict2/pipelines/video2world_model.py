@@ -1,6 +1,6 @@
 """Video2World world model: DiT + frozen tokenizer + conditioner + diffusion objective (+ power EMA).
 
-Built from the uninstantiated ``model.config`` node (see CONTRACTS.md): every component is created with
+Built from the uninstantiated ``model.config`` node (cosmos_predict2/configs/base/defaults/model.py): every component is created with
 ``cosmos_predict2.lazy_config.instantiate``, so the formulation (Predict2 / Predict2.5 / Predict1) is
 chosen entirely by the config. The module's ``state_dict`` holds only trainable state: ``net.*``,
 ``net_ema.*`` (when EMA is on) and ``logvar.*`` (Predict1 objective); the tokenizer is frozen, kept out
@@ -68,7 +68,7 @@ class Video2WorldModel(nn.Module):
         self.config = config
         for key in ("net", "tokenizer", "conditioner", "objective"):
             if _get(config, key) is None:
-                raise ValueError(f"Video2WorldModel: model.config.{key} is missing; see the `model` node in CONTRACTS.md.")
+                raise ValueError(f"Video2WorldModel: model.config.{key} is missing; see the `model` node in cosmos_predict2/configs/base/defaults/model.py.")
         self.precision = str(_get(config, "precision", "float32"))
         if self.precision not in _PRECISIONS:
             raise ValueError(f"model.config.precision={self.precision!r}; use one of {sorted(_PRECISIONS)}.")

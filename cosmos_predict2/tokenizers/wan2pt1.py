@@ -4,7 +4,7 @@
   ``wan2pt1_modules.py``). ``encode_mu`` runs the causal encoder on the first frame alone, then on windows
   of ``temporal_window`` frames with a feature cache, and returns ``mu`` (``log_var`` is dropped).
   ``decode`` runs the causal decoder one latent frame at a time with a cache and clamps to [-1, 1].
-- ``Wan2pt1VAETokenizer``: the project tokenizer interface (see notes/CONTRACTS.md): video in [-1, 1]
+- ``Wan2pt1VAETokenizer``: the project tokenizer interface (see tokenizers/common.py): video in [-1, 1]
   -> latents normalised per channel as ``(mu - mean[c]) / std[c]`` with the published Wan2.1 constants.
 
 Frame-count rule: ``T_latent = 1 + (T - 1) // 4`` (trailing frames that do not fill a group of 4 are

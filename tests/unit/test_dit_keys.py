@@ -3,7 +3,7 @@
 Expected names: diffusers `scripts/convert_cosmos_to_diffusers.py` (huggingface/diffusers @0a882300),
 `TRANSFORMER_KEYS_RENAME_DICT_COSMOS_2_0`, i.e. the original keys it renames, and the shapes implied by
 the "Cosmos-2.0-Diffusion-2B-Video2World" config there (16 heads x 128, 28 layers, text dim 1024,
-AdaLN-LoRA 256, in_channels 16+1 (+1 padding mask), patch (1, 2, 2)); see upstream-facts.md section 3.
+AdaLN-LoRA 256, in_channels 16+1 (+1 padding mask), patch (1, 2, 2)).
 """
 
 import torch
