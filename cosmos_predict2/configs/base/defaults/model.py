@@ -115,8 +115,7 @@ def video2world_model(
 
 
 def _net(size: str, kind: str = "base", **extra):
-    spec = dict(net_presets.SIZES[size])
-    kwargs = net_presets.dit_kwargs(**spec, **extra)
+    kwargs = net_presets.dit_kwargs(size, **extra)
     if kind == "base":
         return L(net_presets.DIT)(**kwargs)
     target = {"clip": net_presets.ACTION_DIT, "chunk": net_presets.ACTION_CHUNK_DIT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cosmos_predict2.configs.registry import register_group_option
 from cosmos_predict2.lazy_config import L
+from cosmos_predict2.models.presets import PRESETS
 
 DIT = "cosmos_predict2.models.dit.MiniTrainDIT"
 ACTION_DIT = "cosmos_predict2.models.action_dit.ActionConditionedMinimalV1LVGDiT"
@@ -16,44 +17,19 @@ ACTION_CHUNK_DIT = "cosmos_predict2.models.action_dit.ActionChunkConditionedMini
 SINGLE_ACTION_DIT = "cosmos_predict2.models.action_dit.SingleActionConditionedDiT"
 
 
-def dit_kwargs(model_channels: int, num_blocks: int, num_heads: int, rope_hwt=(3.0, 3.0, 1.0), **extra) -> dict:
-    kwargs = dict(
-        max_img_h=240,
-        max_img_w=240,
-        max_frames=128,
-        in_channels=16,
-        out_channels=16,
-        patch_spatial=2,
-        patch_temporal=1,
-        concat_padding_mask=True,
-        model_channels=model_channels,
-        num_blocks=num_blocks,
-        num_heads=num_heads,
-        mlp_ratio=4.0,
-        crossattn_emb_channels=1024,
-        use_crossattn_projection=False,
-        crossattn_proj_in_channels=1024,
-        pos_emb_cls="rope3d",
-        rope_h_extrapolation_ratio=rope_hwt[0],
-        rope_w_extrapolation_ratio=rope_hwt[1],
-        rope_t_extrapolation_ratio=rope_hwt[2],
-        extra_per_block_abs_pos_emb=False,
-        use_adaln_lora=True,
-        adaln_lora_dim=256,
-        atten_backend="torch",
-    )
+def dit_kwargs(preset: str = "2B", **extra) -> dict:
+    """Constructor kwargs of a DiT preset (``cosmos_predict2.models.presets``, plain data, no torch import),
+    with every key users may override present in the node."""
+    kwargs = dict(use_crossattn_projection=False, crossattn_proj_in_channels=1024)
+    kwargs.update(PRESETS[preset])
     kwargs.update(extra)
     return kwargs
 
 
-SIZES = {
-    "2B": dict(model_channels=2048, num_blocks=28, num_heads=16, rope_hwt=(3.0, 3.0, 1.0)),
-    "14B": dict(model_channels=5120, num_blocks=36, num_heads=40, rope_hwt=(2.0, 2.0, 0.8333333333333334)),
-    "7B": dict(model_channels=4096, num_blocks=28, num_heads=32, rope_hwt=(1.0, 1.0, 2.0)),
-}
-# CPU presets: tiny widths, same structure. Text width stays small so fake/zero embeddings are cheap.
-TINY = dict(model_channels=128, num_blocks=4, num_heads=4, rope_hwt=(1.0, 1.0, 1.0),
-            crossattn_emb_channels=64, adaln_lora_dim=32, max_img_h=64, max_img_w=64, max_frames=32)
+SIZES = ("2B", "14B", "7B")
+# CPU preset of the tiny experiments: D 128, 4 blocks, 4 heads, 64-d text, RoPE without extrapolation.
+TINY = dict(preset="tiny128", num_blocks=4, max_img_h=64, max_img_w=64, max_frames=32,
+            rope_h_extrapolation_ratio=1.0, rope_w_extrapolation_ratio=1.0, rope_t_extrapolation_ratio=1.0)
 
 
 def action_kwargs(kind: str) -> dict:
@@ -67,9 +43,8 @@ def action_kwargs(kind: str) -> dict:
 
 
 def register() -> None:
-    for size, spec in SIZES.items():
-        spec = dict(spec)
-        base = dit_kwargs(**spec)
+    for size in SIZES:
+        base = dit_kwargs(size)
         register_group_option("net", f"cosmos_v1_{size}", L(DIT)(**base))
         register_group_option("net", f"cosmos_v1_{size}_action_conditioned", L(ACTION_DIT)(**base, **action_kwargs("clip")))
         register_group_option("net", f"cosmos_v1_{size}_action_chunk_conditioned",
