@@ -16,9 +16,10 @@ What it is
     hold finer vertical luma detail for the first frame and, for groups, the linear trend over the 4 frames
     of the block's mean luma and of its horizontal luma gradient: this is what lets (slow) motion inside a
     group survive the 4x temporal compression.
-    The coefficients (divided by sqrt(frames * 64)) are then normalised per channel with fixed means and
-    standard deviations measured once on the synthetic renderer (``tiny_tokenizer_stats.json``, like the
-    published Wan2.1 mean/std), so every channel has roughly unit scale, which diffusion training needs;
+    The coefficients (divided by sqrt(frames * 64)) are then normalised with fixed per-channel means and
+    one global scale measured once on the synthetic renderer (``tiny_tokenizer_stats.json``, like the
+    published Wan2.1 mean/std), so latents have unit overall scale, which diffusion training needs, while
+    keeping the channels' relative sizes (latent squared error stays proportional to pixel squared error);
     ``normalize=False`` gives the raw coefficients.
 
 Properties
@@ -125,8 +126,8 @@ class TinyVideoTokenizer:
         self._group = _basis(group_entries, 4).to(device)  # (K, 3, 4, 8, 8)
         self._first_scale = 1.0 / math.sqrt(1 * 64)
         self._group_scale = 1.0 / math.sqrt(4 * 64)
-        # Per-channel normalisation to ~unit scale (see tiny_tokenizer_stats.py), separately for the
-        # first-frame and the 4-frame-group latents; identity when ``normalize=False``.
+        # Normalisation to unit overall scale (see tiny_tokenizer_stats.py): per-channel means (first-frame
+        # and 4-frame-group latents apart) and one global scale; identity when ``normalize=False``.
         self.normalize = bool(normalize)
         k = self.latent_ch
         if self.normalize:
@@ -138,7 +139,13 @@ class TinyVideoTokenizer:
             # the shared spatial channels mean the same in every latent frame: one normalisation for both,
             # so a static video still has the same latent in every latent frame
             n = NUM_SHARED_CHANNELS
-            stat["first_mean"][:, :n], stat["first_std"][:, :n] = stat["group_mean"][:, :n], stat["group_std"][:, :n]
+            stat["first_mean"][:, :n] = stat["group_mean"][:, :n]
+            # One global scale (the RMS of the channel stds), not one per channel: channels keep their
+            # relative sizes, so a squared error in latent space stays proportional to the pixel-space
+            # squared error (the basis is orthonormal) and the diffusion loss weights detail like PSNR does.
+            scale = torch.cat([stat["first_std"], stat["group_std"]]).pow(2).mean().sqrt()
+            stat["first_std"] = torch.full_like(stat["first_std"], float(scale))
+            stat["group_std"] = torch.full_like(stat["group_std"], float(scale))
         else:
             stat = {"first_mean": torch.zeros(1, k, 1, 1, 1), "group_mean": torch.zeros(1, k, 1, 1, 1),
                     "first_std": torch.ones(1, k, 1, 1, 1), "group_std": torch.ones(1, k, 1, 1, 1)}

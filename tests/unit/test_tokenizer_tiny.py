@@ -151,7 +151,6 @@ def test_wider_latents_keep_more_detail_and_stay_orthonormal():
     # the first 16 channels are exactly the default tokenizer's
     raw_narrow, raw_wide = TinyVideoTokenizer(normalize=False), TinyVideoTokenizer(latent_ch=64, normalize=False, clamp=False)
     torch.testing.assert_close(raw_wide.encode(video)[:, :16], raw_narrow.encode(video), rtol=0, atol=1e-6)
-    torch.testing.assert_close(z[:, :16], narrow.encode(video), rtol=1e-4, atol=1e-4)
     for basis in (wide._first, wide._group):
         flat = basis.reshape(64, -1).double()
         torch.testing.assert_close(flat @ flat.T, torch.eye(64, dtype=torch.float64), rtol=0, atol=1e-5)
@@ -162,16 +161,17 @@ def test_wider_latents_keep_more_detail_and_stay_orthonormal():
         TinyVideoTokenizer(latent_ch=8)
 
 
-def test_normalised_latents_have_unit_scale_on_synthetic_episodes():
+def test_normalised_latents_have_unit_overall_scale_on_synthetic_episodes():
     from cosmos_predict2.data.synthetic import generate_episode
 
     frames = np.stack([generate_episode(7, ep)["frames"][:13] for ep in range(4)])  # (N,13,H,W,3), unseen seed
     video = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
     tok, raw = TinyVideoTokenizer(latent_ch=64), TinyVideoTokenizer(latent_ch=64, normalize=False)
     z, z_raw = tok.encode(video), raw.encode(video)
-    std = z[:, :, 1:].std(dim=(0, 2, 3, 4))
-    assert 0.4 < std.median() < 2.5 and std.min() > 0.05  # raw coefficients span ~0.6 down to ~0.01
-    assert z_raw[:, :, 1:].std(dim=(0, 2, 3, 4)).median() < 0.1
+    assert 0.5 < z[:, :, 1:].std() < 2.0 and z_raw[:, :, 1:].std() < 0.2  # unit overall scale
+    # one global scale: channels keep their relative sizes (latent MSE proportional to pixel MSE)
+    ratio = z[:, :, 1:].std(dim=(0, 2, 3, 4)) / z_raw[:, :, 1:].std(dim=(0, 2, 3, 4))
+    torch.testing.assert_close(ratio, torch.full_like(ratio, ratio[0].item()), rtol=1e-3, atol=0)
     torch.testing.assert_close(tok.decode(z), raw.decode(z_raw), rtol=0, atol=1e-5)  # same pixels either way
     static = video[:, :, :1].expand(-1, -1, 9, -1, -1)
     zs = tok.encode(static)
