@@ -110,6 +110,11 @@ class VideoConditioner:
         emb = batch[self.text_key]
         if emb.ndim != 3:
             raise ValueError(f"VideoConditioner: {self.text_key!r} must be (B, N, D), got {tuple(emb.shape)}.")
+        if emb.shape[1] > 1 and not emb.any():
+            # All-zero text (action datasets without T5 files give 512 zero tokens): cross-attention over N
+            # identical tokens equals cross-attention over one of them (uniform softmax over equal values), so
+            # keep one token and skip the 512-key attention.
+            return emb[:, :1]
         return emb
 
     def _empty_text(self, batch: Mapping[str, Any], emb: torch.Tensor) -> torch.Tensor:

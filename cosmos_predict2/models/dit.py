@@ -235,6 +235,7 @@ class MiniTrainDIT(nn.Module):
         extra_w_extrapolation_ratio: float = 1.0,
         extra_t_extrapolation_ratio: float = 1.0,
         use_condition_mask: bool = True,
+        concat_condition_frame: bool = False,
         timestep_scale: float = 1.0,
         use_wan_fp32_strategy: bool = False,
         pos_emb_learnable: bool = False,
@@ -261,6 +262,7 @@ class MiniTrainDIT(nn.Module):
         self.patch_spatial, self.patch_temporal = patch_spatial, patch_temporal
         self.concat_padding_mask = concat_padding_mask
         self.use_condition_mask = use_condition_mask
+        self.concat_condition_frame = concat_condition_frame
         self.model_channels, self.num_blocks, self.num_heads = model_channels, num_blocks, num_heads
         self.head_dim = model_channels // num_heads
         self.atten_backend = atten_backend
@@ -272,7 +274,7 @@ class MiniTrainDIT(nn.Module):
         self.timestep_scale = timestep_scale
         self.use_wan_fp32_strategy = use_wan_fp32_strategy
 
-        embed_in = in_channels + int(use_condition_mask) + int(concat_padding_mask)
+        embed_in = in_channels * (1 + int(concat_condition_frame)) + int(use_condition_mask) + int(concat_padding_mask)
         self.x_embedder = PatchEmbed(embed_in, model_channels, patch_spatial, patch_temporal)
         if extra_per_block_abs_pos_emb:
             self.extra_pos_embedder = LearnablePosEmbAxis(
@@ -334,6 +336,8 @@ class MiniTrainDIT(nn.Module):
                     f"got {tuple(condition_mask_B_1_T_H_W.shape)}"
                 )
             parts.append(condition_mask_B_1_T_H_W.to(x_B_C_T_H_W.dtype))
+        if self.concat_condition_frame:
+            parts.append(self._last_condition_frame(x_B_C_T_H_W, condition_mask_B_1_T_H_W))
         if self.concat_padding_mask:
             if padding_mask is None:
                 pad_B_1_H_W = x_B_C_T_H_W.new_zeros(B, 1, H, W)
@@ -346,6 +350,17 @@ class MiniTrainDIT(nn.Module):
                 pad_B_1_H_W = F.interpolate(pad.to(x_B_C_T_H_W.dtype), size=(H, W), mode="nearest").expand(B, 1, H, W)
             parts.append(pad_B_1_H_W.unsqueeze(2).expand(B, 1, T, H, W))
         return torch.cat(parts, dim=1)
+
+    @staticmethod
+    def _last_condition_frame(x_B_C_T_H_W: torch.Tensor, condition_mask_B_1_T_H_W: torch.Tensor | None) -> torch.Tensor:
+        """The last conditioning latent frame of each sample broadcast to every frame (zeros without one)."""
+        B, C, T, H, W = x_B_C_T_H_W.shape
+        if condition_mask_B_1_T_H_W is None:
+            return x_B_C_T_H_W.new_zeros(B, C, T, H, W)
+        num_cond_B = condition_mask_B_1_T_H_W[:, 0, :, 0, 0].round().long().sum(dim=1)  # conditioning frames lead
+        idx_B = (num_cond_B - 1).clamp_min(0).view(B, 1, 1, 1, 1).expand(B, C, 1, H, W)
+        last_B_C_1_H_W = x_B_C_T_H_W.gather(2, idx_B) * (num_cond_B > 0).to(x_B_C_T_H_W.dtype).view(B, 1, 1, 1, 1)
+        return last_B_C_1_H_W.expand(B, C, T, H, W)
 
     def _timestep_embedding(self, timesteps_B_T: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, T) or (B,) timesteps -> (pre-norm embedding (B,T,D), AdaLN-LoRA vector (B,T,3D) or None)."""

@@ -196,8 +196,12 @@ def register() -> None:
     tiny_objective = L(f"{OBJ}.RectifiedFlowEDMObjective")(p_mean=0.0, p_std=1.0, adjust_video_noise=False,
                                                           high_sigma_ratio=0.0, sigma_conditional=1.0e-4,
                                                           sigma_data=1.0, loss_scale=1.0)
+    # The action model sees every 8x8-pixel latent cell as its own token (patch 1: a 2x2 patch of 64 channels
+    # would ask a 128-wide net for 256 outputs per token), gets the conditioning latent frame as extra input
+    # channels of every frame (copying it is then one linear map) and absolute positions in every block.
+    tiny_action_net = dict(tiny_net, patch_spatial=1, concat_condition_frame=True, extra_per_block_abs_pos_emb=True)
     register_group_option("model", "tiny_action_conditioned_rectified_flow", video2world_model(
-        net=L(net_presets.ACTION_CHUNK_DIT)(**tiny_net, **net_presets.action_kwargs("chunk")),
+        net=L(net_presets.ACTION_CHUNK_DIT)(**tiny_action_net, **net_presets.action_kwargs("chunk")),
         tokenizer=tiny_tok, objective=tiny_objective, sampler=predict2_sampler(0.0),
         cond=conditioner(0.0, 0.0, use_action=True), num_video_frames=13, resolution="64", fps=4,
         min_cond=1, max_cond=1, text_encoder=tiny_text, precision="float32", activation_checkpointing="none",

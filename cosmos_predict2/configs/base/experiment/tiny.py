@@ -2,7 +2,7 @@
 
 ``tiny_action_conditioned_bridge``: chunk-action DiT (4 actions per latent frame) + the tiny linear
 tokenizer (64 channels), Predict2-style rectified-flow preconditioning, 13-frame Bridge-format clips,
-batch 16, 4500 iterations (about 20 minutes on 2 CPU cores; results in BENCHMARKS.md).
+batch 16, 3600 iterations (about 26 minutes on 2 CPU cores; results in BENCHMARKS.md).
 ``tiny_video2world_text``: text(-embedding)-conditioned video DiT on synthetic video-text data.
 """
 
@@ -27,9 +27,9 @@ tiny_action_conditioned_bridge = dict(
     job=dict(project="cosmos_predict2_tiny", group="action_conditioned", name="tiny_action_conditioned_bridge"),
     model=dict(config=dict(fsdp_shard_size=-1, ema=dict(enabled=True, rate=0.10))),
     optimizer=dict(lr=1e-3, weight_decay=0.01, betas=[0.9, 0.99]),
-    scheduler=dict(warm_up_steps=[200], cycle_lengths=[4_500], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
+    scheduler=dict(warm_up_steps=[200], cycle_lengths=[3_600], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
     dataloader_train=dict(batch_size=16, num_workers=1),
-    trainer=dict(max_iter=4_500, logging_iter=250, validation_iter=500, seed=0,
+    trainer=dict(max_iter=3_600, logging_iter=200, validation_iter=500, seed=0,
                  callbacks=dict(grad_clip=dict(clip_norm=1.0), rollout_eval=ROLLOUT_EVAL)),
     checkpoint=dict(save_iter=500, keep_last_k=2),
 )
