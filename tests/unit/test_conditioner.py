@@ -82,3 +82,25 @@ def test_errors():
         VideoConditioner(text_dropout_rate=1.0, use_empty_string=True)(_batch(), x, num_conditional_frames=1)
     with pytest.raises(ValueError, match="text_dropout_rate"):
         VideoConditioner(text_dropout_rate=1.5)
+
+
+def test_all_zero_text_becomes_one_token_with_the_same_net_output():
+    from cosmos_predict2.models.dit import MiniTrainDIT
+    from cosmos_predict2.models.presets import net_kwargs
+
+    x = torch.randn(2, 16, 3, 4, 4)
+    zero_text = {"t5_text_embeddings": torch.zeros(2, 512, 32)}
+    cond = VideoConditioner(text_dropout_rate=0.0)(zero_text, x, num_conditional_frames=1, training=False)
+    assert cond.crossattn_emb_B_N_D.shape == (2, 1, 32)
+    some_text = {"t5_text_embeddings": torch.zeros(2, 512, 32)}
+    some_text["t5_text_embeddings"][1, 3, 0] = 1.0  # one non-zero value anywhere keeps every token
+    cond_text = VideoConditioner(text_dropout_rate=0.0)(some_text, x, num_conditional_frames=1, training=False)
+    assert cond_text.crossattn_emb_B_N_D.shape == (2, 512, 32)
+
+    # why collapsing is exact: cross-attention over N copies of one token equals attention over that token
+    torch.manual_seed(0)
+    net = MiniTrainDIT(**net_kwargs("tiny")).eval()
+    token = torch.randn(2, 1, 32)
+    with torch.no_grad():
+        t = torch.rand(2, 3)
+        torch.testing.assert_close(net(x, t, token), net(x, t, token.expand(2, 512, 32)), rtol=1e-4, atol=1e-5)

@@ -194,3 +194,27 @@ def test_block_matmul_order_matches_upstream():
     D, C, R = 64, 32, 16
     expected = [(D, R), (R, 3 * D)] * 3 + [(D, D)] * 3 + [(D, D)] + [(D, D), (C, D), (C, D), (D, D)] + [(D, 4 * D), (4 * D, D)]
     assert shapes == expected
+
+
+def test_concat_condition_frame_feeds_the_last_conditioning_frame_to_every_frame():
+    B, C, T, H, W = 3, 16, 4, 4, 6
+    x = torch.randn(B, C, T, H, W, generator=torch.Generator().manual_seed(3))
+    num_cond = [1, 2, 0]
+    mask = torch.zeros(B, 1, T, H, W)
+    for b, n in enumerate(num_cond):
+        mask[b, :, :n] = 1.0
+    got = MiniTrainDIT._last_condition_frame(x, mask)
+    for b, n in enumerate(num_cond):  # reference: loop over samples
+        want = torch.zeros(C, T, H, W) if n == 0 else x[b, :, n - 1 : n].expand(C, T, H, W)
+        torch.testing.assert_close(got[b], want, rtol=0, atol=0)
+    assert not MiniTrainDIT._last_condition_frame(x, None).any()
+
+    net = _net(concat_condition_frame=True)
+    assert net.x_embedder.proj[-1].in_features == (2 * C + 2) * 2 * 2  # x ++ cond mask ++ cond frame ++ padding
+    x_in = net._prepare_input(x, mask, None)  # (B, 2C+2, T, H, W)
+    torch.testing.assert_close(x_in[:, :C], x, rtol=0, atol=0)
+    torch.testing.assert_close(x_in[:, C : C + 1], mask, rtol=0, atol=0)
+    torch.testing.assert_close(x_in[:, C + 1 : 2 * C + 1], got, rtol=0, atol=0)
+    _, t, ctx = _inputs(B=B, T=T, H=H, W=W)
+    with torch.no_grad():
+        assert net(x, t, ctx, mask).shape == x.shape
