@@ -111,7 +111,7 @@ def main(argv=None) -> int:
         torch.nn.utils.clip_grad_norm_(model.net.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if it % args.eval_every == 0 or it == args.iters:
             print(f"iter {it}: loss {np.mean(losses[-args.eval_every:]):.4f}, "
                   f"{(time.time() - start) / it * 1000:.0f} ms/iter")

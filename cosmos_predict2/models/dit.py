@@ -320,13 +320,16 @@ class MiniTrainDIT(nn.Module):
     def _prepare_input(
         self, x_B_C_T_H_W: torch.Tensor, condition_mask_B_1_T_H_W: torch.Tensor | None, padding_mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """Concatenate the condition-mask and padding-mask channels -> (B, C+1+1, T, H, W)."""
+        """x ++ (last conditioning frame, with ``concat_condition_frame``) ++ condition mask ++ padding mask
+        -> (B, C (+C) +1 +1, T, H, W)."""
         if x_B_C_T_H_W.ndim != 5 or x_B_C_T_H_W.shape[1] != self.in_channels:
             raise ValueError(
                 f"MiniTrainDIT: x must be (B, in_channels={self.in_channels}, T, H, W), got {tuple(x_B_C_T_H_W.shape)}"
             )
         B, _, T, H, W = x_B_C_T_H_W.shape
         parts = [x_B_C_T_H_W]
+        if self.concat_condition_frame:
+            parts.append(self._last_condition_frame(x_B_C_T_H_W, condition_mask_B_1_T_H_W))
         if self.use_condition_mask:
             if condition_mask_B_1_T_H_W is None:
                 condition_mask_B_1_T_H_W = x_B_C_T_H_W.new_zeros(B, 1, T, H, W)
@@ -336,8 +339,6 @@ class MiniTrainDIT(nn.Module):
                     f"got {tuple(condition_mask_B_1_T_H_W.shape)}"
                 )
             parts.append(condition_mask_B_1_T_H_W.to(x_B_C_T_H_W.dtype))
-        if self.concat_condition_frame:
-            parts.append(self._last_condition_frame(x_B_C_T_H_W, condition_mask_B_1_T_H_W))
         if self.concat_padding_mask:
             if padding_mask is None:
                 pad_B_1_H_W = x_B_C_T_H_W.new_zeros(B, 1, H, W)

@@ -210,11 +210,11 @@ def test_concat_condition_frame_feeds_the_last_conditioning_frame_to_every_frame
     assert not MiniTrainDIT._last_condition_frame(x, None).any()
 
     net = _net(concat_condition_frame=True)
-    assert net.x_embedder.proj[-1].in_features == (2 * C + 2) * 2 * 2  # x ++ cond mask ++ cond frame ++ padding
+    assert net.x_embedder.proj[-1].in_features == (2 * C + 2) * 2 * 2  # x ++ cond frame ++ cond mask ++ padding
     x_in = net._prepare_input(x, mask, None)  # (B, 2C+2, T, H, W)
     torch.testing.assert_close(x_in[:, :C], x, rtol=0, atol=0)
-    torch.testing.assert_close(x_in[:, C : C + 1], mask, rtol=0, atol=0)
-    torch.testing.assert_close(x_in[:, C + 1 : 2 * C + 1], got, rtol=0, atol=0)
+    torch.testing.assert_close(x_in[:, C : 2 * C], got, rtol=0, atol=0)
+    torch.testing.assert_close(x_in[:, 2 * C : 2 * C + 1], mask, rtol=0, atol=0)
     _, t, ctx = _inputs(B=B, T=T, H=H, W=W)
     with torch.no_grad():
         assert net(x, t, ctx, mask).shape == x.shape

@@ -76,3 +76,18 @@ def test_realistic_width_parity_with_diffusers():
         theirs = reference_forward(ref, x, t, ctx, cond, pad)
     del ref
     assert _rel_err(ours, theirs) < 1e-5
+
+
+def test_concat_condition_frame_parity_with_diffusers():
+    """A concat_condition_frame net is diffusers' model with 2C+1 input channels fed x ++ last conditioning frame."""
+    torch.manual_seed(0)
+    net = MiniTrainDIT(**net_kwargs("tiny", concat_condition_frame=True)).eval()
+    _perturb(net, 0.05, seed=1)
+    ref = build_reference(net).eval()
+    x, t, ctx, cond, pad = _inputs(2, 3, 8, 12, 5, net.crossattn_emb_channels)
+    with torch.no_grad():
+        ours = net(x, t, ctx, cond, padding_mask=pad.expand(2, -1, -1, -1))
+        x_cat = torch.cat([x, MiniTrainDIT._last_condition_frame(x, cond)], dim=1)
+        theirs = reference_forward(ref, x_cat, t, ctx, cond, pad)
+    assert ours.shape == theirs.shape == (2, 16, 3, 8, 12)
+    assert _rel_err(ours, theirs) < 1e-5
