@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from cosmos_predict2.configs.compose import compose_config
+from cosmos_predict2.evaluation.metrics import capped_mean_psnr, psnr_per_frame
 from cosmos_predict2.lazy_config import instantiate
 
 
@@ -39,9 +40,12 @@ def _windows(cfg, data: str, mode: str, stride: int) -> tuple[torch.Tensor, torc
 
 
 def psnr_excluding_first(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean per-frame PSNR of [-1, 1] videos (B, C, T, H, W) over frames 1..T-1."""
-    mse = ((x[:, :, 1:] - y[:, :, 1:]).double() / 2).pow(2).mean(dim=(1, 3, 4))
-    return float((10 * torch.log10(1 / mse.clamp_min(1e-12))).mean())
+    """Mean per-frame PSNR of [-1, 1] videos (B, C, T, H, W) over frames 1..T-1 (the evaluation's metric)."""
+    def frames(v):  # (B, C, T, H, W) in [-1, 1] -> (B, T, H, W, 3) in [0, 255]
+        return ((v.double() + 1) * 127.5).permute(0, 2, 3, 4, 1)
+
+    values = [psnr_per_frame(p[1:], g[1:]) for p, g in zip(frames(x), frames(y))]
+    return capped_mean_psnr(np.concatenate(values))
 
 
 def main(argv=None) -> int:

@@ -47,7 +47,7 @@ def diffusers_config(net: torch.nn.Module) -> dict[str, Any]:
     cfg = dict(
         # diffusers' hidden_states = x (++ the last conditioning frame for concat_condition_frame nets, which the
         # caller concatenates as MiniTrainDIT._last_condition_frame does); it appends the condition mask itself
-        in_channels=net.in_channels * (1 + int(getattr(net, "concat_condition_frame", False))) + int(net.use_condition_mask),
+        in_channels=net.in_channels * (1 + int(net.concat_condition_frame)) + int(net.use_condition_mask),
         out_channels=net.out_channels,
         num_attention_heads=net.num_heads,
         attention_head_dim=net.head_dim,
