@@ -37,6 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=d.width, help="must be divisible by 16")
     p.add_argument("--fps", type=int, default=d.fps)
     p.add_argument("--num-objects", type=int, default=d.num_objects)
+    p.add_argument("--gripper-scale", type=float, default=d.gripper_scale, help="size of the drawn gripper and arm")
+    p.add_argument("--yaw-range", type=float, default=d.yaw_range,
+                   help="gripper yaw stays within +-this many radians of facing forward (>= pi: turns freely)")
     p.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test (bridge layout)")
     p.add_argument("--t5", default=None,
                    help="video_text: also write t5_xxl/*.pickle with this T5 (a local dir / cached id), or 'tiny' "
@@ -48,7 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    cfg = SyntheticConfig(height=a.height, width=a.width, frames=a.frames, fps=a.fps, num_objects=a.num_objects)
+    cfg = SyntheticConfig(height=a.height, width=a.width, frames=a.frames, fps=a.fps, num_objects=a.num_objects,
+                          yaw_range=a.yaw_range, gripper_scale=a.gripper_scale)
     try:
         cfg.check()
         ratio = parse_split_ratio(a.split_ratio)

@@ -27,6 +27,26 @@ def run(cmd: list[str], env: dict | None = None) -> None:
         sys.exit(f"quickstart: step failed with exit code {proc.returncode}: {' '.join(cmd)}")
 
 
+def warn_if_other_scene(data_dir: str) -> None:
+    """Say so when existing synthetic data was made with other scene settings than the recipe expects."""
+    import json
+
+    from cosmos_predict2.data.synthetic import SyntheticConfig
+
+    path = os.path.join(ROOT, data_dir, "synthetic_info.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        made = json.load(f).get("config", {})
+    want = SyntheticConfig()
+    diff = {k: (made.get(k), getattr(want, k)) for k in ("yaw_range", "gripper_scale", "height", "width", "frames")
+            if made.get(k) != getattr(want, k)}
+    if diff:
+        print(f"quickstart: warning: {path} was made with " + ", ".join(f"{k}={a} (recipe: {b})" for k, (a, b) in
+              diff.items()) + f"; the recorded numbers assume the defaults. Delete {data_dir} to regenerate it.",
+              flush=True)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--max_iter", "--max-iter", type=int, default=None, help="training iterations (default: the recipe's)")
@@ -49,6 +69,8 @@ def main(argv=None) -> int:
     if not os.path.isdir(os.path.join(ROOT, data_dir, "annotation", "train")):
         run([py, "-m", "scripts.prepare_synthetic_data", "--layout", "bridge", "--out", data_dir,
              "--episodes", str(args.episodes)])
+    else:
+        warn_if_other_scene(data_dir)
     job_name = args.job_name or (f"{EXPERIMENT}_demo" if args.max_iter is not None else EXPERIMENT)
     overrides = [f"experiment={EXPERIMENT}", f"job.name={job_name}",
                  f"dataloader_train.dataset.dataset_dir={data_dir}", f"dataloader_val.dataset.dataset_dir={data_dir}"]

@@ -4,7 +4,9 @@ Everything is a deterministic function of the seed. Within an episode, every fra
 function of the initial object layout and the gripper states up to that frame, so the video is
 predictable from the first frame plus the actions. Trajectories are smooth but random (waypoints
 chosen at random, including dips to the table near a block), with several pixels of motion per
-frame at the default size, yaw that wraps around +-pi, and the gripper opening and closing.
+frame at the default size, the gripper turning (by default within +-0.6 rad of facing forward, as a
+Bridge-style arm working a table; ``yaw_range >= pi`` turns freely and wraps around +-pi) and opening
+and closing.
 
 Writers produce the Bridge/IRASim layout (``annotation/{train,val,test}/<id>.json`` +
 ``videos/{split}/<id>/rgb.mp4``) or the video-text layout (``videos/*.mp4`` + ``metas/*.txt``).
@@ -43,6 +45,11 @@ class SyntheticConfig:
     speed: tuple = (0.06, 0.11)  # world units per frame (~3-7 px at 64x80)
     max_accel: float = 0.035
     yaw_rate: float = 0.35  # rad / frame
+    # Gripper yaw stays within +-yaw_range of facing forward; >= pi turns freely and wraps around +-pi.
+    yaw_range: float = 0.6
+    # Size of the drawn gripper and arm (stored in each episode's scene). At 2 the moving parts cover ~13%
+    # of a 64x80 frame (8% at 1), so where the actions put the gripper dominates the prediction error.
+    gripper_scale: float = 2.0
     quality: int = 9  # imageio libx264 quality (0-10)
 
     def check(self) -> None:
@@ -50,6 +57,10 @@ class SyntheticConfig:
             raise ValueError(f"height and width must be divisible by 16, got {self.height}x{self.width}")
         if self.frames < 2:
             raise ValueError(f"frames must be >= 2, got {self.frames}")
+        if not 0 < self.gripper_scale <= 4:
+            raise ValueError(f"gripper_scale must be in (0, 4], got {self.gripper_scale}")
+        if not 0 < self.yaw_range:
+            raise ValueError(f"yaw_range must be > 0 (radians; >= pi for free turning), got {self.yaw_range}")
         if not 0 <= self.num_objects <= len(COLORS):
             raise ValueError(f"num_objects must be in [0, {len(COLORS)}], got {self.num_objects}")
 
@@ -85,7 +96,9 @@ def _sample_trajectory(rng: np.random.Generator, cfg: SyntheticConfig, objects: 
     lo, hi = WORKSPACE[:, 0], WORKSPACE[:, 1]
     pos = rng.uniform(lo, hi)
     vel = np.zeros(3)
-    yaw, roll, pitch = rng.uniform(-np.pi, np.pi), rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)
+    free_yaw = cfg.yaw_range >= np.pi
+    yaw_lim = np.pi if free_yaw else cfg.yaw_range
+    yaw, roll, pitch = rng.uniform(-yaw_lim, yaw_lim), rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)
     g = float(rng.integers(0, 2))
     g_target = g
     target, speed, yaw_t, rp_t = pos, 0.0, yaw, np.array([roll, pitch])
@@ -100,7 +113,7 @@ def _sample_trajectory(rng: np.random.Generator, cfg: SyntheticConfig, objects: 
             else:
                 target = rng.uniform(lo, hi)
             speed = rng.uniform(*cfg.speed)
-            yaw_t = yaw + rng.uniform(-2.5, 2.5)
+            yaw_t = yaw + rng.uniform(-2.5, 2.5) if free_yaw else rng.uniform(-yaw_lim, yaw_lim)
             rp_t = rng.uniform(-0.2, 0.2, size=2)  # small tilts (visible through the arm), yaw is the main turn
         if rng.random() < 0.15:
             g_target = 1.0 - g_target
@@ -167,7 +180,8 @@ def render_episode(state: np.ndarray, grip: np.ndarray, scene: dict, height: int
     radius, hgt = np.asarray(scene["radius"], float), np.asarray(scene["height"], float)
     color = np.asarray(scene["color"], float).reshape(-1, 3)
     obj = simulate_objects(state, np.asarray(scene["xy"], float).reshape(-1, 2), radius, hgt)
-    return np.stack([render_frame(cam, bg, state[t], grip[t], obj[t], radius, hgt, color)
+    k = float(scene.get("gripper_scale", 1.0))
+    return np.stack([render_frame(cam, bg, state[t], grip[t], obj[t], radius, hgt, color, gripper_scale=k)
                      for t in range(len(state))])
 
 
@@ -198,6 +212,8 @@ def generate_episode(seed: int, episode: int, cfg: SyntheticConfig | None = None
     state, grip = _sample_trajectory(rng, cfg, objects)
     scene = {"names": objects["names"], "xy": objects["xy"].tolist(), "radius": objects["radius"].tolist(),
              "height": objects["height"].tolist(), "color": objects["color"].tolist()}
+    if cfg.gripper_scale != 1.0:
+        scene["gripper_scale"] = float(cfg.gripper_scale)
     frames = render_episode(state, grip, scene, cfg.height, cfg.width)
     # IRASim-style JSON action: gripper-frame deltas (unscaled) + the binary gripper flag
     action = actions_from_states(state, state[:, 6], scaler=1.0)

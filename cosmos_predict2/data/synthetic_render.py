@@ -111,8 +111,9 @@ def _shifted_hits(cam: Camera, dx: float, dy: float) -> np.ndarray:
 
 def render_frame(cam: Camera, background: np.ndarray, state: np.ndarray, grip: float,
                  obj_xy: np.ndarray, obj_radius: np.ndarray, obj_height: np.ndarray,
-                 obj_color: np.ndarray) -> np.ndarray:
-    """One uint8 (H, W, 3) frame: shadow, objects (far to near), then the gripper on top."""
+                 obj_color: np.ndarray, gripper_scale: float = 1.0) -> np.ndarray:
+    """One uint8 (H, W, 3) frame: shadow, objects (far to near), then the gripper on top (its fingers, palm,
+    arm and opening all ``gripper_scale`` times the default size)."""
     cv = Canvas(background)
     xyz, rpy = np.asarray(state[:3], dtype=np.float64), np.asarray(state[3:6], dtype=np.float64)
     scale = cam.f  # pixels per world unit at depth 1
@@ -130,16 +131,18 @@ def render_frame(cam: Camera, background: np.ndarray, state: np.ndarray, grip: f
         cv.ellipse(t, obj_radius[i] * scale / dt, obj_radius[i] * scale / dt * 0.62, obj_color[i])
 
     R = euler2rotm(rpy)
-    half = MIN_OPEN + (MAX_OPEN - MIN_OPEN) * (1.0 - float(np.clip(grip, 0.0, 1.0)))
+    k = float(gripper_scale)
+    half = k * (MIN_OPEN + (MAX_OPEN - MIN_OPEN) * (1.0 - float(np.clip(grip, 0.0, 1.0))))
+    finger_len = k * FINGER_LEN
     local = np.array([
         [0.0, 0.0, 0.9],  # arm top (far above, leaves the image)
-        [0.0, 0.0, FINGER_LEN + 0.02],  # arm bottom / palm centre
-        [-half, 0.0, FINGER_LEN], [half, 0.0, FINGER_LEN],  # finger roots
+        [0.0, 0.0, finger_len + 0.02 * k],  # arm bottom / palm centre
+        [-half, 0.0, finger_len], [half, 0.0, finger_len],  # finger roots
         [-half, 0.0, 0.0], [half, 0.0, 0.0],  # finger tips (the gripper position)
     ])
     pts = xyz + local @ R.T
     uv, dep = cam.project(pts)
-    px = lambda r, k: r * scale / dep[k]
+    px = lambda r, i: k * r * scale / dep[i]
     cv.capsule(uv[0], uv[1], px(ARM_RADIUS, 1), ARM_COLOR)
     cv.capsule(uv[2], uv[3], px(PALM_RADIUS, 1), PALM_COLOR)
     cv.capsule(uv[2], uv[4], px(FINGER_RADIUS, 4), FINGER_COLOR)

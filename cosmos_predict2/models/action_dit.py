@@ -11,6 +11,8 @@ exactly the 8 action-embedder tensors as missing.
 - ActionChunkConditionedMinimalV1LVGDiT (P2.5 shipped model): (B, 12, 7) -> (B, 3, 28), i.e. the 4
   actions of each latent frame (temporal_compression_ratio=4) embedded per frame; a zero embedding is
   prepended for latent frame 0 and the result is multiplied by (1 - condition mask) per frame.
+  ``action_features="cumulative_fourier"`` (not in released nets) adds clip-relative cumulative poses and
+  their Fourier features to every step (models/action_features.py).
 - SingleActionConditionedDiT (P1 semantics on the P2 net): one 7-d action per sample.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from cosmos_predict2.models.action_features import DEFAULT_FOURIER_PERIODS, action_step_features, features_per_step
 from cosmos_predict2.models.dit import MiniTrainDIT
 from cosmos_predict2.models.layers import Mlp
 
@@ -85,7 +88,8 @@ class ActionChunkConditionedMinimalV1LVGDiT(_ActionDiTBase):
     """Per-latent-frame actions: `temporal_compression_ratio` consecutive actions per latent frame after the first."""
 
     def __init__(
-        self, action_dim: int = 7, num_action_per_chunk: int = 12, temporal_compression_ratio: int = 4, **kwargs
+        self, action_dim: int = 7, num_action_per_chunk: int = 12, temporal_compression_ratio: int = 4,
+        action_features: str = "raw", action_fourier_periods: tuple | list | None = None, **kwargs
     ) -> None:
         if num_action_per_chunk % temporal_compression_ratio:
             raise ValueError(
@@ -94,19 +98,24 @@ class ActionChunkConditionedMinimalV1LVGDiT(_ActionDiTBase):
             )
         self.action_dim, self.num_action_per_chunk = action_dim, num_action_per_chunk
         self.temporal_compression_ratio = temporal_compression_ratio
-        super().__init__(action_in_features=action_dim * temporal_compression_ratio, **kwargs)
+        # "raw" (released nets): the 4 deltas of each latent frame; "cumulative_fourier": see action_features.py
+        self.action_features = action_features
+        self.action_fourier_periods = tuple(float(p) for p in (action_fourier_periods or DEFAULT_FOURIER_PERIODS))
+        per_step = features_per_step(action_features, action_dim, self.action_fourier_periods)
+        super().__init__(action_in_features=per_step * temporal_compression_ratio, **kwargs)
 
     def _extra_embeddings(self, action, cond_mask_B_T, T, dtype):
         action = self._require_action(action)
         B = action.shape[0]
         r = self.temporal_compression_ratio
-        num_frames_with_action = action.numel() // (B * self.action_in_features)
-        if action.numel() != B * num_frames_with_action * self.action_in_features or num_frames_with_action != T - 1:
+        if action.numel() != B * (T - 1) * r * self.action_dim:
             raise ValueError(
                 f"{type(self).__name__}: action {tuple(action.shape)} must give {r} actions of dim {self.action_dim} "
                 f"per latent frame after the first: expected (B, {(T - 1) * r}, {self.action_dim}) for T={T} latent frames."
             )
-        action_B_Tm1_A = action.reshape(B, T - 1, self.action_in_features)  # (B, 3, 28) for 12x7 and T=4
+        steps_B_N_F = action_step_features(action.reshape(B, (T - 1) * r, self.action_dim), self.action_features,
+                                           self.action_fourier_periods)
+        action_B_Tm1_A = steps_B_N_F.reshape(B, T - 1, self.action_in_features)  # (B, 3, 28) for 12x7 raw, T=4
         emb_D, emb_3D = self._embed(action_B_Tm1_A, dtype)
         keep_B_T_1 = (1.0 - cond_mask_B_T.to(dtype)).unsqueeze(-1)  # conditioning frames get no action
         emb_B_T_D = torch.cat([torch.zeros_like(emb_D[:, :1]), emb_D], dim=1) * keep_B_T_1

@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from cosmos_predict2.data.actions import actions_from_states
 from cosmos_predict2.data.synthetic import (SyntheticConfig, assign_splits, generate_episode, render_episode,
@@ -66,7 +67,8 @@ def test_video_follows_the_state_and_motion_is_visible():
 
 
 def test_trajectories_vary_and_cover_yaw_wrap():
-    eps = [generate_episode(0, i, CFG) for i in range(8)]
+    free = SyntheticConfig(yaw_range=np.pi)  # free turning
+    eps = [generate_episode(0, i, free) for i in range(8)]
     yaw = np.concatenate([e["state"][:, 5] for e in eps])
     assert (yaw > -np.pi).all() and (yaw <= np.pi).all()
     jumps = np.concatenate([np.abs(np.diff(e["state"][:, 5])) for e in eps])
@@ -75,6 +77,29 @@ def test_trajectories_vary_and_cover_yaw_wrap():
     assert grip.min() == 0.0 and grip.max() == 1.0
     speeds = np.concatenate([np.linalg.norm(np.diff(e["state"][:, :3], axis=0), axis=1) for e in eps])
     assert np.median(speeds) > 0.03
+
+
+def test_default_yaw_stays_in_range_and_still_turns():
+    eps = [generate_episode(0, i, CFG) for i in range(8)]
+    yaw = np.concatenate([e["state"][:, 5] for e in eps])
+    assert np.abs(yaw).max() <= CFG.yaw_range + 1e-6
+    assert yaw.max() - yaw.min() > CFG.yaw_range  # it does turn, across most of the range
+    with pytest.raises(ValueError, match="yaw_range"):
+        SyntheticConfig(yaw_range=0.0).check()
+
+
+def test_gripper_scale_draws_a_bigger_gripper_from_the_same_states():
+    small, big = (generate_episode(0, 2, SyntheticConfig(gripper_scale=k)) for k in (1.0, 2.0))
+    assert np.array_equal(small["state"], big["state"]) and np.array_equal(small["action"], big["action"])
+    assert big["scene"]["gripper_scale"] == 2.0 and "gripper_scale" not in small["scene"]
+
+    def magenta(f):
+        return ((f[..., 0] > 150) & (f[..., 1] < 110) & (f[..., 2] > 130)).sum()
+
+    assert magenta(big["frames"]) > 2.5 * magenta(small["frames"])  # finger area ~ scale^2
+    # the annotation's scene alone re-renders the same frames
+    again = render_episode(big["state"], big["continuous_gripper_state"], big["scene"], 64, 80)
+    assert np.array_equal(again, big["frames"])
 
 
 def test_decoded_video_is_close_to_render():

@@ -198,8 +198,11 @@ def register() -> None:
                                                           sigma_data=1.0, loss_scale=1.0)
     # The action model sees every 8x8-pixel latent cell as its own token (patch 1: a 2x2 patch of 64 channels
     # would ask a 128-wide net for 256 outputs per token), gets the conditioning latent frame as extra input
-    # channels of every frame (copying it is then one linear map) and absolute positions in every block.
-    tiny_action_net = dict(tiny_net, patch_spatial=1, concat_condition_frame=True, extra_per_block_abs_pos_emb=True)
+    # channels of every frame (copying it is then one linear map) and absolute positions in every block. Its
+    # actions come with their clip-relative running sums and Fourier features of the summed translation
+    # (models/action_features.py): with raw deltas alone the net ignored its actions in our runs.
+    tiny_action_net = dict(tiny_net, patch_spatial=1, concat_condition_frame=True, extra_per_block_abs_pos_emb=True,
+                           action_features="cumulative_fourier")
     register_group_option("model", "tiny_action_conditioned_rectified_flow", video2world_model(
         net=L(net_presets.ACTION_CHUNK_DIT)(**tiny_action_net, **net_presets.action_kwargs("chunk")),
         tokenizer=tiny_tok, objective=tiny_objective, sampler=predict2_sampler(0.0),
