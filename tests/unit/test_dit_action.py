@@ -1,5 +1,7 @@
 """Action-conditioned DiTs: checkpoint compatibility with the base net and where actions enter."""
 
+import math
+
 import pytest
 import torch
 
@@ -126,3 +128,42 @@ def test_missing_action_is_a_clear_error():
         net(x, t, ctx, cond)
     with pytest.raises(ValueError, match="takes no `action`"):
         MiniTrainDIT(**net_kwargs("tiny"))(x, t, ctx, cond, action=torch.zeros(2, 12, 7))
+
+
+def test_cumulative_fourier_features_match_a_float64_loop():
+    from cosmos_predict2.models.action_features import action_step_features, features_per_step
+
+    periods = (24.0, 6.0)
+    action = torch.randn(2, 12, 7, dtype=torch.float64)
+    feats = action_step_features(action, "cumulative_fourier", periods)
+    assert feats.shape == (2, 12, features_per_step("cumulative_fourier", 7, periods)) == (2, 12, 7 + 6 + 12)
+    for b in range(2):
+        pose = [0.0] * 6
+        for n in range(12):
+            pose = [p + float(action[b, n, i]) for i, p in enumerate(pose)]  # running sum since the clip start
+            phases = [2 * math.pi / period * pose[i] for i in range(3) for period in periods]
+            want = [*action[b, n].tolist(), *pose, *map(math.sin, phases), *map(math.cos, phases)]
+            torch.testing.assert_close(feats[b, n], torch.tensor(want, dtype=torch.float64))
+    assert action_step_features(action, "raw") is action
+    with pytest.raises(ValueError, match="action_features must be one of"):
+        features_per_step("cumsum", 7)
+
+
+def test_chunk_net_with_cumulative_features_embeds_each_frame_from_the_whole_clip_so_far():
+    torch.manual_seed(0)
+    net = ActionChunkConditionedMinimalV1LVGDiT(**net_kwargs("tiny", crossattn_emb_channels=32),
+                                                action_features="cumulative_fourier").eval()
+    assert net.action_embedder_B_D.fc1.weight.shape[1] == 4 * (7 + 6 + 24)
+    action = torch.randn(2, 12, 7)
+    changed = action.clone()
+    changed[:, 1] += 1.0  # a step inside latent frame 1 moves every later pose
+    cond_mask_B_T = torch.tensor([[1.0, 0, 0, 0]] * 2)
+    with torch.no_grad():
+        emb, _ = net._extra_embeddings(action, cond_mask_B_T, 4, torch.float32)
+        emb2, _ = net._extra_embeddings(changed, cond_mask_B_T, 4, torch.float32)
+    assert torch.all(emb[:, 0] == 0)
+    assert ((emb2 - emb)[:, 1:].abs().amax(-1) > 1e-4).all()  # frames 1, 2 and 3 all see it
+    x, t, ctx, cond = _batch()
+    assert net(x, t, ctx, cond, action=action).shape == x.shape
+    with pytest.raises(ValueError, match="actions of dim 7"):
+        net(x, t, ctx, cond, action=torch.randn(2, 12, 6))
