@@ -64,11 +64,14 @@ class ActionConditionedMinimalV1LVGDiT(_ActionDiTBase):
 
     def __init__(
         self, action_dim: int = 7, num_action_per_chunk: int = 12, temporal_compression_ratio: int | None = None,
-        **kwargs,
+        action_features: str = "raw", action_fourier_periods: tuple | list | None = None, **kwargs,
     ) -> None:
         # ``temporal_compression_ratio`` is accepted and unused: Hydra merges a net override into the model's
         # net node, so switching a chunk-net experiment to this clip net keeps that key (one vector per clip).
-        del temporal_compression_ratio
+        del temporal_compression_ratio, action_fourier_periods
+        if action_features != "raw":
+            raise ValueError(f"{type(self).__name__} embeds raw actions only; got action_features={action_features!r} "
+                             "(a chunk-net setting): override model.config.net.action_features=raw")
         self.action_dim, self.num_action_per_chunk = action_dim, num_action_per_chunk
         super().__init__(action_in_features=action_dim * num_action_per_chunk, **kwargs)
 

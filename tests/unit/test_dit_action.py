@@ -167,3 +167,8 @@ def test_chunk_net_with_cumulative_features_embeds_each_frame_from_the_whole_cli
     assert net(x, t, ctx, cond, action=action).shape == x.shape
     with pytest.raises(ValueError, match="actions of dim 7"):
         net(x, t, ctx, cond, action=torch.randn(2, 12, 6))
+
+
+def test_clip_net_rejects_chunk_only_action_features_clearly():
+    with pytest.raises(ValueError, match="action_features=raw"):
+        ActionConditionedMinimalV1LVGDiT(**net_kwargs("tiny"), action_features="cumulative_fourier")
