@@ -1,8 +1,9 @@
 """CPU experiments: tiny world models trained on the synthetic data of scripts/prepare_synthetic_data.py.
 
 ``tiny_action_conditioned_bridge``: chunk-action DiT (4 actions per latent frame) + the tiny linear
-tokenizer (64 channels), Predict2-style rectified-flow preconditioning, 13-frame Bridge-format clips,
-batch 16, 3600 iterations (about 26 minutes on 2 CPU cores; results in BENCHMARKS.md).
+tokenizer (64 channels), clip-relative cumulative + Fourier action features, Predict2-style rectified-flow
+preconditioning trained mostly at high noise (log sigma ~ N(2, 1)), 13-frame Bridge-format clips,
+batch 16, 3600 iterations (about 24 minutes on 2 CPU cores; results in BENCHMARKS.md).
 ``tiny_video2world_text``: text(-embedding)-conditioned video DiT on synthetic video-text data.
 """
 
