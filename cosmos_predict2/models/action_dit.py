@@ -103,7 +103,8 @@ class ActionChunkConditionedMinimalV1LVGDiT(_ActionDiTBase):
         self.temporal_compression_ratio = temporal_compression_ratio
         # "raw" (released nets): the 4 deltas of each latent frame; "cumulative_fourier": see action_features.py
         self.action_features = action_features
-        self.action_fourier_periods = tuple(float(p) for p in (action_fourier_periods or DEFAULT_FOURIER_PERIODS))
+        periods = DEFAULT_FOURIER_PERIODS if action_fourier_periods is None else action_fourier_periods
+        self.action_fourier_periods = tuple(float(p) for p in periods)
         per_step = features_per_step(action_features, action_dim, self.action_fourier_periods)
         super().__init__(action_in_features=per_step * temporal_compression_ratio, **kwargs)
 

@@ -23,6 +23,8 @@ def features_per_step(kind: str, action_dim: int, periods=DEFAULT_FOURIER_PERIOD
     if kind == "cumulative_fourier":
         if action_dim < 6:
             raise ValueError(f"action_features='cumulative_fourier' needs >= 6 pose dims per action, got {action_dim}")
+        if not len(periods) or min(periods) <= 0:
+            raise ValueError(f"action_fourier_periods must be one or more positive periods, got {tuple(periods)}")
         return action_dim + 6 + 3 * 2 * len(periods)
     raise ValueError(f"action_features must be one of {ACTION_FEATURES}, got {kind!r}")
 

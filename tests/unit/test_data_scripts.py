@@ -29,6 +29,15 @@ def test_prepare_synthetic_both_forms_and_tiny_t5(tmp_path, capsys):
     assert VideoTextDataset(str(vt), 4, [32, 32], t5_embedding_dim=64)[2]["t5_text_mask"].sum() > 10
     assert main(["--out", str(tmp_path / "c"), "--height", "40"]) == 2
     assert "divisible by 16" in capsys.readouterr().err
+    scene = tmp_path / "scene"
+    assert main(["--out", str(scene), "--yaw-range", "3.1416", "--gripper-scale", "1", *common]) == 0
+    made = json.loads((scene / "synthetic_info.json").read_text())["config"]
+    assert (made["yaw_range"], made["gripper_scale"]) == (3.1416, 1.0)
+    assert "gripper_scale" not in json.loads((scene / "annotation/val/1.json").read_text())["scene"]
+    assert main(["--out", str(tmp_path / "d"), "--gripper-scale", "0"]) == 2
+    assert "gripper_scale must be in (0, 4]" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "e"), "--yaw-range", "-1"]) == 2
+    assert "yaw_range must be > 0" in capsys.readouterr().err
 
 
 def test_benchmark_dataloader_runs(tmp_path):

@@ -167,6 +167,10 @@ def test_chunk_net_with_cumulative_features_embeds_each_frame_from_the_whole_cli
     assert net(x, t, ctx, cond, action=action).shape == x.shape
     with pytest.raises(ValueError, match="actions of dim 7"):
         net(x, t, ctx, cond, action=torch.randn(2, 12, 6))
+    for bad in ([], [12.0, 0.0]):  # an empty list must not fall back to the defaults silently
+        with pytest.raises(ValueError, match="action_fourier_periods must be one or more positive"):
+            ActionChunkConditionedMinimalV1LVGDiT(**net_kwargs("tiny"), action_features="cumulative_fourier",
+                                                  action_fourier_periods=bad)
 
 
 def test_clip_net_rejects_chunk_only_action_features_clearly():
