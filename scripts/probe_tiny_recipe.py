@@ -9,6 +9,7 @@ tokenizer's own round trip, so a recipe change can be judged in minutes instead 
     python -m scripts.probe_tiny_recipe --data datasets/synthetic_bridge --iters 1000 \
         model.config.net.num_blocks=6
     python -m scripts.probe_tiny_recipe --regress ...   # deterministic regression instead of diffusion
+    python -m scripts.probe_tiny_recipe --long-episodes 16 ...  # also the long protocol on 16 val episodes
 
 ``--regress`` trains the same net as a plain regressor (future frames from the conditioning frame and the
 actions, one fixed timestep): an upper bound on how fast the net can learn to use its inputs.
@@ -59,6 +60,8 @@ def main(argv=None) -> int:
     p.add_argument("--num-steps", type=int, default=10, help="sampling steps at evaluation")
     p.add_argument("--val-stride", type=int, default=8, help="every N-th validation window")
     p.add_argument("--regress", action="store_true", help="train as a deterministic regressor")
+    p.add_argument("--long-episodes", type=int, default=0,
+                   help="also score the long protocol (chunked rollout) on this many validation episodes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("overrides", nargs="*", help="config overrides, as for scripts.train")
     args = p.parse_args(argv)
@@ -83,6 +86,26 @@ def main(argv=None) -> int:
         out = model.net_fn(model.net, cond, lat.shape[-2], lat.shape[-1])(lat * m, t_B_T)
         return lat * m + out * (1 - m), m
 
+    long_episodes = []
+    if args.long_episodes > 0 and not args.regress:
+        from cosmos_predict2.evaluation.episodes import bridge_params_from_config, load_bridge_episodes
+
+        long_episodes = load_bridge_episodes(args.data, "val", max_episodes=args.long_episodes,
+                                             **bridge_params_from_config(cfg))
+
+    def evaluate_long() -> str:
+        """Long-protocol PSNR (model / shuffled actions) with the project's evaluation and rollout."""
+        import functools
+
+        from cosmos_predict2.evaluation.evaluate import evaluate as evaluate_episodes
+        from cosmos_predict2.inference.action_rollout import rollout_episode
+
+        summary = evaluate_episodes(model, long_episodes, protocols=("long",),
+                                    methods=("model", "shuffled_actions", "copy_last_frame"),
+                                    num_steps=args.num_steps, rollout_fn=functools.partial(rollout_episode, fps=float(cfg.model.config.fps)),
+                                    progress=False, print_table=False)["protocols"]["long"]
+        return "; long protocol " + ", ".join(f"{k} {v['psnr']:.2f} dB" for k, v in summary.items() if isinstance(v, dict))
+
     @torch.no_grad()
     def evaluate(it: int) -> None:
         model.eval()
@@ -95,8 +118,9 @@ def main(argv=None) -> int:
                     {"latent": lat, "action": a}, num_steps=args.num_steps, seed=1)
                 out.append(model.decode(z).clamp(-1, 1))
             res[name] = psnr_excluding_first(torch.cat(out), gt)
+        extra = evaluate_long() if long_episodes else ""
         model.train()
-        print(f"iter {it}: PSNR " + ", ".join(f"{k} {v:.2f} dB" for k, v in res.items()), flush=True)
+        print(f"iter {it}: PSNR " + ", ".join(f"{k} {v:.2f} dB" for k, v in res.items()) + extra, flush=True)
 
     opt = torch.optim.AdamW(model.net.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / 200) * (1 - 0.9 * i / args.iters))

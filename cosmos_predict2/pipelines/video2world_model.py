@@ -89,6 +89,8 @@ class Video2WorldModel(nn.Module):
         if isinstance(self._tokenizer, nn.Module):
             self._tokenizer.eval().requires_grad_(False)
         self.conditioner = _instantiate(_get(config, "conditioner"))
+        augment_cfg = _get(config, "condition_augment")  # e.g. diffusion.condition_augment.ConditionFrameBlur
+        self.condition_augment = _instantiate(augment_cfg) if augment_cfg is not None else None
         self.objective = _instantiate(_get(config, "objective"))
         for name, module in self.objective.trainable_modules().items():
             self.add_module(name, module)  # e.g. `logvar` of the Predict1 objective
@@ -211,13 +213,18 @@ class Video2WorldModel(nn.Module):
         return fn
 
     # ------------------------------------------------------------------ training
-    def training_step(self, batch: Mapping[str, Any], iteration: int = 0, generator: Optional[torch.Generator] = None):
+    def training_step(self, batch: Mapping[str, Any], iteration: int = 0, generator: Optional[torch.Generator] = None,
+                      augment: bool = True):
         """Loss for one batch. Returns ``(loss, outputs)``; outputs are detached tensors for logging.
 
-        Randomness (conditioning-frame count, dropout, noise level, noise) comes from ``generator`` or the
-        global torch RNG: ranks of one context-parallel group must draw identically (seed by dp rank)."""
+        Randomness (conditioning-frame count, dropout, noise level, noise, conditioning augmentation) comes
+        from ``generator`` or the global torch RNG: ranks of one context-parallel group must draw identically
+        (seed by dp rank). ``augment=False`` skips ``model.config.condition_augment`` (validation)."""
         x0 = self.get_latents(batch)
         condition = self.build_condition(batch, x0, training=True, generator=generator)
+        if augment and self.condition_augment is not None and condition.gt_latent_B_C_T_H_W is not None:
+            condition = condition.replace(gt_latent_B_C_T_H_W=self.condition_augment(
+                condition.gt_latent_B_C_T_H_W, condition.condition_mask_B_1_T_1_1, generator))
         fn = self.net_fn(self.net, condition, x0.shape[-2], x0.shape[-1])
         loss, out = self.objective.training_loss(
             fn, x0, condition.condition_mask_B_1_T_1_1, generator=generator,
@@ -230,7 +237,7 @@ class Video2WorldModel(nn.Module):
 
     @torch.no_grad()
     def validation_step(self, batch: Mapping[str, Any], iteration: int = 0, generator: Optional[torch.Generator] = None):
-        return self.training_step(batch, iteration, generator)
+        return self.training_step(batch, iteration, generator, augment=False)
 
     @torch.no_grad()
     def ema_update(self, iteration: int) -> Optional[float]:

@@ -77,6 +77,7 @@ def video2world_model(
     dit_path: str = "",
     state_t: Optional[int] = None,
     state_ch: int = 16,
+    condition_augment: Any = None,
 ) -> dict:
     """A ``model`` group node (package ``_global_``)."""
     state_t = state_t if state_t is not None else 1 + (num_video_frames - 1) // 4
@@ -108,6 +109,7 @@ def video2world_model(
         activation_checkpointing=activation_checkpointing,
         input_video_key="video",
         input_latent_key="latent",
+        condition_augment=condition_augment,
     )
     return dict(
         trainer=dict(distributed_parallelism="fsdp"),
@@ -216,7 +218,8 @@ def register() -> None:
         tokenizer=tiny_tok, objective=tiny_objective, sampler=predict2_sampler(0.0, num_steps=TINY_ACTION_STEPS),
         cond=conditioner(0.0, 0.0, use_action=True), num_video_frames=13, resolution="64", fps=4,
         min_cond=1, max_cond=1, text_encoder=tiny_text, precision="float32", activation_checkpointing="none",
-        fsdp_shard_size=-1, state_ch=tiny_ch))
+        fsdp_shard_size=-1, state_ch=tiny_ch,
+        condition_augment=L("cosmos_predict2.diffusion.condition_augment.ConditionFrameBlur")(prob=0.5, max_sigma=1.5)))
     register_group_option("model", "tiny_video2world_rectified_flow", video2world_model(
         net=L(net_presets.DIT)(**tiny_net),
         tokenizer=tiny_tok, objective=rectified_flow_objective(5.0), sampler=unipc_sampler(3.0),
