@@ -219,6 +219,8 @@ def register() -> None:
         cond=conditioner(0.0, 0.0, use_action=True), num_video_frames=13, resolution="64", fps=4,
         min_cond=1, max_cond=1, text_encoder=tiny_text, precision="float32", activation_checkpointing="none",
         fsdp_shard_size=-1, state_ch=tiny_ch,
+        # blurred conditioning frames in half the samples: later rollout chunks start from the model's own
+        # blurred frame (full runs, long protocol, gap to shuffled actions: 1.24 dB without, 1.42 dB with)
         condition_augment=L("cosmos_predict2.diffusion.condition_augment.ConditionFrameBlur")(prob=0.5, max_sigma=1.5)))
     register_group_option("model", "tiny_video2world_rectified_flow", video2world_model(
         net=L(net_presets.DIT)(**tiny_net),

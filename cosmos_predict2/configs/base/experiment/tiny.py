@@ -3,7 +3,8 @@
 ``tiny_action_conditioned_bridge``: chunk-action DiT (4 actions per latent frame) + the tiny linear
 tokenizer (64 channels), clip-relative cumulative + Fourier action features, Predict2-style rectified-flow
 preconditioning trained mostly at high noise (log sigma ~ N(3, 1)) and sampled in one step (its conditional
-mean estimate), 13-frame Bridge-format clips, batch 16, lr 2e-3, 3600 iterations (about 24 minutes on 2 CPU
+mean estimate), conditioning frames blurred in half the training samples (ConditionFrameBlur), 13-frame
+Bridge-format clips, batch 16, lr 2e-3, 3600 iterations (about 23-26 minutes on 2 CPU
 cores; results in BENCHMARKS.md).
 ``tiny_video2world_text``: text(-embedding)-conditioned video DiT on synthetic video-text data.
 """
