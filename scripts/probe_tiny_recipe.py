@@ -65,6 +65,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("overrides", nargs="*", help="config overrides, as for scripts.train")
     args = p.parse_args(argv)
+    if args.long_episodes and args.regress:
+        p.error("--long-episodes rolls out with the sampler; it cannot be combined with --regress")
     torch.manual_seed(args.seed)
     cfg = compose_config(overrides=[f"experiment={args.experiment}", *args.overrides])
     model = instantiate(cfg.model)
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
         return lat * m + out * (1 - m), m
 
     long_episodes = []
-    if args.long_episodes > 0 and not args.regress:
+    if args.long_episodes > 0:
         from cosmos_predict2.evaluation.episodes import bridge_params_from_config, load_bridge_episodes
 
         long_episodes = load_bridge_episodes(args.data, "val", max_episodes=args.long_episodes,

@@ -52,8 +52,9 @@ class ConditionFrameBlur:
             return gt_latent_B_C_T_H_W  # off: draws no random numbers either
         B = gt_latent_B_C_T_H_W.shape[0]
         dev = gt_latent_B_C_T_H_W.device
-        chosen_B = torch.rand(B, generator=generator, device=generator.device if generator else dev).to(dev) < self.prob
-        sigma_B = torch.rand(B, generator=generator, device=generator.device if generator else dev).to(dev)
+        draw_dev = generator.device if generator is not None else dev
+        chosen_B = torch.rand(B, generator=generator, device=draw_dev).to(dev) < self.prob
+        sigma_B = torch.rand(B, generator=generator, device=draw_dev).to(dev)
         sigma_B = sigma_B * self.max_sigma * chosen_B
         if not bool(chosen_B.any()):
             return gt_latent_B_C_T_H_W

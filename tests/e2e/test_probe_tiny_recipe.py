@@ -41,3 +41,16 @@ def test_probe_runs_and_reports(bridge_data, capsys, mode):
     out = capsys.readouterr().out
     assert re.search(r"PSNR copy-first-frame [\d.]+ dB, tokenizer round trip [\d.]+ dB", out)
     assert re.search(r"iter 2: PSNR true actions [\d.]+ dB, shuffled actions [\d.]+ dB", out)
+
+
+def test_probe_long_protocol(bridge_data, capsys):
+    argv = ["--data", bridge_data, "--iters", "2", "--eval-every", "2", "--batch-size", "2", "--num-steps", "1",
+            "--val-stride", "10", "--long-episodes", "1", "model.config.net.num_blocks=1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    # one validation episode here: shuffled actions need a second one, so only model and copy-last-frame
+    assert re.search(r"long protocol model [\d.]+ dB, .*copy_last_frame [\d.]+ dB", out)
+    with pytest.raises(SystemExit) as err:
+        main([*argv, "--regress"])
+    assert err.value.code == 2
+    assert "cannot be combined with --regress" in capsys.readouterr().err
