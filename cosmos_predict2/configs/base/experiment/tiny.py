@@ -4,8 +4,8 @@
 tokenizer (64 channels), clip-relative cumulative + Fourier action features, Predict2-style rectified-flow
 preconditioning trained mostly at high noise (log sigma ~ N(3, 1)) and sampled in one step (its conditional
 mean estimate), conditioning frames blurred in half the training samples (ConditionFrameBlur), 13-frame
-Bridge-format clips, batch 16, lr 2e-3, 3600 iterations (about 23-26 minutes on 2 CPU
-cores; results in BENCHMARKS.md).
+Bridge-format clips, batch 16, lr 2e-3, bf16 compute with fp32 master weights, 4300 iterations (about 22
+minutes on 2 CPU cores; results in BENCHMARKS.md).
 ``tiny_video2world_text``: text(-embedding)-conditioned video DiT on synthetic video-text data.
 """
 
@@ -28,11 +28,11 @@ tiny_action_conditioned_bridge = dict(
         "_self_",
     ],
     job=dict(project="cosmos_predict2_tiny", group="action_conditioned", name="tiny_action_conditioned_bridge"),
-    model=dict(config=dict(fsdp_shard_size=-1, ema=dict(enabled=True, rate=0.10))),
+    model=dict(config=dict(fsdp_shard_size=-1, precision="bfloat16", ema=dict(enabled=True, rate=0.10))),
     optimizer=dict(lr=2e-3, weight_decay=0.01, betas=[0.9, 0.99]),
-    scheduler=dict(warm_up_steps=[200], cycle_lengths=[3_600], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
+    scheduler=dict(warm_up_steps=[200], cycle_lengths=[4_300], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
     dataloader_train=dict(batch_size=16, num_workers=1),
-    trainer=dict(max_iter=3_600, logging_iter=200, validation_iter=500, seed=0,
+    trainer=dict(max_iter=4_300, logging_iter=200, validation_iter=500, seed=0,
                  callbacks=dict(grad_clip=dict(clip_norm=1.0), rollout_eval=ROLLOUT_EVAL)),
     checkpoint=dict(save_iter=500, keep_last_k=2),
 )
