@@ -65,6 +65,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("overrides", nargs="*", help="config overrides, as for scripts.train")
     args = p.parse_args(argv)
+    if args.long_episodes < 0:
+        p.error(f"--long-episodes must be >= 0 (0 = no long protocol), got {args.long_episodes}")
     if args.long_episodes and args.regress:
         p.error("--long-episodes rolls out with the sampler; it cannot be combined with --regress")
     torch.manual_seed(args.seed)
@@ -96,17 +98,19 @@ def main(argv=None) -> int:
                                              **bridge_params_from_config(cfg))
 
     def evaluate_long() -> str:
-        """Long-protocol PSNR (model / shuffled actions) with the project's evaluation and rollout."""
+        """Long-protocol PSNR (model / shuffled actions / copy-last-frame) with the project's evaluation."""
         import functools
 
         from cosmos_predict2.evaluation.evaluate import evaluate as evaluate_episodes
         from cosmos_predict2.inference.action_rollout import rollout_episode
 
+        rollout = functools.partial(rollout_episode, fps=float(cfg.model.config.fps))
         summary = evaluate_episodes(model, long_episodes, protocols=("long",),
                                     methods=("model", "shuffled_actions", "copy_last_frame"),
-                                    num_steps=args.num_steps, rollout_fn=functools.partial(rollout_episode, fps=float(cfg.model.config.fps)),
-                                    progress=False, print_table=False)["protocols"]["long"]
-        return "; long protocol " + ", ".join(f"{k} {v['psnr']:.2f} dB" for k, v in summary.items() if isinstance(v, dict))
+                                    num_steps=args.num_steps, rollout_fn=rollout, progress=False,
+                                    print_table=False)["protocols"]["long"]
+        methods = {k: v for k, v in summary.items() if isinstance(v, dict)}  # skips "seconds"
+        return "; long protocol " + ", ".join(f"{k} {v['psnr']:.2f} dB" for k, v in methods.items())
 
     @torch.no_grad()
     def evaluate(it: int) -> None:

@@ -55,9 +55,7 @@ class ConditionFrameBlur:
         draw_dev = generator.device if generator is not None else dev
         chosen_B = torch.rand(B, generator=generator, device=draw_dev).to(dev) < self.prob
         sigma_B = torch.rand(B, generator=generator, device=draw_dev).to(dev)
-        sigma_B = sigma_B * self.max_sigma * chosen_B
-        if not bool(chosen_B.any()):
-            return gt_latent_B_C_T_H_W
+        sigma_B = sigma_B * self.max_sigma * chosen_B  # 0 for the others: their kernel is an exact delta
         blurred = gaussian_blur_hw(gt_latent_B_C_T_H_W, sigma_B, self.radius)
         mask = condition_mask_B_1_T_1_1.to(gt_latent_B_C_T_H_W.dtype)
         return blurred * mask + gt_latent_B_C_T_H_W * (1 - mask)

@@ -54,3 +54,6 @@ def test_probe_long_protocol(bridge_data, capsys):
         main([*argv, "--regress"])
     assert err.value.code == 2
     assert "cannot be combined with --regress" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--data", bridge_data, "--long-episodes", "-1"])
+    assert "--long-episodes must be >= 0" in capsys.readouterr().err
