@@ -109,7 +109,19 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
                     f"{split}.dataset.video_size={[h, w]} must be divisible by {SPATIAL_FACTOR} "
                     f"(8x VAE downsampling x 2x2 patches); e.g. {[h // 16 * 16, w // 16 * 16]}")
         data_frames = _get(loader, "dataset", "num_frames")
-        if data_frames is not None and frames is not None and data_frames != frames:
+        rollout = _get(mcfg, "rollout_conditioning")
+        if split == "dataloader_train" and rollout is not None and frames is not None:
+            chunk = _get(rollout, "chunk_actions", default=12)
+            if chunk != frames - 1:
+                raise ConfigError(
+                    f"model.config.rollout_conditioning.chunk_actions={chunk} but a clip of "
+                    f"model.config.num_video_frames={frames} holds {frames - 1} actions; set chunk_actions={frames - 1}")
+            if data_frames is not None and data_frames != 2 * chunk + 1:
+                raise ConfigError(
+                    f"model.config.rollout_conditioning needs two-chunk training windows: "
+                    f"dataloader_train.dataset.num_frames={data_frames}, expected {2 * chunk + 1}; set it to "
+                    f"{2 * chunk + 1} (or model.config.rollout_conditioning=null)")
+        elif data_frames is not None and frames is not None and data_frames != frames:
             raise ConfigError(
                 f"{split}.dataset.num_frames={data_frames} differs from model.config.num_video_frames={frames}; "
                 f"set both to the same value")

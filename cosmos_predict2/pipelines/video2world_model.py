@@ -91,6 +91,8 @@ class Video2WorldModel(nn.Module):
         self.conditioner = _instantiate(_get(config, "conditioner"))
         augment_cfg = _get(config, "condition_augment")  # e.g. diffusion.condition_augment.ConditionFrameBlur
         self.condition_augment = _instantiate(augment_cfg) if augment_cfg is not None else None
+        rollout_cfg = _get(config, "rollout_conditioning")  # e.g. diffusion.rollout_conditioning.OwnRolloutConditioning
+        self.rollout_conditioning = _instantiate(rollout_cfg) if rollout_cfg is not None else None
         self.objective = _instantiate(_get(config, "objective"))
         for name, module in self.objective.trainable_modules().items():
             self.add_module(name, module)  # e.g. `logvar` of the Predict1 objective
@@ -219,7 +221,11 @@ class Video2WorldModel(nn.Module):
 
         Randomness (conditioning-frame count, dropout, noise level, noise, conditioning augmentation) comes
         from ``generator`` or the global torch RNG: ranks of one context-parallel group must draw identically
-        (seed by dp rank). ``augment=False`` skips ``model.config.condition_augment`` (validation)."""
+        (seed by dp rank). ``augment=False`` skips ``model.config.condition_augment`` and
+        ``model.config.rollout_conditioning`` (validation)."""
+        own_rollout_B = None
+        if augment and self.rollout_conditioning is not None:
+            batch, own_rollout_B = self.rollout_conditioning(self, batch, iteration, generator)
         x0 = self.get_latents(batch)
         condition = self.build_condition(batch, x0, training=True, generator=generator)
         if augment and self.condition_augment is not None and condition.gt_latent_B_C_T_H_W is not None:
@@ -232,6 +238,8 @@ class Video2WorldModel(nn.Module):
         )
         outputs = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
         outputs["num_conditional_frames"] = condition.num_conditional_frames_B
+        if own_rollout_B is not None:
+            outputs["own_rollout_fraction"] = own_rollout_B.float().mean()
         outputs["loss"] = loss.detach()
         return loss, outputs
 

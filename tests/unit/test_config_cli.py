@@ -130,10 +130,15 @@ def test_parallel_layouts():
     (["model_parallel.context_parallel_size=3"], None, "num_heads=4 is not divisible"),
     (["model.config.num_video_frames=12"], None, "needs 1 \\+ 4k frames"),
     (["model_parallel.context_parallel_size=4", "model.config.num_video_frames=9", "model.config.state_t=3",
-      "dataloader_train.dataset.num_frames=9", "dataloader_val.dataset.num_frames=9"], None,
+      "dataloader_train.dataset.num_frames=9", "dataloader_val.dataset.num_frames=9",
+      "model.config.rollout_conditioning=null"], None,
      "3 latent frames .* not divisible"),
     (["dataloader_train.dataset.video_size=[60,80]"], None, "must be divisible by 16"),
-    (["dataloader_train.dataset.num_frames=9"], None, "differs from model.config.num_video_frames=13"),
+    (["dataloader_val.dataset.num_frames=9"], None, "differs from model.config.num_video_frames=13"),
+    (["model.config.rollout_conditioning=null"], None,  # the recipe's two-chunk windows need it
+     "dataloader_train.dataset.num_frames=25 differs from model.config.num_video_frames=13"),
+    (["dataloader_train.dataset.num_frames=13"], None, "num_frames=13, expected 25"),
+    (["model.config.rollout_conditioning.chunk_actions=8"], None, "chunk_actions=8 but a clip .* holds 12 actions"),
     (["model.config.state_t=5"], None, "state_t=5 does not match"),
     (["model.config.fsdp_shard_size=4"], 6, "valid shard sizes here"),
 ])

@@ -78,6 +78,7 @@ def video2world_model(
     state_t: Optional[int] = None,
     state_ch: int = 16,
     condition_augment: Any = None,
+    rollout_conditioning: Any = None,
 ) -> dict:
     """A ``model`` group node (package ``_global_``)."""
     state_t = state_t if state_t is not None else 1 + (num_video_frames - 1) // 4
@@ -110,6 +111,7 @@ def video2world_model(
         input_video_key="video",
         input_latent_key="latent",
         condition_augment=condition_augment,
+        rollout_conditioning=rollout_conditioning,
     )
     return dict(
         trainer=dict(distributed_parallelism="fsdp"),

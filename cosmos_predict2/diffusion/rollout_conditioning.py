@@ -1,0 +1,119 @@
+"""Training on the model's own rollouts: condition some clips on the frame the model itself predicted.
+
+An autoregressive rollout conditions chunk k on the LAST GENERATED frame of chunk k-1, which is blurrier
+and slightly wrong compared with the ground-truth frames every training clip starts from; the error then
+compounds chunk after chunk. ``OwnRolloutConditioning`` closes that train / test gap: the loader gives
+two-chunk windows (``1 + 2 * chunk_actions`` frames, e.g. 25) and for a random fraction ``prob`` of the
+samples the model (no gradient, current weights, the inference sampler) predicts the first chunk from
+its ground-truth first frame; its last frame, round-tripped through uint8 and the tokenizer exactly as in
+``cosmos_predict2.inference.action_rollout``, becomes the conditioning frame of the second chunk, whose
+ground-truth frames are the training target. The other samples train on one of the two chunks with its
+ground-truth conditioning frame (either chunk, at random, so every window position is seen).
+
+Set ``model.config.rollout_conditioning=L(OwnRolloutConditioning)(...)`` and
+``dataloader_train.dataset.num_frames = 1 + 2 * chunk_actions``. Validation batches (one chunk) are
+left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import torch
+
+__all__ = ["OwnRolloutConditioning", "split_two_chunk_window", "select_samples", "uint8_round_trip"]
+
+
+def uint8_round_trip(video: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float video -> the same video quantised to uint8 levels (what a saved / re-fed frame is)."""
+    return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round() / 127.5 - 1.0
+
+
+def select_samples(batch: Mapping[str, Any], index: torch.Tensor, batch_size: int) -> dict:
+    """The samples ``index`` of every per-sample tensor / list of ``batch`` (other values kept as they are)."""
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch_size:
+            out[key] = value.index_select(0, index.to(value.device))
+        elif isinstance(value, (list, tuple)) and len(value) == batch_size:
+            out[key] = [value[int(i)] for i in index]
+        else:
+            out[key] = value
+    return out
+
+
+def split_two_chunk_window(video_B_C_T_H_W: torch.Tensor, action_B_N_D: torch.Tensor, chunk_actions: int):
+    """(video, actions) of a ``1 + 2n`` frame window -> ((video1, actions1), (video2, actions2)) of ``1 + n``
+    frames each; chunk 2 starts on chunk 1's last frame (frame n)."""
+    n = int(chunk_actions)
+    T, N = video_B_C_T_H_W.shape[2], action_B_N_D.shape[1]
+    if T != 2 * n + 1 or N != 2 * n:
+        raise ValueError(
+            f"rollout_conditioning needs two-chunk windows of {2 * n + 1} frames and {2 * n} actions, got {T} frames "
+            f"and {N} actions; set dataloader_train.dataset.num_frames={2 * n + 1} (or remove "
+            "model.config.rollout_conditioning)."
+        )
+    return ((video_B_C_T_H_W[:, :, : n + 1], action_B_N_D[:, :n]),
+            (video_B_C_T_H_W[:, :, n:], action_B_N_D[:, n:]))
+
+
+class OwnRolloutConditioning:
+    """See the module doc. ``prob``: fraction of samples conditioned on the model's own prediction (from
+    ``start_iteration`` on; before, every sample uses ground truth); ``num_steps``: sampler steps of that
+    prediction (None: the model's sampler default, i.e. what inference uses); ``chunk_actions``: actions
+    per chunk (12 for Bridge)."""
+
+    def __init__(self, prob: float = 0.5, start_iteration: int = 0, num_steps: Optional[int] = None,
+                 chunk_actions: int = 12, video_key: str = "video", action_key: str = "action"):
+        if not 0.0 <= float(prob) <= 1.0:
+            raise ValueError(f"OwnRolloutConditioning: prob={prob} must be in [0, 1]")
+        if int(start_iteration) < 0 or int(chunk_actions) < 1:
+            raise ValueError(f"OwnRolloutConditioning: start_iteration={start_iteration} must be >= 0 and "
+                             f"chunk_actions={chunk_actions} >= 1")
+        if num_steps is not None and int(num_steps) < 1:
+            raise ValueError(f"OwnRolloutConditioning: num_steps={num_steps} must be >= 1 (or None)")
+        self.prob = float(prob)
+        self.start_iteration = int(start_iteration)
+        self.num_steps = None if num_steps is None else int(num_steps)
+        self.chunk_actions = int(chunk_actions)
+        self.video_key, self.action_key = video_key, action_key
+
+    def __repr__(self) -> str:
+        return (f"OwnRolloutConditioning(prob={self.prob}, start_iteration={self.start_iteration}, "
+                f"num_steps={self.num_steps}, chunk_actions={self.chunk_actions})")
+
+    def __call__(self, model: Any, batch: Mapping[str, Any], iteration: int,
+                 generator: Optional[torch.Generator] = None) -> tuple[dict, torch.Tensor]:
+        """Two-chunk ``batch`` -> (one-chunk batch with ``latent`` set, bool mask (B,) of the samples whose
+        conditioning frame is the model's own prediction)."""
+        for key in (self.video_key, self.action_key):
+            if key not in batch:
+                raise ValueError(f"rollout_conditioning needs batch[{key!r}] (uint8 video + actions); got keys "
+                                 f"{sorted(batch)}")
+        video, action = batch[self.video_key], batch[self.action_key]
+        (video1, action1), (video2, action2) = split_two_chunk_window(video, action, self.chunk_actions)
+        B = video.shape[0]
+        device = video.device
+        draws = torch.rand(2, B, generator=generator, device="cpu" if generator is None else generator.device)
+        active = iteration >= self.start_iteration
+        own_B = (draws[0] < self.prob) & active  # conditioned on the model's own chunk-1 prediction
+        second_B = own_B | (draws[1] < 0.5)  # which chunk is the training clip
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                                 device="cpu" if generator is None else generator.device))
+        pick = second_B.to(device).view(B, *([1] * (video.ndim - 1)))
+        clip = torch.where(pick, video2, video1)
+        actions = torch.where(second_B.to(device).view(B, 1, 1), action2, action1)
+        latent = model.encode(clip)  # (B, C, t, h, w), chunk 2's frame 0 still the ground truth
+        if bool(own_B.any()):
+            index = own_B.nonzero().flatten()
+            first = select_samples({**batch, self.video_key: video1, self.action_key: action1}, index, B)
+            first.pop(getattr(model, "input_latent_key", "latent"), None)
+            predicted = model.generate(first, num_steps=self.num_steps, seed=seed)  # (b, C, t, h, w)
+            last_frame = uint8_round_trip(model.decode(predicted)[:, :, -1:])  # (b, 3, 1, H, W)
+            latent[index.to(device), :, :1] = model.encode(last_frame).to(latent.dtype)
+        out = {**batch, self.video_key: clip, self.action_key: actions, getattr(model, "input_latent_key", "latent"): latent}
+        if isinstance(out.get("num_frames"), torch.Tensor):
+            out["num_frames"] = torch.full_like(out["num_frames"], self.chunk_actions + 1)
+        elif "num_frames" in out:
+            out["num_frames"] = self.chunk_actions + 1
+        return out, own_B
