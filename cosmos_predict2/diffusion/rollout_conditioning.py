@@ -12,16 +12,32 @@ ground-truth conditioning frame (either chunk, at random, so every window positi
 
 Set ``model.config.rollout_conditioning=L(OwnRolloutConditioning)(...)`` and
 ``dataloader_train.dataset.num_frames = 1 + 2 * chunk_actions``. Validation batches (one chunk) are
-left alone.
+left alone. Each such sample costs one extra no-gradient forward of the net.
+
+Measured on the tiny recipe (BENCHMARKS.md section 1: prob 0.5 from iteration 1000, 4300 iterations) it
+LOWERED long-protocol PSNR (19.70 against 20.06 dB; the gap to shuffled actions 0.99 against 1.58 dB), so
+the recipe leaves it off; it is here to try at scales where the rollout error, not the model's own blur,
+dominates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Optional
 
 import torch
 
-__all__ = ["OwnRolloutConditioning", "split_two_chunk_window", "select_samples", "uint8_round_trip"]
+__all__ = ["OwnRolloutConditioning", "RolloutDraw", "split_two_chunk_window", "select_samples", "uint8_round_trip"]
+
+
+@dataclasses.dataclass
+class RolloutDraw:
+    """What one call drew: ``own_B`` samples conditioned on the model's own prediction, ``second_B`` samples
+    whose training clip is the window's second chunk (all ``own_B`` ones), ``seed`` of the prediction's noise."""
+
+    own_B: torch.Tensor
+    second_B: torch.Tensor
+    seed: int
 
 
 def uint8_round_trip(video: torch.Tensor) -> torch.Tensor:
@@ -83,9 +99,8 @@ class OwnRolloutConditioning:
                 f"num_steps={self.num_steps}, chunk_actions={self.chunk_actions})")
 
     def __call__(self, model: Any, batch: Mapping[str, Any], iteration: int,
-                 generator: Optional[torch.Generator] = None) -> tuple[dict, torch.Tensor]:
-        """Two-chunk ``batch`` -> (one-chunk batch with ``latent`` set, bool mask (B,) of the samples whose
-        conditioning frame is the model's own prediction)."""
+                 generator: Optional[torch.Generator] = None) -> tuple[dict, RolloutDraw]:
+        """Two-chunk ``batch`` -> (one-chunk batch with ``latent`` set, what was drawn)."""
         for key in (self.video_key, self.action_key):
             if key not in batch:
                 raise ValueError(f"rollout_conditioning needs batch[{key!r}] (uint8 video + actions); got keys "
@@ -116,4 +131,4 @@ class OwnRolloutConditioning:
             out["num_frames"] = torch.full_like(out["num_frames"], self.chunk_actions + 1)
         elif "num_frames" in out:
             out["num_frames"] = self.chunk_actions + 1
-        return out, own_B
+        return out, RolloutDraw(own_B=own_B, second_B=second_B, seed=seed)

@@ -223,9 +223,9 @@ class Video2WorldModel(nn.Module):
         from ``generator`` or the global torch RNG: ranks of one context-parallel group must draw identically
         (seed by dp rank). ``augment=False`` skips ``model.config.condition_augment`` and
         ``model.config.rollout_conditioning`` (validation)."""
-        own_rollout_B = None
+        draw = None
         if augment and self.rollout_conditioning is not None:
-            batch, own_rollout_B = self.rollout_conditioning(self, batch, iteration, generator)
+            batch, draw = self.rollout_conditioning(self, batch, iteration, generator)
         x0 = self.get_latents(batch)
         condition = self.build_condition(batch, x0, training=True, generator=generator)
         if augment and self.condition_augment is not None and condition.gt_latent_B_C_T_H_W is not None:
@@ -238,8 +238,8 @@ class Video2WorldModel(nn.Module):
         )
         outputs = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
         outputs["num_conditional_frames"] = condition.num_conditional_frames_B
-        if own_rollout_B is not None:
-            outputs["own_rollout_fraction"] = own_rollout_B.float().mean()
+        if draw is not None:
+            outputs["own_rollout_fraction"] = draw.own_B.float().mean()
         outputs["loss"] = loss.detach()
         return loss, outputs
 

@@ -197,7 +197,9 @@ class Trainer:
             (loss / self.grad_accum).backward()
             loss_sum += float(loss.detach())
             samples += batch_size_of(batch)
-            tokens = tm.tokens_per_sample(batch, self._flops_shape[3], self._flops_shape[4])
+            # the latents the net trained on (a model may cut the loaded window, e.g. rollout conditioning)
+            trained = {"latent": outputs["x0"]} if isinstance(outputs.get("x0"), torch.Tensor) else batch
+            tokens = tm.tokens_per_sample(trained, self._flops_shape[3], self._flops_shape[4])
         self._sync_other_grads()
         self._call("on_before_optimizer_step", self.iteration)
         grad_norm = self.step_metrics.get("grad_norm")

@@ -130,15 +130,11 @@ def test_parallel_layouts():
     (["model_parallel.context_parallel_size=3"], None, "num_heads=4 is not divisible"),
     (["model.config.num_video_frames=12"], None, "needs 1 \\+ 4k frames"),
     (["model_parallel.context_parallel_size=4", "model.config.num_video_frames=9", "model.config.state_t=3",
-      "dataloader_train.dataset.num_frames=9", "dataloader_val.dataset.num_frames=9",
-      "model.config.rollout_conditioning=null"], None,
+      "dataloader_train.dataset.num_frames=9", "dataloader_val.dataset.num_frames=9"], None,
      "3 latent frames .* not divisible"),
     (["dataloader_train.dataset.video_size=[60,80]"], None, "must be divisible by 16"),
+    (["dataloader_train.dataset.num_frames=9"], None, "differs from model.config.num_video_frames=13"),
     (["dataloader_val.dataset.num_frames=9"], None, "differs from model.config.num_video_frames=13"),
-    (["model.config.rollout_conditioning=null"], None,  # the recipe's two-chunk windows need it
-     "dataloader_train.dataset.num_frames=25 differs from model.config.num_video_frames=13"),
-    (["dataloader_train.dataset.num_frames=13"], None, "num_frames=13, expected 25"),
-    (["model.config.rollout_conditioning.chunk_actions=8"], None, "chunk_actions=8 but a clip .* holds 12 actions"),
     (["model.config.state_t=5"], None, "state_t=5 does not match"),
     (["model.config.fsdp_shard_size=4"], 6, "valid shard sizes here"),
 ])
@@ -146,6 +142,23 @@ def test_invalid_layouts_fail_before_building(overrides, world, expected):
     cfg = compose("experiment=tiny_action_conditioned_bridge", *overrides)
     with pytest.raises(ConfigError, match=expected):
         validate_config(cfg, world_size=world)
+
+
+def test_rollout_conditioning_needs_two_chunk_training_windows():
+    from cosmos_predict2.diffusion.rollout_conditioning import OwnRolloutConditioning
+    from cosmos_predict2.lazy_config import L
+
+    cfg = compose("experiment=tiny_action_conditioned_bridge", "dataloader_train.dataset.num_frames=25")
+    with pytest.raises(ConfigError, match="num_frames=25 differs from model.config.num_video_frames=13"):
+        validate_config(cfg)  # two-chunk windows without rollout conditioning
+    cfg.model.config.rollout_conditioning = L(OwnRolloutConditioning)(prob=0.5, chunk_actions=12)
+    validate_config(cfg)
+    cfg.dataloader_train.dataset.num_frames = 13
+    with pytest.raises(ConfigError, match="num_frames=13, expected 25"):
+        validate_config(cfg)
+    cfg.model.config.rollout_conditioning.chunk_actions = 8
+    with pytest.raises(ConfigError, match="chunk_actions=8 but a clip .* holds 12 actions"):
+        validate_config(cfg)
 
 
 def test_output_root_environment(monkeypatch):

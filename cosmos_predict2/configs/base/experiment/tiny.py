@@ -17,11 +17,6 @@ from cosmos_predict2.lazy_config import L
 ROLLOUT_EVAL = L("cosmos_predict2.trainer.eval_callback.RolloutEvalCallback")(
     every_n=500, num_episodes=2, split="val", num_steps=1, write_video=True, use_ema=True, run_at_end=False)
 
-# From iteration 1000 on, half of the training clips start from the model's own prediction of the previous
-# chunk (the windows hold two chunks, 25 frames), as every later chunk of a rollout does.
-OWN_ROLLOUT = L("cosmos_predict2.diffusion.rollout_conditioning.OwnRolloutConditioning")(
-    prob=0.5, start_iteration=1000, chunk_actions=12)
-
 tiny_action_conditioned_bridge = dict(
     defaults=[
         {"override /model": "tiny_action_conditioned_rectified_flow"},
@@ -33,11 +28,10 @@ tiny_action_conditioned_bridge = dict(
         "_self_",
     ],
     job=dict(project="cosmos_predict2_tiny", group="action_conditioned", name="tiny_action_conditioned_bridge"),
-    model=dict(config=dict(fsdp_shard_size=-1, precision="bfloat16", ema=dict(enabled=True, rate=0.10),
-                           rollout_conditioning=OWN_ROLLOUT)),
+    model=dict(config=dict(fsdp_shard_size=-1, precision="bfloat16", ema=dict(enabled=True, rate=0.10))),
     optimizer=dict(lr=2e-3, weight_decay=0.01, betas=[0.9, 0.99]),
     scheduler=dict(warm_up_steps=[200], cycle_lengths=[4_300], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
-    dataloader_train=dict(batch_size=16, num_workers=1, dataset=dict(num_frames=25)),  # two chunks per window
+    dataloader_train=dict(batch_size=16, num_workers=1),
     trainer=dict(max_iter=4_300, logging_iter=200, validation_iter=500, seed=0,
                  callbacks=dict(grad_clip=dict(clip_norm=1.0), rollout_eval=ROLLOUT_EVAL)),
     checkpoint=dict(save_iter=500, keep_last_k=2),
