@@ -2,17 +2,22 @@
 
 An autoregressive rollout conditions chunk k on the LAST GENERATED frame of chunk k-1, which is blurrier
 and slightly wrong compared with the ground-truth frames every training clip starts from; the error then
-compounds chunk after chunk. ``OwnRolloutConditioning`` closes that train / test gap: the loader gives
+compounds chunk after chunk. ``OwnRolloutConditioning`` trains on that situation: the loader gives
 two-chunk windows (``1 + 2 * chunk_actions`` frames, e.g. 25) and for a random fraction ``prob`` of the
 samples the model (no gradient, current weights, the inference sampler) predicts the first chunk from
 its ground-truth first frame; its last frame, round-tripped through uint8 and the tokenizer exactly as in
 ``cosmos_predict2.inference.action_rollout``, becomes the conditioning frame of the second chunk, whose
 ground-truth frames are the training target. The other samples train on one of the two chunks with its
-ground-truth conditioning frame (either chunk, at random, so every window position is seen).
+ground-truth conditioning frame (either chunk, at random, so both halves of the windows are used).
 
 Set ``model.config.rollout_conditioning=L(OwnRolloutConditioning)(...)`` and
-``dataloader_train.dataset.num_frames = 1 + 2 * chunk_actions``. Validation batches (one chunk) are
-left alone. Each such sample costs one extra no-gradient forward of the net.
+``dataloader_train.dataset.num_frames = 1 + 2 * chunk_actions``; from the command line::
+
+    python -m scripts.train -- experiment=tiny_action_conditioned_bridge dataloader_train.dataset.num_frames=25 \
+        'model.config.rollout_conditioning={_target_:cosmos_predict2.diffusion.rollout_conditioning.OwnRolloutConditioning,prob:0.5}'
+
+Validation batches (one chunk) are left alone. Each own-prediction sample costs one extra no-gradient
+forward of the net.
 
 Measured on the tiny recipe (BENCHMARKS.md section 1: prob 0.5 from iteration 1000, 4300 iterations) it
 LOWERED long-protocol PSNR (19.70 against 20.06 dB; the gap to shuffled actions 0.99 against 1.58 dB), so
