@@ -218,3 +218,12 @@ def test_concat_condition_frame_feeds_the_last_conditioning_frame_to_every_frame
     _, t, ctx = _inputs(B=B, T=T, H=H, W=W)
     with torch.no_grad():
         assert net(x, t, ctx, mask).shape == x.shape
+
+
+@pytest.mark.parametrize("patch", [1, 2])
+def test_output_is_a_contiguous_tensor_of_its_own(patch):
+    """FSDP2 attaches its pre-backward hook to the net's output; a strided view of an internal tensor would let
+    an in-place op on it skip that hook, so the output must not be a non-contiguous view."""
+    x, t, ctx = _inputs()
+    out = _net(patch_spatial=patch)(x, t, ctx)
+    assert out.shape == x.shape and out.is_contiguous()
