@@ -32,7 +32,9 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-__all__ = ["OwnRolloutConditioning", "RolloutDraw", "split_two_chunk_window", "select_samples", "uint8_round_trip"]
+from cosmos_predict2.tokenizers.common import video_to_uint8
+
+__all__ = ["OwnRolloutConditioning", "RolloutDraw", "split_two_chunk_window", "select_samples"]
 
 
 @dataclasses.dataclass
@@ -43,11 +45,6 @@ class RolloutDraw:
     own_B: torch.Tensor
     second_B: torch.Tensor
     seed: int
-
-
-def uint8_round_trip(video: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float video -> the same video quantised to uint8 levels (what a saved / re-fed frame is)."""
-    return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round() / 127.5 - 1.0
 
 
 def select_samples(batch: Mapping[str, Any], index: torch.Tensor, batch_size: int) -> dict:
@@ -82,10 +79,11 @@ class OwnRolloutConditioning:
     """See the module doc. ``prob``: fraction of samples conditioned on the model's own prediction (from
     ``start_iteration`` on; before, every sample uses ground truth); ``num_steps``: sampler steps of that
     prediction (None: the model's sampler default, i.e. what inference uses); ``chunk_actions``: actions
-    per chunk (12 for Bridge)."""
+    per chunk (12 for Bridge). The batch keys are the model's (``input_video_key``, ``input_latent_key``) and
+    its conditioner's (``action_key``)."""
 
     def __init__(self, prob: float = 0.5, start_iteration: int = 0, num_steps: Optional[int] = None,
-                 chunk_actions: int = 12, video_key: str = "video", action_key: str = "action"):
+                 chunk_actions: int = 12):
         if not 0.0 <= float(prob) <= 1.0:
             raise ValueError(f"OwnRolloutConditioning: prob={prob} must be in [0, 1]")
         if int(start_iteration) < 0 or int(chunk_actions) < 1:
@@ -97,7 +95,6 @@ class OwnRolloutConditioning:
         self.start_iteration = int(start_iteration)
         self.num_steps = None if num_steps is None else int(num_steps)
         self.chunk_actions = int(chunk_actions)
-        self.video_key, self.action_key = video_key, action_key
 
     def __repr__(self) -> str:
         return (f"OwnRolloutConditioning(prob={self.prob}, start_iteration={self.start_iteration}, "
@@ -106,32 +103,34 @@ class OwnRolloutConditioning:
     def __call__(self, model: Any, batch: Mapping[str, Any], iteration: int,
                  generator: Optional[torch.Generator] = None) -> tuple[dict, RolloutDraw]:
         """Two-chunk ``batch`` -> (one-chunk batch with ``latent`` set, what was drawn)."""
-        for key in (self.video_key, self.action_key):
+        video_key, latent_key = model.input_video_key, model.input_latent_key
+        action_key = model.conditioner.action_key
+        for key in (video_key, action_key):
             if key not in batch:
                 raise ValueError(f"rollout_conditioning needs batch[{key!r}] (uint8 video + actions); got keys "
                                  f"{sorted(batch)}")
-        video, action = batch[self.video_key], batch[self.action_key]
+        video, action = batch[video_key], batch[action_key]
         (video1, action1), (video2, action2) = split_two_chunk_window(video, action, self.chunk_actions)
         B = video.shape[0]
         device = video.device
-        draws = torch.rand(2, B, generator=generator, device="cpu" if generator is None else generator.device)
+        draw_device = "cpu" if generator is None else generator.device
+        draws = torch.rand(2, B, generator=generator, device=draw_device)
         active = iteration >= self.start_iteration
         own_B = (draws[0] < self.prob) & active  # conditioned on the model's own chunk-1 prediction
         second_B = own_B | (draws[1] < 0.5)  # which chunk is the training clip
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
-                                 device="cpu" if generator is None else generator.device))
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=draw_device))
         pick = second_B.to(device).view(B, *([1] * (video.ndim - 1)))
         clip = torch.where(pick, video2, video1)
         actions = torch.where(second_B.to(device).view(B, 1, 1), action2, action1)
         latent = model.encode(clip)  # (B, C, t, h, w), chunk 2's frame 0 still the ground truth
         if bool(own_B.any()):
             index = own_B.nonzero().flatten()
-            first = select_samples({**batch, self.video_key: video1, self.action_key: action1}, index, B)
-            first.pop(getattr(model, "input_latent_key", "latent"), None)
+            first = select_samples({**batch, video_key: video1, action_key: action1}, index, B)
+            first.pop(latent_key, None)
             predicted = model.generate(first, num_steps=self.num_steps, seed=seed)  # (b, C, t, h, w)
-            last_frame = uint8_round_trip(model.decode(predicted)[:, :, -1:])  # (b, 3, 1, H, W)
+            last_frame = video_to_uint8(model.decode(predicted)[:, :, -1:])  # uint8 (b, 3, 1, H, W), as saved
             latent[index.to(device), :, :1] = model.encode(last_frame).to(latent.dtype)
-        out = {**batch, self.video_key: clip, self.action_key: actions, getattr(model, "input_latent_key", "latent"): latent}
+        out = {**batch, video_key: clip, action_key: actions, latent_key: latent}
         if isinstance(out.get("num_frames"), torch.Tensor):
             out["num_frames"] = torch.full_like(out["num_frames"], self.chunk_actions + 1)
         elif "num_frames" in out:

@@ -33,6 +33,7 @@ import torch
 from cosmos_predict2.data.actions import actions_from_states
 from cosmos_predict2.data.resize import resize_video
 from cosmos_predict2.data.video_io import read_frames, video_info
+from cosmos_predict2.tokenizers.common import video_to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,7 @@ def chunk_plan(num_actions: int, chunk_size: int = 12) -> list[tuple[int, int]]:
 
 def _to_uint8_frames(video_B_C_T_H_W: torch.Tensor) -> np.ndarray:
     """[-1, 1] float video (1, C, T, H, W) -> uint8 (T, H, W, 3)."""
-    x = ((video_B_C_T_H_W[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return x.permute(1, 2, 3, 0).cpu().numpy()
+    return video_to_uint8(video_B_C_T_H_W[0]).permute(1, 2, 3, 0).cpu().numpy()
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ import torch
 from cosmos_predict2.data.video_io import read_frames, video_info
 from cosmos_predict2.inference import experiment_info
 from cosmos_predict2.inference.loading import InferenceSetupError
+from cosmos_predict2.tokenizers.common import video_to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,7 @@ class Video2WorldPipeline:
         neg = self.prompts(negative_prompt) if (guidance != 0 and negative_prompt) else None
         latents = self.model.generate(batch, num_steps=num_steps, guidance=guidance, seed=seed,
                                       num_conditional_frames=n_lat, negative_text_embeddings=neg)
-        x = self.model.decode(latents)[0].float().clamp(-1, 1)
-        return ((x + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        return video_to_uint8(self.model.decode(latents)[0]).permute(1, 2, 3, 0).cpu().numpy()
 
 
 def setup_context_parallel(model: Any, num_gpus: int) -> tuple[int, int]:

@@ -394,10 +394,9 @@ class MiniTrainDIT(nn.Module):
         B, T, h, w, _ = x_B_T_h_w_M.shape
         p, pt = self.patch_spatial, self.patch_temporal
         x = x_B_T_h_w_M.reshape(B, T, h, w, p, p, pt, self.out_channels)
-        out = x.permute(0, 7, 1, 6, 2, 4, 3, 5).reshape(B, self.out_channels, T * pt, h * p, w * p)
         # with patch 1 the reshape is a strided view of the last linear layer's output; a fresh contiguous
         # tensor keeps FSDP2's pre-backward hook safe from in-place ops on the net's output
-        return out.contiguous() if out._is_view() and not out.is_contiguous() else out
+        return x.permute(0, 7, 1, 6, 2, 4, 3, 5).reshape(B, self.out_channels, T * pt, h * p, w * p).contiguous()
 
     def forward(
         self,

@@ -7,6 +7,12 @@ from collections.abc import Callable
 import torch
 
 
+def video_to_uint8(video: torch.Tensor) -> torch.Tensor:
+    """Decoded video in [-1, 1] (any layout) -> uint8 levels 0..255 (clipped, rounded): what is saved or fed
+    back to ``encode`` (which maps uint8 input back to [-1, 1])."""
+    return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+
+
 def apply_per_frame(fn: Callable[[torch.Tensor], torch.Tensor], x_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
     """Run a causal video codec on every frame as its own 1-frame clip: (B,C,T,H,W) -> (B,C',T,H',W').
 

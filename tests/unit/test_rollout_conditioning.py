@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from cosmos_predict2.data.bridge import BridgeActionDataset
-from cosmos_predict2.diffusion.rollout_conditioning import (OwnRolloutConditioning, split_two_chunk_window,
-                                                             uint8_round_trip)
+from cosmos_predict2.diffusion.rollout_conditioning import OwnRolloutConditioning, split_two_chunk_window
 from cosmos_predict2.inference.action_rollout import generate_chunk
 from cosmos_predict2.inference.loading import build_inference_model
+from cosmos_predict2.tokenizers.common import video_to_uint8
 from tests.data_fixtures import bridge_dir
 
 B, H, W = 3, 64, 80
@@ -95,10 +95,11 @@ def test_ground_truth_clips_before_start_iteration(model):
     assert torch.equal(again.second_B, draw.second_B)
 
 
-def test_uint8_round_trip():
+def test_video_to_uint8():
     x = torch.tensor([-1.5, -1.0, 0.0, 0.004, 1.0, 2.0])
-    levels = (uint8_round_trip(x) + 1) * 127.5
-    torch.testing.assert_close(levels, torch.tensor([0.0, 0.0, 128.0, 128.0, 255.0, 255.0]), rtol=0, atol=1e-4)
+    levels = video_to_uint8(x)
+    assert levels.dtype == torch.uint8
+    torch.testing.assert_close(levels.float(), torch.tensor([0.0, 0.0, 128.0, 128.0, 255.0, 255.0]), rtol=0, atol=1e-4)
 
 
 def test_rejects_bad_settings():
