@@ -36,14 +36,6 @@ class _ActionDiTBase(MiniTrainDIT):
         self.action_embedder_B_D = Mlp(action_in_features, hidden, dim)
         self.action_embedder_B_3D = Mlp(action_in_features, hidden, 3 * dim)
 
-    def init_weights(self) -> None:
-        """Base init plus nn.Linear's default init for the action MLPs (they must not stay zero/empty after
-        meta-device materialisation)."""
-        super().init_weights()
-        for mlp in (self.action_embedder_B_D, self.action_embedder_B_3D):
-            mlp.fc1.reset_parameters()
-            mlp.fc2.reset_parameters()
-
     def _embed(self, action_B_N_A: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         a = action_B_N_A.to(dtype)
         return self.action_embedder_B_D(a), self.action_embedder_B_3D(a)

@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cosmos_predict2.models.init import init_module_
 from cosmos_predict2.models.layers import (
+    CrossAttnProjection,
     GPT2FeedForward,
     LearnablePosEmbAxis,
     MultiHeadAttention,
@@ -282,9 +284,7 @@ class MiniTrainDIT(nn.Module):
             )
         self.t_embedder = nn.Sequential(Timesteps(model_channels), TimestepEmbedding(model_channels, use_adaln_lora))
         if use_crossattn_projection:
-            self.crossattn_proj = nn.Sequential(
-                nn.Linear(crossattn_proj_in_channels, crossattn_emb_channels, bias=True), nn.GELU()
-            )
+            self.crossattn_proj = CrossAttnProjection(crossattn_proj_in_channels, crossattn_emb_channels)
         self.blocks = nn.ModuleList(
             Block(model_channels, crossattn_emb_channels, num_heads, mlp_ratio, use_adaln_lora, adaln_lora_dim,
                   atten_backend, use_wan_fp32_strategy)
@@ -294,27 +294,13 @@ class MiniTrainDIT(nn.Module):
             model_channels, patch_spatial, patch_temporal, out_channels, use_adaln_lora, adaln_lora_dim
         )
         self.t_embedding_norm = RMSNorm(model_channels, eps=1e-6)
-        self._init_crossattn_proj()
-
-    def _init_crossattn_proj(self) -> None:
-        if self.use_crossattn_projection:
-            trunc_normal_fan_in_(self.crossattn_proj[0].weight, self.crossattn_proj[0].in_features)
-            nn.init.zeros_(self.crossattn_proj[0].bias)
 
     def init_weights(self) -> None:
-        """(Re-)initialise every parameter as at construction, e.g. after `to_empty()` from the meta device.
+        """(Re-)initialise every parameter as at construction (unit by unit, models/init.py).
 
         Sub-modules initialise themselves when built, so constructing a net needs no call to this.
         """
-        self.x_embedder.init_weights()
-        if self.extra_per_block_abs_pos_emb:
-            self.extra_pos_embedder.reset_parameters()
-        self.t_embedder[1].init_weights()
-        self._init_crossattn_proj()
-        for block in self.blocks:
-            block.init_weights()
-        self.final_layer.init_weights()
-        self.t_embedding_norm.reset_parameters()
+        init_module_(self)
 
     # ------------------------------------------------------------------ pieces reused by the action nets
     def _prepare_input(

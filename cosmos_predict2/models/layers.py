@@ -54,6 +54,18 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+class CrossAttnProjection(nn.Sequential):
+    """Linear(in -> context dim, bias) + GELU over the text embedding (P2.5 ``crossattn_proj``; keys ``0.*``)."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(nn.Linear(in_features, out_features, bias=True), nn.GELU())
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        trunc_normal_fan_in_(self[0].weight, self[0].in_features)
+        nn.init.zeros_(self[0].bias)
+
+
 class GPT2FeedForward(nn.Module):
     """layer1 (D -> hidden) -> GELU -> layer2 (hidden -> D), no biases."""
 

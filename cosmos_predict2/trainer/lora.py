@@ -33,16 +33,17 @@ class LoRALinear(nn.Linear):
         self.bias = base.bias
         self.rank, self.alpha = int(rank), float(alpha)
         self.scaling = self.alpha / self.rank
+        self.init_lora_weights = bool(init_lora_weights)
         device = base.weight.device
         self.lora_A = nn.Linear(self.in_features, self.rank, bias=False, device=device, dtype=torch.float32)
         self.lora_B = nn.Linear(self.rank, self.out_features, bias=False, device=device, dtype=torch.float32)
         if device.type != "meta":
-            self.reset_lora_parameters(init_lora_weights)
+            self.reset_lora_parameters()
 
-    def reset_lora_parameters(self, init_lora_weights: bool = True) -> None:
+    def reset_lora_parameters(self) -> None:
         """A: Kaiming-uniform (a=sqrt(5)); B: zeros (identity at init) unless ``init_lora_weights=False``."""
         nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
-        if init_lora_weights:
+        if self.init_lora_weights:
             nn.init.zeros_(self.lora_B.weight)
         else:
             nn.init.kaiming_uniform_(self.lora_B.weight, a=math.sqrt(5))
