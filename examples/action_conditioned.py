@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from cosmos_predict2.inference.action_conditioned import run_episodes
+    from cosmos_predict2.inference.action_conditioned import check_model_fits, run_episodes
     from cosmos_predict2.inference.loading import build_inference_model, job_config_for
     from cosmos_predict2.inference.params import (ACTION_CONDITIONED_SCHEMA, ParamError, parse_cli_overrides,
                                                   resolve_params)
@@ -69,7 +69,8 @@ def main(argv=None) -> int:
         experiment = DEFAULT_EXPERIMENT
     model, config = build_inference_model(experiment, args.checkpoint_path, config_file=args.config_file,
                                           load_ema=args.load_ema, device=args.device,
-                                          tokenizer_path=args.tokenizer_path)
+                                          tokenizer_path=args.tokenizer_path,
+                                          preflight=lambda cfg: check_model_fits(cfg, params))
     summary = run_episodes(model, config, params, output_dir, side_by_side=args.side_by_side,
                            action_mode=args.action_mode)
     print(f"{len(summary['episodes'])} episodes: mean PSNR {summary['psnr_mean']:.2f} dB, "

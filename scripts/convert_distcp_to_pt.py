@@ -38,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from cosmos_predict2.checkpoint.convert import CheckpointError, convert_checkpoint, iter_outputs
+    from cosmos_predict2.checkpoint.convert import convert_checkpoint, iter_outputs
+    from cosmos_predict2.checkpoint.weights import CheckpointError
 
     try:
         written = convert_checkpoint(args.input_dir, args.output_dir, ema=args.ema, merge_lora=args.merge_lora,

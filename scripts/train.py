@@ -1,7 +1,10 @@
-"""Train a world model: ``[torchrun ...] -m scripts.train [--config=FILE] [--dryrun] -- experiment=NAME [overrides]``.
+"""Train a world model: ``[torchrun ...] -m scripts.train [--config=FILE] [--dryrun|--build-only] -- experiment=NAME [overrides]``.
 
-``--dryrun`` resolves and validates the experiment, prints the config and writes ``config.yaml`` into
-the job directory, without importing networks, building models or touching data.
+``--dryrun`` resolves and validates the experiment, prints the config, the memory plan per rank (for
+``--world-size N``) and the preflight findings (files the run needs that are missing, with their download
+commands), and writes ``config.yaml`` and ``memory_plan.json`` into the job directory; nothing is built and no
+data is read. ``--build-only`` (also under torchrun) does everything up to the first training step, prints a
+summary per rank (parameters, measured peak memory) and exits 0.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", default=DEFAULT_CONFIG_FILE, help="path to the config .py file with make_config()")
     parser.add_argument("--dryrun", action="store_true", help="resolve + validate, print the config, write config.yaml")
     parser.add_argument("--world-size", "--world_size", type=int, default=None,
-                        help="with --dryrun: validate the parallel layout for this many processes")
+                        help="with --dryrun: validate the parallel layout and plan memory for this many processes")
+    parser.add_argument("--build-only", "--build_only", action="store_true",
+                        help="build everything up to the first step (data, model, weights, parallelism, optimizer, "
+                             "resume), print a per-rank summary and exit")
     parser.add_argument("--list", metavar="GROUP", default=None,
                         help="list the registered options of a config group (e.g. experiment) and exit")
     parser.add_argument("--max_iter", "--max-iter", type=int, default=None, help="shortcut for trainer.max_iter=N")
@@ -61,19 +67,64 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {err}", file=sys.stderr)
         return 2
     if args.dryrun:
-        text = to_yaml(config)
-        print(text)
-        os.makedirs(config.job.path_local, exist_ok=True)
-        path = os.path.join(config.job.path_local, "config.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        for note in notes:
-            print(f"[dryrun] {note}")
-        print(f"[dryrun] config resolved and validated; written to {path}")
-        return 0
-    from cosmos_predict2.trainer.launch import launch  # imported lazily: builds models, touches data
+        try:
+            return dryrun(config, notes, world_size or default_world_size(config))
+        except ConfigError as err:
+            print(f"config error: {err}", file=sys.stderr)
+            return 2
+    from cosmos_predict2.trainer.launch import LaunchOptions, launch  # imported lazily: builds models, touches data
 
-    return launch(config)
+    return launch(config, LaunchOptions(build_only=args.build_only, random_init=random_init_requested(args.opts)))
+
+
+DIT_PATH_KEYS = ("model.config.model_manager_config.dit_path", "model.config.pipe_config.model_manager_config.dit_path")
+
+
+def random_init_requested(overrides: list[str]) -> bool:
+    """True when the command line clears the base weights (``model.config.model_manager_config.dit_path=''``)."""
+    for token in overrides:
+        key, sep, value = token.lstrip("+").partition("=")
+        if sep and key in DIT_PATH_KEYS and value.strip() in ("", "''", '""', "null", "None"):
+            return True
+    return False
+
+
+def default_world_size(config) -> int:
+    """The experiment's own FSDP group (``fsdp_shard_size``, at least the context-parallel size): the plan a
+    ``--dryrun`` without ``--world-size`` shows."""
+    cp = int(config.model_parallel.context_parallel_size)
+    shard = config.model.config.get("fsdp_shard_size") if config.model is not None else None
+    return max(cp, int(shard)) if shard is not None and int(shard) > 0 else cp
+
+
+def dryrun(config, notes: list[str], world_size: int) -> int:
+    """Print the config, the memory plan and the preflight findings; write config.yaml and memory_plan.json."""
+    from cosmos_predict2.trainer.memory_plan import build_memory_plan
+    from cosmos_predict2.trainer.preflight import preflight_findings
+
+    text = to_yaml(config)
+    print(text)
+    os.makedirs(config.job.path_local, exist_ok=True)
+    path = os.path.join(config.job.path_local, "config.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    for note in notes:
+        print(f"[dryrun] {note}")
+    plan = build_memory_plan(config, world_size)
+    for line in plan.lines():
+        print(f"[dryrun] {line}")
+    plan_path = plan.write(os.path.join(config.job.path_local, "memory_plan.json"))
+    findings = preflight_findings(config)
+    if findings:
+        print(f"[dryrun] preflight: {len(findings)} file(s) this run needs are missing or unusable:")
+        for finding in findings:
+            for line in finding.lines():
+                print(f"[dryrun] {line}")
+    else:
+        print("[dryrun] preflight: every file this run needs is present")
+    print(f"[dryrun] memory plan written to {plan_path}")
+    print(f"[dryrun] config resolved and validated; written to {path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Checkpointer interface, the ``latest_checkpoint.txt`` pointer and the no-op checkpointer.
 
-A checkpointer saves ``(model, optimizer, scheduler, trainer_state)`` at an iteration and loads them
-back. Every implementation keeps ``<job>/checkpoints/latest_checkpoint.txt``, written atomically
+A checkpointer saves ``(model, optimizer, scheduler, trainer_state)`` at an iteration. On resume the model
+weights are read by the one weight loader (``checkpoint/weights.py``) from :meth:`Checkpointer.model_path`;
+the checkpointer restores the rest (:meth:`Checkpointer.load_training_state`). Every implementation keeps ``<job>/checkpoints/latest_checkpoint.txt``, written atomically
 (temporary file + ``os.replace``) only once a save is complete on every rank, so a crash in the middle of
 a save leaves the previous checkpoint valid and pointed to.
 """
@@ -14,15 +15,10 @@ import re
 import shutil
 from typing import Any, Optional
 
+from cosmos_predict2.checkpoint.weights import LATEST, CheckpointError
 from cosmos_predict2.utils import distributed as du
 
 log = logging.getLogger(__name__)
-
-LATEST = "latest_checkpoint.txt"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used (missing, incomplete, wrong keys); the message says how to fix it."""
 
 
 def iter_name(iteration: int) -> str:
@@ -64,7 +60,8 @@ def remove_path(path: str) -> None:
 
 
 class Checkpointer:
-    """Common configuration and bookkeeping. Subclasses implement ``save`` / ``load_checkpoint``."""
+    """Common configuration and bookkeeping. Subclasses implement ``save``, ``model_path`` and
+    ``load_training_state``."""
 
     suffix = ""  # "" for folders (DCP), ".pt" for standard files
 
@@ -75,15 +72,17 @@ class Checkpointer:
             checkpoint_dir = config_job.checkpoint_dir if config_job is not None else "checkpoints"
         self.checkpoint_dir = checkpoint_dir
         self.keep_last_k = int(getattr(config_checkpoint, "keep_last_k", 0) or 0)
-        self.strict_resume = bool(getattr(config_checkpoint, "strict_resume", True))
 
     # ------------------------------------------------------------------ interface
     def save(self, model, optimizer, scheduler, trainer_state: dict, iteration: int) -> None:
         raise NotImplementedError
 
-    def load_checkpoint(self, path: str, model, optimizer=None, scheduler=None,
-                        load_training_state: bool = True) -> Optional[dict]:
-        """Load a checkpoint at ``path`` (this checkpointer's format); returns the trainer state or None."""
+    def model_path(self, path: str) -> str:
+        """Where the model weights of checkpoint ``path`` (this checkpointer's format) are, for the loader."""
+        raise NotImplementedError
+
+    def load_training_state(self, path: str, model, optimizer=None, scheduler=None) -> Optional[dict]:
+        """Restore optimizer and scheduler state of checkpoint ``path``; returns the trainer state (or None)."""
         raise NotImplementedError
 
     def finalize(self) -> None:
@@ -103,14 +102,6 @@ class Checkpointer:
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
-
-    def resume(self, model, optimizer, scheduler) -> Optional[dict]:
-        """Load the checkpoint named by ``latest_checkpoint.txt`` if there is one (all training state)."""
-        path = self.latest_path()
-        if path is None:
-            return None
-        log.info("resuming from %s", path)
-        return self.load_checkpoint(path, model, optimizer, scheduler, load_training_state=True)
 
     def publish(self, name: str) -> None:
         """Rank 0: point latest at ``name`` and drop checkpoints beyond keep-last-k."""
@@ -140,7 +131,10 @@ class NoCheckpointer(Checkpointer):
         if du.is_rank0():
             log.info("checkpointing disabled (ckpt_type=dummy): iteration %d not saved", iteration)
 
-    def load_checkpoint(self, path, model, optimizer=None, scheduler=None, load_training_state=True):
+    def model_path(self, path: str) -> str:
+        raise CheckpointError("ckpt_type=dummy cannot load checkpoints; use ckpt_type=dcp or ckpt_type=standard")
+
+    def load_training_state(self, path, model, optimizer=None, scheduler=None):
         raise CheckpointError("ckpt_type=dummy cannot load checkpoints; use ckpt_type=dcp or ckpt_type=standard")
 
     def latest_path(self) -> Optional[str]:

@@ -1,6 +1,6 @@
 """Checkpoint -> consolidated weight files, on CPU, in one process (no process group).
 
-Inputs accepted by :func:`resolve_checkpoint`:
+Inputs (read by ``checkpoint.weights.read_state_dict``, the reading side of the one weight loader):
 - a DCP ``model`` folder (``.metadata`` + ``__<rank>_0.distcp``), or its ``iter_%09d`` parent;
 - a ``checkpoints`` folder holding ``latest_checkpoint.txt`` (resolved to the iteration it names);
 - a standard checkpoint file ``model/iter_%09d.pt`` (or any ``.pt`` holding ``net.*`` keys).
@@ -27,165 +27,11 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 import torch
 
+from cosmos_predict2.checkpoint.weights import CheckpointError, read_state_dict
+
 log = logging.getLogger(__name__)
 
-__all__ = ["CheckpointError", "resolve_checkpoint", "load_dcp_state_dict", "load_checkpoint_state_dict",
-           "convert_checkpoint", "ema_state_dict", "merge_lora_state_dict"]
-
-
-_DIT_ROOTS = ("blocks.", "x_embedder.", "t_embedder.", "final_layer.")
-
-
-class CheckpointError(ValueError):
-    """A user-fixable problem with a checkpoint path or file (one line: what, where, how to fix)."""
-
-
-def _is_dcp_dir(path: str) -> bool:
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, ".metadata"))
-
-
-def resolve_checkpoint(path: str) -> tuple[str, str]:
-    """``(kind, path)`` with kind ``"dcp"`` (path = the DCP ``model`` folder) or ``"pt"`` (a file)."""
-    path = os.path.expanduser(str(path))
-    parent, base = os.path.split(path.rstrip(os.sep))
-    if not os.path.exists(path) and base.startswith("iter_") and base.endswith(".pt"):
-        alt = os.path.join(parent, "model", base)  # the standard layout's pointer target
-        if os.path.isfile(alt):
-            return "pt", alt
-    if not os.path.exists(path):
-        raise CheckpointError(f"checkpoint {path!r} does not exist; pass a DCP iteration folder "
-                              "(<job>/checkpoints/iter_000001000), its model/ subfolder, or a .pt file.")
-    if os.path.isfile(path):
-        return "pt", path
-    if _is_dcp_dir(path):
-        return "dcp", path
-    if _is_dcp_dir(os.path.join(path, "model")):
-        return "dcp", os.path.join(path, "model")
-    latest = os.path.join(path, "latest_checkpoint.txt")
-    if os.path.isfile(latest):
-        with open(latest) as f:
-            name = f.read().strip()
-        for cand in (os.path.join(path, name), os.path.join(path, "model", name)):
-            if os.path.exists(cand):
-                return resolve_checkpoint(cand)
-        raise CheckpointError(f"{latest} names {name!r} but neither {path}/{name} nor {path}/model/{name} exists.")
-    raise CheckpointError(f"{path!r} is a folder but not a checkpoint: no DCP .metadata in it or in its model/ "
-                          "subfolder and no latest_checkpoint.txt; pass <job>/checkpoints/iter_N or iter_N/model.")
-
-
-def _tqdm(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="tensor", disable=not enabled, leave=False)
-
-
-def _normalise_keys(sd: Mapping[str, Any]) -> dict[str, Any]:
-    """Flatten a ``{"model": {...}}`` wrapper / ``model.`` key prefix to plain ``net.*`` keys."""
-    if "model" in sd and isinstance(sd["model"], Mapping):
-        sd = sd["model"]
-    sd = dict(sd)
-    if sd and all(k.startswith("model.") for k in sd):
-        sd = {k[len("model."):]: v for k, v in sd.items()}
-    return sd
-
-
-def load_dcp_state_dict(path: str, progress: bool = True, batch_size: int = 16) -> dict[str, Any]:
-    """Read a whole DCP folder into a plain dict of CPU tensors, without a process group.
-
-    Keys are read in batches (``_EmptyStateDictLoadPlanner(keys=...)``) so a tqdm bar can show progress;
-    the storage reader only reads the byte ranges of the requested keys.
-    """
-    from torch.distributed.checkpoint import FileSystemReader
-    from torch.distributed.checkpoint.api import CheckpointException
-    from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner
-    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
-
-    if not _is_dcp_dir(path):
-        raise CheckpointError(f"{path!r} is not a DCP checkpoint folder (no .metadata file).")
-    try:
-        metadata = FileSystemReader(path).read_metadata()
-    except Exception as err:  # noqa: BLE001 - any parse failure is a broken file
-        raise CheckpointError(f"{path}/.metadata cannot be read ({type(err).__name__}: {err}); the checkpoint is "
-                              "truncated or not a DCP checkpoint; re-save or pick another iteration.") from err
-    _check_shard_sizes(path, metadata)
-    keys = sorted(metadata.state_dict_metadata)
-    out: dict[str, Any] = {}
-    with _tqdm(len(keys), f"reading {os.path.basename(os.path.dirname(path.rstrip(os.sep))) or path}", progress) as bar:
-        for i in range(0, len(keys), batch_size):
-            chunk = keys[i:i + batch_size]
-            sd: dict[str, Any] = {}
-            try:
-                _load_state_dict(sd, storage_reader=FileSystemReader(path),
-                                 planner=_EmptyStateDictLoadPlanner(keys=set(chunk)), no_dist=True)
-            except (Exception, CheckpointException) as err:  # noqa: BLE001 - broken shard files surface here
-                lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
-                msg = lines[-1] if lines else type(err).__name__
-                raise CheckpointError(f"DCP checkpoint {path} cannot be read ({type(err).__name__}: {msg[:200]}); "
-                                      "a .distcp file is missing or truncated; re-save it or pick another "
-                                      "iteration.") from err
-            out.update(_flatten(sd))
-            bar.update(len(chunk))
-    return _normalise_keys(out)
-
-
-def _check_shard_sizes(path: str, metadata: Any) -> None:
-    """Every byte range the metadata names must exist: catches missing and truncated ``.distcp`` files early."""
-    need: dict[str, int] = {}
-    for info in (getattr(metadata, "storage_data", None) or {}).values():
-        rel, end = getattr(info, "relative_path", None), getattr(info, "offset", 0) + getattr(info, "length", 0)
-        if rel:
-            need[rel] = max(need.get(rel, 0), end)
-    for rel, end in sorted(need.items()):
-        file = os.path.join(path, rel)
-        if not os.path.isfile(file):
-            raise CheckpointError(f"DCP checkpoint {path} is incomplete: shard {rel} is missing; copy the whole "
-                                  "folder again or pick another iteration.")
-        size = os.path.getsize(file)
-        if size < end:
-            raise CheckpointError(f"DCP checkpoint {path} is truncated: {rel} has {size} bytes but the metadata "
-                                  f"needs {end}; the save was interrupted or the copy is incomplete.")
-
-
-def _flatten(sd: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts (as DCP returns for nested keys) -> dotted keys."""
-    flat: dict[str, Any] = {}
-    for k, v in sd.items():
-        if isinstance(v, Mapping):
-            flat.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            flat[f"{prefix}{k}"] = v
-    return flat
-
-
-def load_pt_state_dict(path: str) -> dict[str, Any]:
-    """A standard ``.pt`` checkpoint (``torch.load(weights_only=True)``) as a flat dict."""
-    try:
-        try:
-            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # no full read into RAM
-        except RuntimeError as err:
-            if "mmap" not in str(err):  # legacy (non-zip) files cannot be memory-mapped
-                raise
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - pickle / zip errors: truncated or not a checkpoint
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
-                              f"{str(err).strip().splitlines()[0][:160] if str(err).strip() else ''}); the file "
-                              "is truncated or not a weights file.") from err
-    if not isinstance(sd, Mapping):
-        raise CheckpointError(f"{path} holds a {type(sd).__name__}, not a state dict of tensors.")
-    return _normalise_keys(_flatten(sd))
-
-
-def load_checkpoint_state_dict(path: str, progress: bool = True) -> dict[str, Any]:
-    """Any accepted checkpoint (see module doc) -> flat dict with ``net.*`` (and ``net_ema.*``) keys."""
-    kind, resolved = resolve_checkpoint(path)
-    sd = load_dcp_state_dict(resolved, progress) if kind == "dcp" else load_pt_state_dict(resolved)
-    if not any(k.startswith("net.") for k in sd) and any(k.startswith(_DIT_ROOTS) for k in sd):
-        sd = {"net." + k: v for k, v in sd.items()}  # bare DiT weights (e.g. Predict1 iter_N_ema_model.pt)
-    if not any(k.startswith("net.") for k in sd):
-        sample = sorted(sd)[:5]
-        raise CheckpointError(f"{resolved} has no 'net.*' model weights (keys: {sample}); is this the model part "
-                              "of a checkpoint (not optim/ scheduler/ trainer/)?")
-    return sd
+__all__ = ["convert_checkpoint", "ema_state_dict", "merge_lora_state_dict"]
 
 
 def _split(sd: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -331,7 +177,7 @@ def convert_checkpoint(
     """Convert one checkpoint; returns ``{role: written path}``. See the module doc for the files."""
     if fmt not in ("pt", "safetensors", "diffusers"):
         raise CheckpointError(f"--format {fmt!r}: use pt, safetensors or diffusers.")
-    sd = load_checkpoint_state_dict(input_path, progress=progress)
+    sd = read_state_dict(input_path, progress=progress)
     if fmt == "diffusers" and not merge_lora and any(".lora_A." in k for k in sd):
         echo("--format diffusers: folding the LoRA adapters into the base weights (diffusers' transformer has no "
              "adapter slots)")

@@ -26,10 +26,10 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
-from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
 
 from cosmos_predict2.checkpoint import state as ckstate
-from cosmos_predict2.checkpoint.base import Checkpointer, CheckpointError, iter_name, remove_path
+from cosmos_predict2.checkpoint.base import Checkpointer, iter_name, remove_path
+from cosmos_predict2.checkpoint.weights import CheckpointError, is_dcp_dir
 from cosmos_predict2.utils import distributed as du
 
 log = logging.getLogger(__name__)
@@ -45,15 +45,6 @@ def _stage(state: dict) -> dict:
     from torch.distributed._state_dict_utils import _copy_state_dict, _create_cpu_state_dict
 
     return _copy_state_dict(state, _create_cpu_state_dict(state))
-
-
-def dcp_keys(path: str) -> list[str]:
-    """Top-level keys stored in a DCP folder."""
-    return sorted(FileSystemReader(path).read_metadata().state_dict_metadata.keys())
-
-
-def is_dcp_dir(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, ".metadata"))
 
 
 class DistributedCheckpointer(Checkpointer):
@@ -131,51 +122,28 @@ class DistributedCheckpointer(Checkpointer):
         du.barrier()
 
     # ------------------------------------------------------------------ load
-    def load_checkpoint(self, path: str, model, optimizer=None, scheduler=None,
-                        load_training_state: bool = True) -> Optional[dict]:
+    def model_path(self, path: str) -> str:
         model_dir = os.path.join(path, "model")
         if not is_dcp_dir(model_dir):
             raise CheckpointError(f"{path} is not a DCP checkpoint folder (no model/.metadata); expected "
                                   f"<job>/checkpoints/iter_XXXXXXXXX with model/, optim/, scheduler/, trainer/")
+        return model_dir
+
+    def load_training_state(self, path: str, model, optimizer=None, scheduler=None) -> Optional[dict]:
         t0 = time.perf_counter()
-        load_model_dcp(model, model_dir, strict=self.strict_resume)
-        trainer_state = None
-        if load_training_state:
-            if optimizer is not None:
-                optim_dir = os.path.join(path, "optim")
-                if not is_dcp_dir(optim_dir):
-                    raise CheckpointError(f"{path} has no optimizer state (optim/); set checkpoint.load_training_state"
-                                          f"=False to load the weights only")
-                osd = ckstate.optimizer_state_dict(model, optimizer)
-                dcp.load(osd, checkpoint_id=optim_dir)
-                ckstate.set_optimizer_state(model, optimizer, osd)
-            sched_file = os.path.join(path, "scheduler", "state.pt")
-            if scheduler is not None and os.path.isfile(sched_file):
-                scheduler.load_state_dict(torch.load(sched_file, weights_only=True))
-            trainer_file = os.path.join(path, "trainer", "state.pt")
-            if os.path.isfile(trainer_file):
-                trainer_state = torch.load(trainer_file, weights_only=True)
+        if optimizer is not None:
+            optim_dir = os.path.join(path, "optim")
+            if not is_dcp_dir(optim_dir):
+                raise CheckpointError(f"{path} has no optimizer state (optim/); set checkpoint.load_training_state"
+                                      f"=False to load the weights only")
+            osd = ckstate.optimizer_state_dict(model, optimizer)
+            dcp.load(osd, checkpoint_id=optim_dir)
+            ckstate.set_optimizer_state(model, optimizer, osd)
+        sched_file = os.path.join(path, "scheduler", "state.pt")
+        if scheduler is not None and os.path.isfile(sched_file):
+            scheduler.load_state_dict(torch.load(sched_file, weights_only=True))
+        trainer_file = os.path.join(path, "trainer", "state.pt")
+        trainer_state = torch.load(trainer_file, weights_only=True) if os.path.isfile(trainer_file) else None
         if du.is_rank0():
-            log.info("loaded %s in %.2fs (training state: %s)", path, time.perf_counter() - t0, load_training_state)
+            log.info("loaded the training state of %s in %.2fs", path, time.perf_counter() - t0)
         return trainer_state
-
-
-def load_model_dcp(model, model_dir: str, strict: bool = True) -> tuple[list[str], list[str]]:
-    """Load ``net.*`` / ``net_ema.*`` from a DCP ``model`` folder into a (possibly sharded) model.
-
-    Returns (missing, unexpected) keys; with ``strict`` any missing key raises :class:`CheckpointError`."""
-    sd = ckstate.model_state_dict(model)
-    stored = set(dcp_keys(model_dir))
-    missing = sorted(set(sd) - stored)
-    unexpected = sorted(stored - set(sd))
-    if missing and strict:
-        raise CheckpointError(
-            f"{model_dir} lacks {len(missing)} model keys, e.g. {missing[:5]}; it was written for a different net "
-            f"(or without EMA / LoRA). Set checkpoint.strict_resume=False to load the matching keys only")
-    if missing:
-        log.warning("%s: %d keys missing (kept at their initial values): %s", model_dir, len(missing), missing[:10])
-    if unexpected:
-        log.warning("%s: %d stored keys not used by this model: %s", model_dir, len(unexpected), unexpected[:10])
-    dcp.load(sd, checkpoint_id=model_dir, planner=DefaultLoadPlanner(allow_partial_load=bool(missing)))
-    ckstate.set_model_state(model, sd, strict=False)
-    return missing, unexpected

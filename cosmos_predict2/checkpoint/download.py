@@ -11,7 +11,8 @@ Layout written (what the configs and examples expect):
 - ``checkpoints/nvidia/Cosmos-Predict2-2B-Video2World/model-720p-16fps.pt`` and ``tokenizer/tokenizer.pth``;
 - ``checkpoints/nvidia/Cosmos-Predict2-2B-Sample-Action-Conditioned/model-480p-4fps.pt``;
 - ``checkpoints/nvidia/Cosmos-Predict2-14B-Sample-GR00T-Dreams-{GR1,DROID}/model-480p-16fps.pt``;
-- ``checkpoints/nvidia/Cosmos-Predict2.5-2B/tokenizer.pth`` (+ ``robot/action-cond/``) for the Predict2.5 configs;
+- ``checkpoints/nvidia/Cosmos-Predict2.5-2B/tokenizer.pth`` (+ ``base/pre-trained/``, ``robot/action-cond/``) for the
+  Predict2.5 configs;
 - ``checkpoints/google-t5/t5-11b/`` (T5 encoder for prompts), ``checkpoints/nvidia/Cosmos-Guardrail1``,
   ``checkpoints/nvidia/Cosmos-Reason1-7B`` (prompt refiner / best-of-N critic).
 """
@@ -85,8 +86,9 @@ def plan_downloads(model_sizes: Sequence[str], model_types: Sequence[str], check
                 add(f"nvidia/Cosmos-Predict1-{size}-Video2World", ("model.pt", "config.json"),
                     f"Predict1 {size} Video2World DiT")
     if "Predict2.5" in model_types and "2B" in model_sizes:
-        add("nvidia/Cosmos-Predict2.5-2B", ("tokenizer.pth", "robot/action-cond/*"),
-            "Predict2.5 2B Wan2.1 VAE + action-conditioned (Bridge) checkpoint")
+        add("nvidia/Cosmos-Predict2.5-2B", ("tokenizer.pth", "base/pre-trained/*_ema_bf16.pt", "robot/action-cond/*"),
+            "Predict2.5 2B Wan2.1 VAE, base model (what the post-training experiments start from) and the "
+            "action-conditioned (Bridge) checkpoint")
     if "Guardrail" in model_types:
         add("nvidia/Cosmos-Guardrail1", ("*",), "guardrail (blocklist + safety models)")
     if "Reason1" in model_types:
@@ -97,6 +99,35 @@ def plan_downloads(model_sizes: Sequence[str], model_types: Sequence[str], check
         raise DownloadError(f"nothing to download for sizes {list(model_sizes)} and types {list(model_types)} "
                             "(e.g. Video2World-Action exists only for 2B)")
     return items
+
+
+# Local folders whose Hub repository has another name (the guides use these folder names).
+_REPO_OF_FOLDER = {
+    "nvidia/Cosmos-Predict2-14B-Video2World-Sample-GR00T-Dreams-GR1": ("nvidia/Cosmos-Predict2-14B-Sample-GR00T-Dreams-GR1", None),
+    "nvidia/Cosmos-Predict2-2B-Video2World-Sample-GR00T-Dreams-GR1": ("nvidia/Cosmos-Predict2-2B-Sample-GR00T-Dreams-GR1", None),
+    "nvidia/Cosmos-Reason1.1-7B": ("nvidia/Cosmos-Reason1-7B", "3210bec0495fdc7a8d3dbb8d58da5711eab4b423"),
+}
+_HUB_OWNERS = ("nvidia", "google-t5", "google", "Wan-AI")
+
+
+def download_command(path: str) -> Optional[str]:
+    """The command that puts the released file (or folder) ``path`` where it is expected, e.g.
+    ``checkpoints/nvidia/Cosmos-Predict2-2B-Video2World/tokenizer/tokenizer.pth`` ->
+    ``hf download nvidia/Cosmos-Predict2-2B-Video2World tokenizer/tokenizer.pth --local-dir
+    checkpoints/nvidia/Cosmos-Predict2-2B-Video2World``. None when ``path`` is not under a Hub owner folder."""
+    parts = os.path.normpath(str(path)).split(os.sep)
+    for i, part in enumerate(parts[:-1]):
+        if part not in _HUB_OWNERS:
+            continue
+        folder = "/".join(parts[i:i + 2])
+        local_dir = os.sep.join(parts[: i + 2])
+        repo, revision = _REPO_OF_FOLDER.get(folder, (folder, None))
+        inside = "/".join(parts[i + 2:])
+        cmd = f"hf download {repo}" + (f" {inside}" if inside else "")
+        if revision:
+            cmd += f" --revision {revision}"
+        return cmd + f" --local-dir {local_dir}"
+    return None
 
 
 def hf_snapshot_download(repo_id: str, allow_patterns: Sequence[str], local_dir: str, token: Optional[str]) -> str:

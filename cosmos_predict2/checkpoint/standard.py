@@ -7,7 +7,8 @@
                      /latest_checkpoint.txt         "iter_000001000.pt"
 
 Each file is written to a temporary name and renamed; the pointer is rewritten after all four exist.
-Loading broadcasts rank 0's tensors into the shards of any world size.
+On resume every rank reads its own shards of the model file (checkpoint/weights.py); the optimizer state is
+broadcast from rank 0 into the shards of any world size.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any, Optional
 import torch
 
 from cosmos_predict2.checkpoint import state as ckstate
-from cosmos_predict2.checkpoint.base import Checkpointer, CheckpointError, iter_name, remove_path
+from cosmos_predict2.checkpoint.base import Checkpointer, iter_name, remove_path
+from cosmos_predict2.checkpoint.weights import CheckpointError
 from cosmos_predict2.utils import distributed as du
 
 log = logging.getLogger(__name__)
@@ -69,36 +71,30 @@ class StandardCheckpointer(Checkpointer):
             log.info("saved checkpoint %s in %.2fs", self._file("model", name), time.perf_counter() - t0)
         du.barrier()
 
-    def load_checkpoint(self, path: str, model, optimizer=None, scheduler=None,
-                        load_training_state: bool = True) -> Optional[dict]:
+    def model_path(self, path: str) -> str:
         """``path`` is ``<checkpoints>/iter_%09d.pt`` (the pointer's target) or a ``model/iter_*.pt`` file."""
+        file = self._files(path)["model"]
+        if not os.path.isfile(file):
+            raise CheckpointError(f"standard checkpoint {file} does not exist")
+        return file
+
+    def _files(self, path: str) -> dict[str, str]:
         name = os.path.basename(path)
         root = os.path.dirname(path)
         if os.path.basename(root) == "model":
             root = os.path.dirname(root)
-        files = {p: os.path.join(root, p, name) for p in PARTS}
-        if not os.path.isfile(files["model"]):
-            raise CheckpointError(f"standard checkpoint {files['model']} does not exist")
+        return {p: os.path.join(root, p, name) for p in PARTS}
+
+    def load_training_state(self, path: str, model, optimizer=None, scheduler=None) -> Optional[dict]:
+        files = self._files(path)
         t0 = time.perf_counter()
-        rank0 = du.is_rank0()
-        sd = torch.load(files["model"], map_location="cpu", weights_only=True, mmap=True) if rank0 else {}
-        missing, unexpected = ckstate.set_model_state(model, sd, full=True, strict=False)
-        missing, unexpected = du.broadcast_object((missing, unexpected))
-        if missing and self.strict_resume:
-            raise CheckpointError(f"{files['model']} lacks {len(missing)} model keys, e.g. {missing[:5]}; set "
-                                  f"checkpoint.strict_resume=False to load the matching keys only")
-        if missing or unexpected:
-            log.warning("%s: missing %s, unexpected %s", files["model"], missing[:10], unexpected[:10])
-        del sd
-        trainer_state = None
-        if load_training_state:
-            if optimizer is not None:
-                osd = torch.load(files["optim"], map_location="cpu", weights_only=True) if rank0 else {}
-                ckstate.set_optimizer_state(model, optimizer, osd, full=True)
-            if scheduler is not None and os.path.isfile(files["scheduler"]):
-                scheduler.load_state_dict(torch.load(files["scheduler"], weights_only=True))
-            if os.path.isfile(files["trainer"]):
-                trainer_state = torch.load(files["trainer"], weights_only=True)
-        if rank0:
-            log.info("loaded %s in %.2fs", files["model"], time.perf_counter() - t0)
+        if optimizer is not None:
+            # rank 0 maps the full optimizer state (not read into memory) and broadcasts it tensor by tensor
+            osd = torch.load(files["optim"], map_location="cpu", weights_only=True, mmap=True) if du.is_rank0() else {}
+            ckstate.set_optimizer_state(model, optimizer, osd, full=True)
+        if scheduler is not None and os.path.isfile(files["scheduler"]):
+            scheduler.load_state_dict(torch.load(files["scheduler"], weights_only=True))
+        trainer_state = torch.load(files["trainer"], weights_only=True) if os.path.isfile(files["trainer"]) else None
+        if du.is_rank0():
+            log.info("loaded the training state of %s in %.2fs", files["model"], time.perf_counter() - t0)
         return trainer_state

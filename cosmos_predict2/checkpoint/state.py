@@ -15,8 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                     get_optimizer_state_dict, set_model_state_dict,
-                                                     set_optimizer_state_dict)
+                                                     get_optimizer_state_dict, set_optimizer_state_dict)
 
 
 def checkpoint_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -48,30 +47,6 @@ def model_state_dict(model: nn.Module, full: bool = False) -> dict[str, torch.Te
         for key, value in get_model_state_dict(module, options=opts).items():
             out[_prefixed(name, key)] = value
     return out
-
-
-def set_model_state(model: nn.Module, state: dict[str, torch.Tensor], full: bool = False,
-                    strict: bool = True) -> tuple[list[str], list[str]]:
-    """Load a flat state dict into the model's checkpoint modules; returns (missing, unexpected).
-
-    With ``full`` only rank 0 needs the tensors (they are broadcast to the shards)."""
-    rank0 = not (dist.is_initialized() and dist.get_rank() != 0)
-    missing, unexpected = [], []
-    modules = checkpoint_modules(model)
-    used = set()
-    for name, module in modules.items():
-        prefix = f"{name}." if name else ""
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        used.update(prefix + k for k in sub)
-        opts = StateDictOptions(full_state_dict=full, broadcast_from_rank0=full, strict=strict)
-        if full and not rank0:
-            sub = {}
-        result = set_model_state_dict(module, sub, options=opts)
-        missing += [prefix + k for k in result.missing_keys]
-        unexpected += [prefix + k for k in result.unexpected_keys]
-    if rank0 or not full:
-        unexpected += sorted(set(state) - used)
-    return missing, unexpected
 
 
 def optimizer_state_dict(model: nn.Module, optimizer, full: bool = False) -> dict:

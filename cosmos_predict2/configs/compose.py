@@ -27,6 +27,7 @@ from cosmos_predict2.configs.schema import LAZY_SECTIONS, SECTION_TYPES, Config
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_FILE = "cosmos_predict2/configs/base/config.py"
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEY_ALIASES = {"model.config.pipe_config.": "model.config."}
 
 
@@ -35,11 +36,16 @@ def load_config_module(config_file: str) -> Callable[[], Config]:
     """Return ``make_config`` from a ``.py`` config file path (or dotted module)."""
     if config_file.endswith(".py"):
         path = os.path.abspath(config_file)
+        if not os.path.isfile(path) and not os.path.isabs(config_file):  # the project's own files, from any cwd
+            path = os.path.join(PROJECT_ROOT, config_file)
         if not os.path.isfile(path):
             raise ConfigError(f"--config file {config_file!r} does not exist (default: {DEFAULT_CONFIG_FILE})")
-        root = os.getcwd()
-        rel = os.path.relpath(path, root)
-        module_name = rel[:-3].replace(os.sep, ".") if not rel.startswith("..") else None
+        module_name = None
+        for root in (os.getcwd(), PROJECT_ROOT):
+            rel = os.path.relpath(path, root)
+            if not rel.startswith(".."):
+                module_name = rel[:-3].replace(os.sep, ".")
+                break
         if module_name:
             module = importlib.import_module(module_name)
         else:

@@ -7,23 +7,14 @@ tokenizer can compress, and pixel sizes the 8x VAE + 2x2 patching can tile.
 
 from __future__ import annotations
 
-from typing import Any, Optional
-
-from omegaconf import DictConfig
+from typing import Optional
 
 from cosmos_predict2.configs.errors import ConfigError
+from cosmos_predict2.configs.nodes import node_get
 from cosmos_predict2.configs.schema import Config
 
 TEMPORAL_COMPRESSION = 4
 SPATIAL_FACTOR = 16  # 8x VAE downsampling x 2x2 patches
-
-
-def _get(node: Any, *path: str, default: Any = None) -> Any:
-    for key in path:
-        if not isinstance(node, (DictConfig, dict)) or key not in node:
-            return default
-        node = node[key]
-    return node
 
 
 def parallel_layout(world_size: int, fsdp_shard_size: int, context_parallel_size: int) -> dict:
@@ -62,26 +53,26 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
     ``world_size=None`` checks only what does not depend on the number of processes.
     """
     notes: list[str] = []
-    mcfg = _get(config.model, "config", default={})
+    mcfg = node_get(config.model, "config", default={})
     cp = int(config.model_parallel.context_parallel_size)
     if cp < 1:
         raise ConfigError(f"model_parallel.context_parallel_size must be >= 1, got {cp}")
-    num_heads = _get(mcfg, "net", "num_heads")
+    num_heads = node_get(mcfg, "net", "num_heads")
     if num_heads is not None and num_heads % cp != 0:
         raise ConfigError(
             f"model.config.net.num_heads={num_heads} is not divisible by model_parallel.context_parallel_size={cp} "
             f"(Ulysses context parallelism splits heads across ranks); use a context-parallel size that divides {num_heads}")
-    frames = _get(mcfg, "num_video_frames")
-    latent_ch = _get(mcfg, "tokenizer", "latent_ch")
+    frames = node_get(mcfg, "num_video_frames")
+    latent_ch = node_get(mcfg, "tokenizer", "latent_ch")
     if latent_ch is not None:
         for key in ("state_ch", ("net", "in_channels"), ("net", "out_channels")):
             path = key if isinstance(key, tuple) else (key,)
-            value = _get(mcfg, *path)
+            value = node_get(mcfg, *path)
             if value is not None and value != latent_ch:
                 raise ConfigError(
                     f"model.config.{'.'.join(path)}={value} does not match the tokenizer's latent_ch={latent_ch}; "
                     f"set model.config.{'.'.join(path)}={latent_ch}")
-    per_frame = bool(_get(mcfg, "tokenizer", "encode_frames_independently", default=False))
+    per_frame = bool(node_get(mcfg, "tokenizer", "encode_frames_independently", default=False))
     if frames is not None:
         if frames < 1 or (not per_frame and (frames - 1) % TEMPORAL_COMPRESSION != 0):
             lo = max(1, (frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1)
@@ -90,7 +81,7 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
                 f"it needs 1 + 4k frames (e.g. {lo} or {lo + TEMPORAL_COMPRESSION})")
         else:
             state_t = frames if per_frame else 1 + (frames - 1) // TEMPORAL_COMPRESSION
-            declared = _get(mcfg, "state_t")
+            declared = node_get(mcfg, "state_t")
             if declared is not None and declared != state_t:
                 raise ConfigError(
                     f"model.config.state_t={declared} does not match num_video_frames={frames} "
@@ -101,17 +92,17 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
                     f"model_parallel.context_parallel_size={cp}; choose frames so that 1 + (frames-1)/4 is a multiple of {cp}")
     for split in ("dataloader_train", "dataloader_val"):
         loader = getattr(config, split)
-        size = _get(loader, "dataset", "video_size")
+        size = node_get(loader, "dataset", "video_size")
         if size is not None:
             h, w = int(size[0]), int(size[1])
             if h % SPATIAL_FACTOR or w % SPATIAL_FACTOR:
                 raise ConfigError(
                     f"{split}.dataset.video_size={[h, w]} must be divisible by {SPATIAL_FACTOR} "
                     f"(8x VAE downsampling x 2x2 patches); e.g. {[h // 16 * 16, w // 16 * 16]}")
-        data_frames = _get(loader, "dataset", "num_frames")
-        rollout = _get(mcfg, "rollout_conditioning")
+        data_frames = node_get(loader, "dataset", "num_frames")
+        rollout = node_get(mcfg, "rollout_conditioning")
         if split == "dataloader_train" and rollout is not None and frames is not None:
-            chunk = _get(rollout, "chunk_actions", default=12)
+            chunk = node_get(rollout, "chunk_actions", default=12)
             if chunk != frames - 1:
                 raise ConfigError(
                     f"model.config.rollout_conditioning.chunk_actions={chunk} but a clip of "
@@ -126,7 +117,7 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
                 f"{split}.dataset.num_frames={data_frames} differs from model.config.num_video_frames={frames}; "
                 f"set both to the same value")
     if world_size is not None:
-        shard = _get(mcfg, "fsdp_shard_size", default=-1)
+        shard = node_get(mcfg, "fsdp_shard_size", default=-1)
         layout = parallel_layout(int(world_size), shard if shard is not None else -1, cp)
         notes.append(f"layout for world size {world_size}: replicate {layout['replicate']} x data shard "
                      f"{layout['shard']} x context parallel {layout['cp']} (FSDP group {layout['shard'] * layout['cp']} ranks)")

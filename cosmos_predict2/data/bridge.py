@@ -120,6 +120,17 @@ def window_starts(num_states: int, num_frames: int, sequence_interval: int, star
     return list(range(0, num_states - span, start_interval))
 
 
+def _annotation_files(dataset_dir: str, mode: str, ann_dir: str | None) -> tuple[list[str], str]:
+    """The annotation JSONs of ``mode``: from an explicit annotation folder (upstream config style) or found
+    under ``dataset_dir`` (:func:`find_bridge_annotations`)."""
+    if ann_dir:
+        files = sorted(glob.glob(os.path.join(ann_dir, "*.json")))
+        if not files:
+            raise DataError(ann_dir, f"{mode}_annotation_path holds no *.json files")
+        return files, "irasim"
+    return find_bridge_annotations(dataset_dir, mode)
+
+
 class BridgeActionDataset(SkippingDataset):
     """Windows of Bridge episodes with 7-d actions computed from the end-effector states.
 
@@ -190,13 +201,7 @@ class BridgeActionDataset(SkippingDataset):
         self.state_key, self.gripper_key = state_key, gripper_key
         self.fps = fps
 
-        if ann_dir:  # an explicit annotation folder (upstream config style)
-            files = sorted(glob.glob(os.path.join(ann_dir, "*.json")))
-            if not files:
-                raise DataError(ann_dir, f"{mode}_annotation_path holds no *.json files")
-            self.ann_files, self.layout = files, "irasim"
-        else:
-            self.ann_files, self.layout = find_bridge_annotations(self.dataset_dir, mode)
+        self.ann_files, self.layout = _annotation_files(self.dataset_dir, mode, ann_dir)
         with ThreadPoolExecutor(max(1, num_scan_threads)) as pool:
             results = list(pool.map(self._scan_one, self.ann_files))
         self.episodes: list[dict] = []
@@ -213,6 +218,15 @@ class BridgeActionDataset(SkippingDataset):
         if not self.samples:
             raise DataError(self.dataset_dir, f"no usable {self.num_frames}-frame windows in mode={mode} "
                                               f"({len(self.ann_files)} annotation files, {self.num_skipped} skipped)")
+
+    @staticmethod
+    def check_files(dataset_dir: str | None = None, mode: str = "train", video_path: str | None = None,
+                    train_annotation_path: str | None = None, val_annotation_path: str | None = None,
+                    test_annotation_path: str | None = None, **unused) -> None:
+        """Preflight, in milliseconds (no JSON parsed, no video opened): the annotations of ``mode`` exist.
+        Raises :class:`DataError`."""
+        ann_dir = {"train": train_annotation_path, "val": val_annotation_path, "test": test_annotation_path}.get(mode)
+        _annotation_files(str(dataset_dir if dataset_dir is not None else video_path), mode, ann_dir)
 
     def _scan_one(self, path: str):
         """Parse + check one annotation; returns the episode record or the DataError (raised later)."""

@@ -135,6 +135,17 @@ class VideoTextDataset(SkippingDataset):
             raise DataError(self.dataset_dir, f"no usable videos ({self.num_skipped} skipped)")
         self.entries = entries
 
+    @staticmethod
+    def check_files(dataset_dir: str, load_t5_embeddings: bool = True, skip_bad_samples: bool = False,
+                    **unused) -> None:
+        """Preflight (no video opened): videos, captions and embeddings are there and pair up. Raises
+        :class:`DataError` (the first problem, with the count of all)."""
+        _, problems = match_video_text_files(str(dataset_dir), load_t5_embeddings)
+        if problems and not skip_bad_samples:
+            first = problems[0]
+            more = f" ({len(problems) - 1} more problems like it)" if len(problems) > 1 else ""
+            raise DataError(first.path, first.problem + more, first.fix)
+
     def __len__(self) -> int:
         return len(self.entries)
 

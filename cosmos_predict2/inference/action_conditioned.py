@@ -70,8 +70,8 @@ def _resolve_loader(name: str) -> Callable:
         raise ParamError(f"field 'action_load_fn': cannot import {name!r} ({err})") from err
 
 
-def check_model_fits(model: Any, config: Any, params: Mapping[str, Any]) -> None:
-    """Fail before sampling when the chunk length or conditioning does not fit the experiment."""
+def check_model_fits(config: Any, params: Mapping[str, Any]) -> None:
+    """Fail before the model is built when the chunk length or conditioning does not fit the experiment."""
     frames = int(config.model.config.num_video_frames)
     if params["chunk_size"] + 1 != frames:
         raise ParamError(f"field 'chunk_size'={params['chunk_size']} needs {params['chunk_size'] + 1}-frame clips but "
@@ -79,7 +79,8 @@ def check_model_fits(model: Any, config: Any, params: Mapping[str, Any]) -> None
     if params["num_latent_conditional_frames"] != 1:
         raise ParamError("field 'num_latent_conditional_frames' must be 1 for action-conditioned rollouts "
                          "(one conditioning frame per chunk)")
-    if not getattr(model.conditioner, "use_action", False):
+    conditioner = config.model.config.conditioner
+    if not (conditioner is not None and "use_action" in conditioner and conditioner["use_action"]):
         raise ParamError("the experiment's model is not action-conditioned (conditioner.use_action=False); "
                          "pick an action-conditioned --experiment")
 
@@ -89,7 +90,7 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
     """Roll out every selected episode; returns the summary dict (also written to disk)."""
     from cosmos_predict2.data.video_io import write_video
 
-    check_model_fits(model, config, params)
+    check_model_fits(config, params)
     loader = _resolve_loader(params["action_load_fn"])
     from cosmos_predict2.inference import experiment_info
 

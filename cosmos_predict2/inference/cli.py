@@ -10,7 +10,7 @@ from typing import Callable
 
 def user_errors() -> tuple[type, ...]:
     """Exception types that mean "the user gave bad input": printed as one line, exit code 2."""
-    from cosmos_predict2.checkpoint.convert import CheckpointError
+    from cosmos_predict2.checkpoint.weights import CheckpointError
     from cosmos_predict2.configs.errors import ConfigError
     from cosmos_predict2.data.errors import DataError
     from cosmos_predict2.guardrail.errors import OptionalComponentError

@@ -6,25 +6,25 @@
    only source of DiT weights; tokenizer weights come from the local paths in the config, or
    ``tokenizer_path``);
 2. instantiates ``Video2WorldModel``;
-3. loads ``net.*`` (or ``net_ema.*`` with ``load_ema``) from a ``.pt``/``.safetensors`` file, a DCP folder or a
-   standard checkpoint, folding LoRA adapters when the file still holds them; a missing DiT key or a shape
-   mismatch is an error (a checkpoint of another experiment), unexpected keys are reported.
+3. builds the net on the meta device, allocates it on the target device in the model's precision and loads
+   ``net.*`` (or ``net_ema.*`` with ``load_ema``) through the one weight loader (``checkpoint/weights.py``:
+   ``.pt``/``.safetensors`` files, DCP folders, standard checkpoints; LoRA adapters in the file are folded in);
+   a file that does not fit the net (missing / unexpected learned weights, other shapes) is an error.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from cosmos_predict2.checkpoint.convert import CheckpointError, load_checkpoint_state_dict, merge_lora_state_dict
-
 log = logging.getLogger(__name__)
 
-__all__ = ["InferenceSetupError", "compose_inference_config", "build_inference_model", "load_net_weights",
-           "pick_device", "empty_text_embeddings"]
+__all__ = ["InferenceSetupError", "compose_inference_config", "build_inference_model", "pick_device",
+           "empty_text_embeddings"]
 
 
 class InferenceSetupError(ValueError):
@@ -79,46 +79,6 @@ def job_config_for(checkpoint: Optional[str]):
     return cfg
 
 
-def load_net_weights(model: Any, path: str, load_ema: bool = False, progress: bool = False) -> dict[str, list[str]]:
-    """Load DiT weights into ``model.net``; returns {"missing": [...], "unexpected": [...]} (missing is empty)."""
-    from cosmos_predict2.models.key_maps import dit_state_dict_from_released
-
-    if path.endswith(".safetensors"):
-        if not os.path.isfile(path):
-            raise CheckpointError(f"checkpoint {path!r} does not exist.")
-        from safetensors.torch import load_file
-
-        sd: Mapping[str, Any] = load_file(path)
-    else:
-        sd = load_checkpoint_state_dict(path, progress=progress)
-    if any(".lora_A." in k for k in sd):
-        sd, n = merge_lora_state_dict(sd)
-        log.info("folded %d LoRA adapters from %s into the base weights (alpha = rank)", n, path)
-    prefix = "net."
-    if load_ema:
-        if any(k.startswith("net_ema.") for k in sd):
-            prefix = "net_ema."
-        else:
-            log.warning("--load_ema: %s has no net_ema.* keys; using its net.* weights (model_ema_*.pt files "
-                        "already hold the EMA weights under net.*)", path)
-    net_sd = dit_state_dict_from_released(sd, prefix=prefix)
-    own = {k: v for k, v in model.net.state_dict().items() if not k.endswith("_extra_state")}
-    bad = [f"{k}: checkpoint {tuple(v.shape)} vs net {tuple(own[k].shape)}"
-           for k, v in net_sd.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
-    if bad:
-        raise CheckpointError(f"{path} does not fit this experiment's net: {len(bad)} shape mismatches, e.g. {bad[0]}; "
-                              "pick the --experiment the checkpoint was trained with.")
-    missing = sorted(k for k in own if k not in net_sd)
-    if missing:
-        raise CheckpointError(f"{path} lacks {len(missing)} of the net's {len(own)} weights (e.g. {missing[:3]}); "
-                              "pick the --experiment the checkpoint was trained with.")
-    unexpected = sorted(k for k in net_sd if k not in own)
-    if unexpected:
-        log.warning("%s: %d unexpected keys ignored (e.g. %s)", path, len(unexpected), unexpected[:3])
-    model.net.load_state_dict({k: v for k, v in net_sd.items() if k in own}, strict=False)
-    return {"missing": missing, "unexpected": unexpected}
-
-
 def _check_local_files(config: Any) -> None:
     """Fail before building a multi-GB net when the tokenizer weights are not on disk."""
     from omegaconf import OmegaConf
@@ -126,10 +86,11 @@ def _check_local_files(config: Any) -> None:
     node = config.model.config.tokenizer
     vae = OmegaConf.select(node, "vae_pth") if OmegaConf.is_config(node) else getattr(node, "vae_pth", None)
     if vae and not os.path.isfile(str(vae)):
-        kind = "Predict2.5" if "Predict2.5" in str(vae) else "Video2World"
-        raise InferenceSetupError(f"tokenizer weights {vae} not found; download them (python "
-                                  f"scripts/download_checkpoints.py --model_sizes 2B --model_types {kind}) or pass "
-                                  "--tokenizer_path / --tokenizer-path to a local Wan2.1 VAE .pth")
+        from cosmos_predict2.checkpoint.download import download_command
+
+        fetch = download_command(str(vae))
+        raise InferenceSetupError(f"tokenizer weights {vae} not found; download them ({fetch or 'see setup.md'}) or "
+                                  "pass --tokenizer_path / --tokenizer-path to a local Wan2.1 VAE .pth")
 
 
 def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], *, config_file: Optional[str] = None,
@@ -138,7 +99,9 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
                           preflight: Optional[Callable[[Any], None]] = None):
     """(model in eval mode on ``device``, config). ``checkpoint=None`` needs ``allow_random`` (tests, smoke runs).
     ``experiment=None`` takes the config of the training job the checkpoint lives in (``<job>/config.yaml``)."""
+    from cosmos_predict2.checkpoint.weights import load_weights, match_weights
     from cosmos_predict2.lazy_config import instantiate
+    from cosmos_predict2.parallel.materialize import init_parameters_
 
     if not checkpoint and not allow_random:
         raise InferenceSetupError("no checkpoint given: pass --checkpoint-path / --dit_path (a converted model*.pt, "
@@ -158,11 +121,17 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
     if preflight is not None:  # caller's cheap checks on the resolved config, before the net is built
         preflight(config)
     dev = pick_device(device)
-    with torch.device(dev):  # parameters are created on the target device (no full CPU copy of a 14B net)
-        model = instantiate(config.model)
-    model.net.to(model.precision_dtype)  # cast before loading: the checkpoint is copied straight into it
-    if checkpoint:
-        load_net_weights(model, checkpoint, load_ema=load_ema)
+    model = instantiate(config.model, init_device="meta")  # the net allocates nothing yet
+    match = None
+    if checkpoint:  # reads metadata only: a file of another experiment fails before any allocation
+        match = match_weights(model, checkpoint, prefer_ema=load_ema, what="--checkpoint-path / --dit_path")
+    template = copy.deepcopy(model.net) if match is None else None
+    model.net.to(model.precision_dtype)
+    model.net.to_empty(device=dev)  # allocated once, in the model's precision, on the target device
+    if match is not None:
+        log.debug(load_weights(model, match).summary())
+    else:
+        init_parameters_(model.net, template, seed=0, device=dev)
     model = model.to(dev).eval()
     tok = model.tokenizer
     if not isinstance(tok, torch.nn.Module) and hasattr(tok, "to"):  # plain-object tokenizers move themselves

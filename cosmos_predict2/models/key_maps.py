@@ -69,10 +69,16 @@ def _fill(template: str, match: re.Match) -> str:
 _OURS_TO_DIFF = [(_compile(o), d) for o, d in DIT_KEY_RULES]
 _DIFF_TO_OURS = [(_compile(d), o) for o, d in DIT_KEY_RULES]
 
-# Keys present in released checkpoints that are not parameters of the net (dropped on load).
+# Keys present in released checkpoints that are not parameters of the net (dropped on load): RoPE tables,
+# training counters and TransformerEngine extra state.
 _RELEASED_NON_PARAM = re.compile(
     r"(^|\.)(pos_embedder\.(seq|dim_spatial_range|dim_temporal_range)|accum_[a-z_]+|_extra_state)$"
 )
+
+
+def is_non_learned_key(key: str) -> bool:
+    """True for the entries released files carry that are not learned parameters (see above)."""
+    return bool(_RELEASED_NON_PARAM.search(key))
 
 
 def _map_key(key: str, rules: list[tuple[re.Pattern, str]], direction: str) -> str:
@@ -129,7 +135,7 @@ def dit_state_dict_from_released(state_dict: Mapping[str, torch.Tensor], prefix:
             if not key.startswith(prefix):
                 continue
             key = key[len(prefix):]
-        if _RELEASED_NON_PARAM.search(key):
+        if is_non_learned_key(key):
             continue
         out[key] = value
     return out

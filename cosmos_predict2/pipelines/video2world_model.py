@@ -6,16 +6,17 @@ chosen entirely by the config. The module's ``state_dict`` holds only trainable 
 ``net_ema.*`` (when EMA is on) and ``logvar.*`` (Predict1 objective); the tokenizer is frozen, kept out
 of the state dict and out of ``parameters()`` (it still follows ``.to()``/``.cuda()``).
 
-Order at construction: net -> base weights (``model_manager_config.dit_path``) -> LoRA -> EMA copy.
-Parallelism (FSDP2 / context parallel / activation checkpointing) is applied from outside afterwards.
+Order at construction: net -> LoRA -> EMA copy. With ``init_device="meta"`` (the trainer and the inference
+builder) the nets are built without memory; parallelism is applied from outside, then each rank allocates its
+shards and fills them (``parallel/materialize.py``) or loads weights into them (``checkpoint/weights.py``,
+which reads ``model_manager_config.dit_path``). The model itself never reads weight files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import dataclasses
 import logging
-import os
 from typing import Any, Callable, Mapping, Optional
 
 import torch
@@ -27,19 +28,9 @@ from cosmos_predict2.trainer.lora import inject_lora
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadReport", "Video2WorldModel"]
+__all__ = ["Video2WorldModel"]
 
 _PRECISIONS = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32, "fp32": torch.float32}
-
-
-@dataclasses.dataclass
-class LoadReport:
-    """Result of ``init_weights_from``: exact key differences between the checkpoint and the net."""
-
-    path: str
-    missing_keys: list[str]
-    unexpected_keys: list[str]
-    loaded_keys: int
 
 
 def _get(node: Any, key: str, default: Any = None) -> Any:
@@ -58,12 +49,12 @@ def _instantiate(node: Any) -> Any:
 
 
 class Video2WorldModel(nn.Module):
-    """The trainable world model. See the module docstring for what it holds."""
+    """The trainable world model. See the module docstring for what it holds.
 
-    #: optional hook ``fn(model, path) -> LoadReport`` used for DCP folders (set by the checkpoint package)
-    dcp_loader: Optional[Callable[["Video2WorldModel", str], LoadReport]] = None
+    ``init_device``: device the nets (``net``, LoRA adapters, ``net_ema``) are built on; ``"meta"`` allocates
+    nothing (tokenizer, conditioner and objective are always built for real)."""
 
-    def __init__(self, config: Any):
+    def __init__(self, config: Any, init_device: Optional[str] = None):
         super().__init__()
         self.config = config
         for key in ("net", "tokenizer", "conditioner", "objective"):
@@ -84,7 +75,9 @@ class Video2WorldModel(nn.Module):
         self.text_encoder_kind = str(_get(text_cfg, "kind", "t5"))
         self.text_embed_dim = int(_get(text_cfg, "embed_dim", 1024))
 
-        self.net = _instantiate(_get(config, "net"))
+        nets_on = torch.device(init_device) if init_device is not None else contextlib.nullcontext()
+        with nets_on:
+            self.net = _instantiate(_get(config, "net"))
         object.__setattr__(self, "_tokenizer", _instantiate(_get(config, "tokenizer")))
         if isinstance(self._tokenizer, nn.Module):
             self._tokenizer.eval().requires_grad_(False)
@@ -99,11 +92,6 @@ class Video2WorldModel(nn.Module):
         sampler_cfg = _get(config, "sampler")
         self.sampler = _instantiate(sampler_cfg) if sampler_cfg is not None else None
         self._check_sampler(self.sampler)
-
-        mm = _get(config, "model_manager_config")
-        dit_path = str(_get(mm, "dit_path", "") or "")
-        if dit_path:
-            self.init_weights_from(dit_path, load_ema_to_reg=bool(_get(mm, "load_ema_to_reg", False)))
 
         arch = str(_get(config, "train_architecture", "base"))
         if arch == "lora":
@@ -292,89 +280,3 @@ class Video2WorldModel(nn.Module):
             num_steps=num_steps, seed=seed, device=x_gt.device,
             condition_mask_B_1_T_1_1=cond.condition_mask_B_1_T_1_1, gt_B_C_T_H_W=cond.condition_state_B_C_T_H_W,
         ).float()
-
-    # ------------------------------------------------------------------ weights
-    def init_weights_from(self, path: str, load_ema_to_reg: bool = False) -> LoadReport:
-        """Load a released ``.pt`` (``net.*`` keys; ``net_ema.*`` with ``load_ema_to_reg``) or a DCP folder
-        into ``net`` (and copy into ``net_ema``). Call before parallelisation. Returns the exact missing /
-        unexpected keys (e.g. fresh action embedders when starting an action net from a base model)."""
-        if not os.path.exists(path):
-            raise ValueError(
-                f"init weights: {path!r} does not exist (model.config.model_manager_config.dit_path); download the "
-                "checkpoint (scripts/download_checkpoints.py) or set dit_path='' to start from random weights."
-            )
-        if os.path.isdir(path):
-            loader = type(self).dcp_loader
-            report = loader(self, path) if loader is not None else self._load_dcp(path, load_ema_to_reg)
-        else:
-            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            if isinstance(sd, Mapping) and "model" in sd and isinstance(sd["model"], Mapping):
-                sd = sd["model"]
-            report = self._load_net_state(sd, load_ema_to_reg, path)
-        if hasattr(self, "net_ema"):
-            self.net_ema.load_state_dict({k: v.float() for k, v in self.net.state_dict().items()})
-        log.info("loaded %d tensors from %s; missing %d: %s; unexpected %d: %s", report.loaded_keys, path,
-                 len(report.missing_keys), report.missing_keys[:10], len(report.unexpected_keys), report.unexpected_keys[:10])
-        return report
-
-    def _split_prefix(self, sd: Mapping[str, torch.Tensor], load_ema_to_reg: bool):
-        """(net keys without prefix, logvar keys, keys ignored) from a full model state dict."""
-        src = "net_ema." if load_ema_to_reg else "net."
-        if load_ema_to_reg and not any(k.startswith(src) for k in sd):
-            raise ValueError("init weights: load_ema_to_reg=True but the checkpoint has no 'net_ema.*' keys.")
-        has_prefix = any(k.startswith("net.") or k.startswith("net_ema.") for k in sd)
-        net_sd, logvar_sd, other = {}, {}, []
-        for k, v in sd.items():
-            if k.endswith("_extra_state"):
-                continue
-            if not has_prefix:
-                net_sd[k] = v
-            elif k.startswith(src):
-                net_sd[k[len(src):]] = v
-            elif k.startswith("logvar."):
-                logvar_sd[k[len("logvar."):]] = v
-            elif not (k.startswith("net.") or k.startswith("net_ema.")):
-                other.append(k)
-        return net_sd, logvar_sd, other
-
-    def _load_net_state(self, sd: Mapping[str, torch.Tensor], load_ema_to_reg: bool, path: str) -> LoadReport:
-        net_sd, logvar_sd, other = self._split_prefix(sd, load_ema_to_reg)
-        own = self.net.state_dict()
-        bad = [f"{k}: checkpoint {tuple(v.shape)} vs net {tuple(own[k].shape)}"
-               for k, v in net_sd.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
-        if bad:
-            raise ValueError(
-                f"init weights from {path}: shape mismatch for {len(bad)} tensors, e.g. {bad[:3]}; the checkpoint "
-                "does not fit this net config (e.g. clip vs chunk action embedder, or a different model size)."
-            )
-        result = self.net.load_state_dict(net_sd, strict=False)
-        unexpected = list(result.unexpected_keys) + other
-        missing = list(result.missing_keys)
-        if logvar_sd and hasattr(self, "logvar"):
-            r2 = self.logvar.load_state_dict(logvar_sd, strict=False)
-            missing += [f"logvar.{k}" for k in r2.missing_keys]
-            unexpected += [f"logvar.{k}" for k in r2.unexpected_keys]
-        return LoadReport(path, sorted(missing), sorted(unexpected), len(net_sd) - len(result.unexpected_keys))
-
-    def _load_dcp(self, path: str, load_ema_to_reg: bool) -> LoadReport:
-        """Single-process load of a DCP ``model`` folder (or its parent ``iter_*`` folder)."""
-        import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
-
-        if os.path.isdir(os.path.join(path, "model")) and not os.path.exists(os.path.join(path, ".metadata")):
-            path = os.path.join(path, "model")
-        if not os.path.exists(os.path.join(path, ".metadata")):
-            raise ValueError(f"init weights: {path!r} is a folder but not a DCP checkpoint (no .metadata).")
-        keys = set(FileSystemReader(path).read_metadata().state_dict_metadata.keys())
-        src = "net_ema." if load_ema_to_reg else "net."
-        own = {k: v for k, v in self.net.state_dict().items() if not k.endswith("_extra_state")}
-        target = {src + k: v for k, v in own.items() if src + k in keys}
-        if hasattr(self, "logvar"):
-            target.update({f"logvar.{k}": v for k, v in self.logvar.state_dict().items() if f"logvar.{k}" in keys})
-        dcp.load(target, checkpoint_id=path, planner=DefaultLoadPlanner(allow_partial_load=True))
-        self.net.load_state_dict({k[len(src):]: v for k, v in target.items() if k.startswith(src)}, strict=False)
-        if hasattr(self, "logvar"):
-            self.logvar.load_state_dict({k[7:]: v for k, v in target.items() if k.startswith("logvar.")}, strict=False)
-        missing = sorted(k for k in own if src + k not in keys)
-        unexpected = sorted(k[len(src):] for k in keys if k.startswith(src) and k[len(src):] not in own)
-        return LoadReport(path, missing, unexpected, len(target))

@@ -15,6 +15,8 @@ dropped, as upstream); ``T_pixel = 4 * (T_latent - 1) + 1``. With ``encode_frame
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
 from collections.abc import Sequence
 
@@ -99,7 +101,7 @@ def load_wan_vae_state_dict(path: str) -> dict[str, torch.Tensor]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Wan2.1 VAE checkpoint not found: {path!r}. {DOWNLOAD_HINT}")
     try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
+        state = torch.load(path, weights_only=True, map_location="cpu", mmap=True)  # read as the tensors are used
     except Exception as err:  # truncated download, wrong format, ...
         raise ValueError(
             f"Could not read the Wan2.1 VAE checkpoint {path!r} ({type(err).__name__}: {err}). "
@@ -117,8 +119,9 @@ def load_wan_vae_state_dict(path: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_wan_vae_weights(model: WanVAE, path: str) -> None:
-    """Load ``path`` into ``model`` strictly, naming missing / unexpected / mis-shaped keys on failure."""
+def load_wan_vae_weights(model: WanVAE, path: str, dtype: torch.dtype | None = None) -> None:
+    """Load ``path`` into ``model`` strictly, naming missing / unexpected / mis-shaped keys on failure. A model
+    on the meta device takes the file's tensors (converted to ``dtype``) as its parameters."""
     state = load_wan_vae_state_dict(path)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
@@ -131,7 +134,10 @@ def load_wan_vae_weights(model: WanVAE, path: str) -> None:
             f"unexpected keys {unexpected[:8]} ({len(unexpected)}), shape mismatches {bad_shape[:8]}. "
             "Check base_dim / z_dim / dim_mult / num_res_blocks against the checkpoint."
         )
-    model.load_state_dict(state, strict=True)
+    meta = any(p.is_meta for p in model.parameters())
+    if meta:  # no second copy: the parameters become the (converted) file tensors
+        state = {k: v.to(dtype or v.dtype, copy=True) for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=meta)
 
 
 class Wan2pt1VAETokenizer:
@@ -167,9 +173,10 @@ class Wan2pt1VAETokenizer:
         self.dtype = dtype
         self.temporal_window = int(temporal_window)
         self.encode_frames_independently = bool(encode_frames_independently)
-        self.model = WanVAE(base_dim, z_dim, tuple(dim_mult), num_res_blocks, tuple(temperal_downsample))
+        with torch.device("meta") if load_weights else contextlib.nullcontext():  # no random init to overwrite
+            self.model = WanVAE(base_dim, z_dim, tuple(dim_mult), num_res_blocks, tuple(temperal_downsample))
         if load_weights:
-            load_wan_vae_weights(self.model, vae_pth)
+            load_wan_vae_weights(self.model, vae_pth, dtype)
         self.model.eval().requires_grad_(False).to(device=device, dtype=dtype)
 
         if latent_mean is None:
@@ -239,3 +246,17 @@ class Wan2pt1VAETokenizer:
         z = latent_B_C_T_H_W.to(device=self.device, dtype=torch.float32)
         z = z * self.latent_std.to(z.device) + self.latent_mean.to(z.device)
         return self.model.decode(z.to(self.dtype)).to(out_dtype)
+
+
+def wan_vae_for(node) -> WanVAE:
+    """The (freshly initialised) :class:`WanVAE` a ``Wan2pt1VAETokenizer`` config node describes, built on the
+    current default device (``meta`` to count it without memory); absent keys take the tokenizer's defaults."""
+    defaults = inspect.signature(Wan2pt1VAETokenizer.__init__).parameters
+
+    def get(key):
+        value = node[key] if key in node else None
+        return defaults[key].default if value is None else value
+
+    return WanVAE(int(get("base_dim")), int(get("z_dim")), tuple(get("dim_mult")), int(get("num_res_blocks")),
+                  tuple(get("temperal_downsample")))
+

@@ -1,19 +1,34 @@
 """``launch(config) -> exit code``: everything between a validated config and a finished training run.
 
-Order: process group (torchrun env, or a 1-rank group) -> config validation for this world size ->
-device mesh -> data loaders (fail fast on missing data) -> model (same seed on every rank) -> weights from
-``checkpoint.load_path`` -> LoRA -> parallelism (CP -> AC -> FSDP) -> optimizer / scheduler / checkpointer /
-callbacks -> resume from ``latest_checkpoint.txt`` -> :class:`Trainer`.
+Order (torchtitan style; no rank ever holds the unsharded net):
 
-User errors (config, data, checkpoint: ``ValueError`` subclasses) are printed as one line on stderr and
-give exit code 2; ``COSMOS_DEBUG=1`` re-raises them with the traceback. A NaN / Inf loss gives exit code 3.
+1. preflight (:func:`launch`, before the process group, seconds): every file the run reads, all missing ones
+   in one message;
+2. process group, config validation for this world size, device mesh; a relaunch with nothing left to do
+   stops here;
+3. memory plan (logged, ``memory_plan.json`` next to ``config.yaml``); a build that cannot fit stops here;
+4. data loaders;
+5. the model with its nets (net, LoRA adapters, EMA net) on the ``meta`` device; the weights file is matched
+   against it (metadata only: a file of another net fails here, before any allocation);
+6. parallelism: context parallel -> activation checkpointing -> FSDP2;
+7. each rank allocates its shards (``to_empty``), initialises what the file does not provide (seeded per
+   parameter name: identical on any world size) and loads its slices of the file (``checkpoint/weights.py``);
+   the EMA net starts from the net's shards (or the file's ``net_ema.*``);
+8. optimizer, scheduler, checkpointer, callbacks; resume of the training state; :class:`Trainer`.
+
+User errors (config, data, checkpoint, memory: ``ValueError`` subclasses) are printed as one line (the
+preflight's list once, on rank 0) and give exit code 2; ``COSMOS_DEBUG=1`` re-raises them with the traceback.
+A NaN / Inf loss gives exit code 3.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import os
 import sys
+import time
 from typing import Any, Optional
 
 import torch
@@ -25,12 +40,13 @@ from cosmos_predict2.utils.logging import setup_logging
 log = logging.getLogger(__name__)
 
 
-def _cfg_get(node: Any, key: str, default: Any = None) -> Any:
-    try:
-        value = node[key] if key in node else default
-    except TypeError:
-        value = getattr(node, key, default)
-    return default if value is None else value
+@dataclasses.dataclass
+class LaunchOptions:
+    """``build_only``: stop before the first step and print a per-rank summary. ``random_init``: the user
+    cleared ``dit_path`` on the command line (logged loudly when the run then starts from random weights)."""
+
+    build_only: bool = False
+    random_init: bool = False
 
 
 def write_config_yaml(config, job_dir: str) -> str:
@@ -43,32 +59,8 @@ def write_config_yaml(config, job_dir: str) -> str:
     return path
 
 
-def _has_lora(net: torch.nn.Module) -> bool:
-    from cosmos_predict2.trainer.lora import LoRALinear
-
-    return any(isinstance(m, LoRALinear) for m in net.modules())
-
-
-def apply_lora_if_needed(model, mcfg) -> None:
-    """Inject LoRA adapters (after the base weights are loaded) unless the model already did."""
-    if str(_cfg_get(mcfg, "train_architecture", "base")) != "lora" or _has_lora(model.net):
-        return
-    from cosmos_predict2.trainer.lora import inject_lora
-
-    kwargs = dict(rank=int(_cfg_get(mcfg, "lora_rank", 16)), alpha=float(_cfg_get(mcfg, "lora_alpha", 16)),
-                  target_modules=_cfg_get(mcfg, "lora_target_modules", "q_proj,k_proj,v_proj,output_proj,mlp.layer1,mlp.layer2"),
-                  init_lora_weights=bool(_cfg_get(mcfg, "init_lora_weights", True)))
-    names = inject_lora(model.net, **kwargs)
-    if getattr(model, "net_ema", None) is not None:
-        inject_lora(model.net_ema, **kwargs)
-        model.net_ema.load_state_dict(model.net.state_dict())
-        model.net_ema.requires_grad_(False)
-    log.info("LoRA: %d adapted linear layers", len(names))
-
-
 def move_except_nets(model: torch.nn.Module, device: torch.device) -> None:
-    """``model.to(device)`` for everything but ``net`` / ``net_ema``: FSDP2 moves those one block at a time
-    while sharding, so a 14B net never needs to fit on one device unsharded."""
+    """``model.to(device)`` for everything but ``net`` / ``net_ema`` (they are meta until materialised)."""
     nets = {n: model._modules[n] for n in ("net", "net_ema") if model._modules.get(n) is not None}
     for name in nets:
         model._modules[name] = None  # keeps the child order; None children are skipped by Module._apply
@@ -90,58 +82,126 @@ def _training_checkpoint_kind(path: str) -> Optional[str]:
     return None
 
 
-def build(config, return_parts: bool = False):
-    """Build every training object; returns the :class:`Trainer` (collective: call on every rank)."""
-    from cosmos_predict2.checkpoint.base import NoCheckpointer
+def _mm(config) -> Any:
+    mcfg = config.model["config"]
+    return mcfg["model_manager_config"] if "model_manager_config" in mcfg and mcfg["model_manager_config"] else {}
+
+
+def _match_source(config, model, checkpointer, resume_path: Optional[str]):
+    """``(WeightMatch or None, training-state checkpoint or None, checkpointer for it)`` for this run:
+    resume > ``checkpoint.load_path`` > ``model_manager_config.dit_path`` > random initialisation."""
     from cosmos_predict2.checkpoint.dcp import DistributedCheckpointer
-    from cosmos_predict2.checkpoint.init_weights import init_model_weights
     from cosmos_predict2.checkpoint.standard import StandardCheckpointer
+    from cosmos_predict2.checkpoint.weights import match_weights
+
+    strict = bool(config.checkpoint.strict_resume)
+    if resume_path is not None:
+        match = match_weights(model, checkpointer.model_path(resume_path), require_all=True, allow_missing=not strict,
+                              what="the checkpoint in latest_checkpoint.txt")
+        return match, resume_path, checkpointer
+    mm = _mm(config)
+    load_path = str(config.checkpoint.load_path or "")
+    if load_path:
+        kind = _training_checkpoint_kind(load_path)
+        if kind is not None and bool(config.checkpoint.load_training_state):
+            other = (DistributedCheckpointer if kind == "dcp" else StandardCheckpointer)(config.checkpoint, config.job)
+            match = match_weights(model, other.model_path(load_path), require_all=True, allow_missing=not strict,
+                                  what="checkpoint.load_path")
+            return match, load_path, other
+        match = match_weights(model, load_path, prefer_ema=bool(config.checkpoint.load_ema_to_reg),
+                              new_modules=list(mm.get("new_modules") or []), what="checkpoint.load_path")
+        return match, None, None
+    dit_path = str(mm.get("dit_path", "") or "")
+    if dit_path:
+        match = match_weights(model, dit_path, prefer_ema=bool(mm.get("load_ema_to_reg", False)),
+                              new_modules=list(mm.get("new_modules") or []),
+                              what="model.config.model_manager_config.dit_path")
+        return match, None, None
+    return None, None, None
+
+
+def _materialize(model, match, template, device: torch.device, seed: int):
+    """Allocate the nets' shards, initialise what the file does not provide, load the rest (step 7)."""
+    from cosmos_predict2.checkpoint.weights import load_weights
+    from cosmos_predict2.parallel.materialize import copy_parameters_, init_parameters_
+
+    nets = [m for m in (getattr(model, "net", None), getattr(model, "net_ema", None)) if m is not None]
+    for net in nets:
+        net.to_empty(device=device)
+    needs = None if match is None else match.needs_init("net")
+    if needs is None or needs:
+        init_parameters_(model.net, template, seed, device, only=needs)
+    if match is not None:
+        return load_weights(model, match, progress=du.is_rank0())
+    if getattr(model, "net_ema", None) is not None:
+        copy_parameters_(model.net_ema, model.net)
+    return None
+
+
+def build(config, options: Optional[LaunchOptions] = None):
+    """Build every training object; returns the :class:`Trainer`, or None when a resumed run has nothing left
+    to do (collective: call on every rank)."""
+    from cosmos_predict2.checkpoint.base import NoCheckpointer, parse_iteration
     from cosmos_predict2.configs.validate import validate_config
     from cosmos_predict2.parallel.mesh import build_parallel_dims
     from cosmos_predict2.parallel.parallelize import parallelize_model
+    from cosmos_predict2.trainer.memory_plan import build_memory_plan, check_memory_plan
+    from cosmos_predict2.trainer.metrics import count_params
     from cosmos_predict2.trainer.trainer import Trainer, seed_all
 
+    options = options or LaunchOptions()
     rank, world = du.init_distributed()
     setup_logging(rank)
     for note in validate_config(config, world):
         log.info(note)
     config.freeze()
     mcfg = config.model["config"]
-    dims = build_parallel_dims(world, int(_cfg_get(mcfg, "fsdp_shard_size", -1)),
-                               int(config.model_parallel.context_parallel_size), du.device_type())
-    log.info("mesh: %s", dims.describe())
+    shard = mcfg.get("fsdp_shard_size")
+    dims = build_parallel_dims(world, -1 if shard is None else int(shard), int(config.model_parallel.context_parallel_size),
+                               du.device_type())
     job_dir = config.job.path_local
-    if du.is_rank0():
-        log.info("job directory %s (config: %s)", job_dir, write_config_yaml(config, job_dir))
     device = du.current_device()
     seed = int(config.trainer.seed)
+    checkpointer = (instantiate(config.checkpoint.type, config_checkpoint=config.checkpoint, config_job=config.job)
+                    if config.checkpoint.type is not None else NoCheckpointer(config.checkpoint, config.job))
+    resume_path = checkpointer.latest_path()
+    done = parse_iteration(resume_path) if resume_path is not None else None
+    if done is not None and done >= int(config.trainer.max_iter) and not options.build_only:
+        if du.is_rank0():
+            print(f"nothing to do: {resume_path} is at iteration {done}, trainer.max_iter={config.trainer.max_iter}; "
+                  f"raise trainer.max_iter to train further. {_convert_hint(resume_path)}", flush=True)
+        return None
 
-    # data first: a missing dataset fails in seconds, before the model is built
+    plan = build_memory_plan(config, world)
+    if du.is_rank0():
+        log.info("job directory %s (config: %s, memory plan: %s)", job_dir, write_config_yaml(config, job_dir),
+                 plan.write(os.path.join(job_dir, "memory_plan.json")))
+        for line in plan.lines():
+            log.info(line)
+    for warning in check_memory_plan(plan, config, device, options.build_only):
+        if du.is_rank0():
+            log.warning(warning)
+    if device.type == "cpu" and str(mcfg.get("precision", "float32")) in ("bfloat16", "bf16") and \
+            not _cpu_has_bf16() and du.is_rank0():
+        log.warning("this CPU has no native bfloat16 (no AVX512_BF16 / AMX): bf16 matmuls run about 100x slower "
+                    "than float32 here; set model.config.precision=float32")
+
+    # data before the model: a data problem fails in seconds
     dl_kwargs = dict(dp_rank=dims.dp_rank, dp_world_size=dims.dp, seed=seed)
     dataloader_train = instantiate(config.dataloader_train, **dl_kwargs)
     dataloader_val = None
     if config.dataloader_val is not None and bool(config.trainer.run_validation):
         dataloader_val = instantiate(config.dataloader_val, **dl_kwargs)
 
-    seed_all(seed)  # identical initial weights on every rank (FSDP shards each rank's own copy)
-    model = instantiate(config.model)
-    checkpointer = (instantiate(config.checkpoint.type, config_checkpoint=config.checkpoint, config_job=config.job)
-                    if config.checkpoint.type is not None else NoCheckpointer(config.checkpoint, config.job))
-    resume_path = checkpointer.latest_path()
-    load_path = str(config.checkpoint.load_path or "")
-    deferred = None
-    if resume_path is None and load_path:
-        kind = _training_checkpoint_kind(load_path)
-        if kind is not None and bool(config.checkpoint.load_training_state):
-            deferred = kind  # full training state, loaded after parallelisation
-        else:
-            report = init_model_weights(model, load_path, bool(config.checkpoint.load_ema_to_reg))
-            if du.is_rank0():
-                log.info(report.summary())
-    apply_lora_if_needed(model, mcfg)
-    move_except_nets(model, device)  # fully_shard moves the nets block by block (only shards stay on device)
-    parallelize_model(model, dims, str(_cfg_get(mcfg, "precision", "float32")),
-                      str(_cfg_get(mcfg, "activation_checkpointing", "none")))
+    seed_all(seed)
+    model = instantiate(config.model, init_device="meta")
+    match, state_path, state_checkpointer = _match_source(config, model, checkpointer, resume_path)
+    template = copy.deepcopy(model.net)  # meta: an unparallelised copy to initialise units from (no memory)
+    move_except_nets(model, device)
+    parallelize_model(model, dims, str(mcfg.get("precision", "float32")),
+                      str(mcfg.get("activation_checkpointing", "none")))
+    report = _materialize(model, match, template, device, seed)
+    del template
 
     optimizer = instantiate(config.optimizer, model=model)
     scheduler = instantiate(config.scheduler, optimizer=optimizer) if config.scheduler is not None else None
@@ -149,27 +209,97 @@ def build(config, return_parts: bool = False):
     trainer = Trainer(config, model, optimizer, scheduler, dataloader_train, dataloader_val, checkpointer, callbacks,
                       dims=dims, job_dir=job_dir, device=device)
     trainer.reseed(0)
-    state = None
-    if resume_path is not None:
-        state = checkpointer.resume(model, optimizer, scheduler)
-    elif deferred is not None:
-        other = DistributedCheckpointer if deferred == "dcp" else StandardCheckpointer
-        loader = other(config.checkpoint, config.job)
-        state = loader.load_checkpoint(load_path, model, optimizer, scheduler, load_training_state=True)
-    if state is not None:
+    if state_path is not None:
+        state = state_checkpointer.load_training_state(state_path, model, optimizer, scheduler)
         trainer.load_trainer_state(state)
-        log.info("resumed at iteration %d", trainer.iteration)
+        log.info("resumed at iteration %d from %s", trainer.iteration, state_path)
+    if du.is_rank0():
+        total = count_params(model.net)
+        trainable = sum(p.numel() for p in model.net.parameters() if p.requires_grad)
+        log.info("start: device %s; %s; net %.4g M parameters (%.4g M trainable)%s", device, dims.describe(),
+                 total / 1e6, trainable / 1e6, "; EMA net" if getattr(model, "net_ema", None) is not None else "")
+        if report is not None:
+            log.info(report.summary())
+        elif options.random_init:
+            log.warning("model.config.model_manager_config.dit_path='' was given: training from RANDOM weights "
+                        "(seed %d), not from released weights", seed)
+        else:
+            log.info("weights: random initialisation (seed %d; the experiment names no base weights)", seed)
     return trainer
 
 
-def launch(config) -> int:
-    """Train with ``config``; returns the process exit code (0 ok, 2 user error, 3 non-finite loss)."""
+def _cpu_has_bf16() -> bool:
+    """Native bfloat16 matmuls on this CPU (x86: AVX512_BF16 or AMX); True where torch cannot tell."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return True
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    probes = [p for p in probes if p is not None]
+    return not probes or any(p() for p in probes)
+
+
+def _convert_hint(path: Optional[str]) -> str:
+    if not path:
+        return "No checkpoint was written (ckpt_type=dummy or checkpoint.save_iter beyond max_iter)."
+    if os.path.isdir(path):
+        return f"Convert it: python scripts/convert_distcp_to_pt.py {path}/model {path}"
+    standard = os.path.join(os.path.dirname(path), "model", os.path.basename(path))
+    return f"Convert it: python scripts/convert_distcp_to_pt.py {standard} {os.path.splitext(standard)[0]}"
+
+
+def build_only_summary(trainer) -> str:
+    """One line per rank: device, parameters (local shards / global), measured peak host RSS and accelerator memory."""
+    from cosmos_predict2.checkpoint.weights import peak_rss_gib
+    from cosmos_predict2.parallel.materialize import local_tensor
+
+    params = [p for m in (trainer.model.net, getattr(trainer.model, "net_ema", None)) if m is not None
+              for p in m.parameters()]
+    local = sum(local_tensor(p).numel() for p in params)
+    total = sum(p.numel() for p in params)
+    line = (f"build-only rank {du.get_rank()}/{du.get_world_size()}: device {trainer.device}; parameters {local / 1e6:.1f} M "
+            f"local of {total / 1e6:.1f} M (net{' + EMA' if len(params) > len(list(trainer.model.net.parameters())) else ''}); "
+            f"peak host RSS {peak_rss_gib():.2f} GiB")
+    if torch.cuda.is_available():
+        line += f"; peak accelerator memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+    return line
+
+
+def launch(config, options: Optional[LaunchOptions] = None) -> int:
+    """Preflight, then train with ``config``; returns the process exit code (0 ok, 2 user error, 3 non-finite
+    loss)."""
+    from cosmos_predict2.trainer.preflight import PreflightError, check_preflight
+
+    options = options or LaunchOptions()
+    debug = os.environ.get("COSMOS_DEBUG", "") not in ("", "0")
+    try:  # every rank, before the process group and the heavy imports: all missing files in one message
+        check_preflight(config)
+    except PreflightError as err:
+        if debug:
+            raise
+        if int(os.environ.get("RANK", "0")) == 0:  # every rank finds the same files missing: say it once
+            print(f"error: {err}", file=sys.stderr)
+        return 2
     from cosmos_predict2.trainer.trainer import NonFiniteLossError
 
-    debug = os.environ.get("COSMOS_DEBUG", "") not in ("", "0")
+    t0 = time.time()
     try:
-        trainer = build(config)
+        trainer = build(config, options)
+        if trainer is None:
+            return 0
+        if options.build_only:
+            print(build_only_summary(trainer), flush=True)
+            du.barrier()
+            if du.is_rank0():
+                print(f"build-only: everything up to the first step works for world size {du.get_world_size()}; "
+                      f"start training with the same command without --build-only", flush=True)
+            return 0
         trainer.train()
+        if du.is_rank0():
+            last = trainer.checkpointer.latest_path() if trainer.checkpointer is not None else None
+            print(f"done: iteration {trainer.iteration} ({trainer.iteration - trainer.start_iteration} this run) in "
+                  f"{(time.time() - t0) / 60:.1f} min; last checkpoint {last or 'none'}. {_convert_hint(last)}",
+                  flush=True)
         return 0
     except NonFiniteLossError as err:
         print(f"error{_rank_tag()}: {err}", file=sys.stderr)
@@ -203,7 +333,7 @@ def _raised_by_project(err: BaseException) -> bool:
 def _is_user_error(err: BaseException) -> bool:
     """ValueError-style errors this project raises about user input (config, data, checkpoint, attention
     backend). A ValueError from inside torch or another library is a bug: it keeps its traceback."""
-    from cosmos_predict2.checkpoint.base import CheckpointError
+    from cosmos_predict2.checkpoint.weights import CheckpointError
     from cosmos_predict2.configs.errors import ConfigError
     from cosmos_predict2.data.errors import DataError
     from cosmos_predict2.models.attention import AttentionBackendUnavailable

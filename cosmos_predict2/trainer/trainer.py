@@ -77,6 +77,7 @@ class Trainer:
         self.max_iter = int(config.trainer.max_iter)
         self.grad_accum = max(1, int(config.trainer.grad_accum_iter))
         self.iteration = 0
+        self.start_iteration = 0  # where this run started (after a resume: the checkpoint's iteration)
         self.step_metrics: dict[str, Any] = {}
         self.loss_history: list[float] = []  # global mean loss per iteration (rank 0 and others alike)
         self._data_iter: Optional[Iterator] = None
@@ -113,7 +114,7 @@ class Trainer:
         """Restore iteration, data position (rescaled to this data-parallel size) and this rank's RNG."""
         if not state:
             return
-        self.iteration = int(state.get("iteration", 0))
+        self.iteration = self.start_iteration = int(state.get("iteration", 0))
         loader_state = dict(state.get("dataloader") or {})
         dp_new = self.dims.dp if self.dims is not None else 1
         dp_old = int(state.get("dp_world_size", loader_state.get("dp_world_size", dp_new)) or dp_new)

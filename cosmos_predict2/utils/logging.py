@@ -9,11 +9,23 @@ _FORMAT = "[%(asctime)s %(levelname)s r{rank}] %(name)s: %(message)s"
 _configured = False
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time of the record (it may be replaced after setup)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; the property always wins
+        pass
+
+
 def setup_logging(rank: int = 0, level: int = logging.INFO) -> None:
     """Configure the root logger once per process (rank 0 logs INFO, others WARNING)."""
     global _configured
     root = logging.getLogger()
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(logging.Formatter(_FORMAT.format(rank=rank), datefmt="%H:%M:%S"))
     if _configured:
         for h in list(root.handlers):

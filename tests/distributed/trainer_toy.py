@@ -6,6 +6,7 @@ a run on one rank with batch N*b see the same global batch and give the same los
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -49,10 +50,11 @@ class ToyDataset(Dataset):
 class ToyModel(nn.Module):
     """``net`` + ``net_ema`` (power EMA) with a deterministic MSE ``training_step``."""
 
-    def __init__(self, config):
+    def __init__(self, config, init_device=None):
         super().__init__()
         self.config = config
-        self.net = instantiate(config["net"])
+        with torch.device(init_device) if init_device else contextlib.nullcontext():
+            self.net = instantiate(config["net"])
         self.ema = PowerEMA(rate=0.10) if config.get("ema", True) else None
         if self.ema is not None:
             self.net_ema = copy.deepcopy(self.net).requires_grad_(False)

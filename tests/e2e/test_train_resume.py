@@ -39,7 +39,8 @@ def _env(out_root: str) -> dict:
 def _overrides(data: str, name: str, max_iter: int, save_iter: int) -> list[str]:
     return ["experiment=tiny_action_conditioned_bridge", f"dataloader_train.dataset.dataset_dir={data}",
             f"dataloader_val.dataset.dataset_dir={data}",
-            "dataloader_train.num_workers=0", f"trainer.max_iter={max_iter}", "trainer.logging_iter=1",
+            "dataloader_train.num_workers=0", "dataloader_train.batch_size=4", "model.config.precision=float32",
+            f"trainer.max_iter={max_iter}", "trainer.logging_iter=1",
             "trainer.progress_bar=False", f"checkpoint.save_iter={save_iter}", f"job.name={name}"]
 
 

@@ -105,35 +105,18 @@ def test_keep_last_k_and_end_save(group, tmp_path):
     assert len(metrics) == 5 and '"loss"' in metrics[0]
 
 
-def test_init_weights_reports_missing_and_unexpected(group, tmp_path):
-    from cosmos_predict2.checkpoint.init_weights import init_model_weights
-    from trainer_toy import ToyModel
-
-    torch.manual_seed(3)
-    src = instantiate(tiny_net_config())
-    sd = {f"net.{k}": v.clone() for k, v in src.state_dict().items()}
-    dropped = "net.final_layer.linear.weight"
-    del sd[dropped]
-    sd["net.something_else.weight"] = torch.zeros(2)
-    path = str(tmp_path / "released.pt")
-    torch.save(sd, path)
-    model = ToyModel({"net": tiny_net_config(), "ema": True})
-    report = init_model_weights(model, path)
-    assert report.missing == [dropped]
-    assert report.unexpected == ["net.something_else.weight"]
-    key = "blocks.0.self_attn.q_proj.weight"
-    assert torch.equal(model.net.state_dict()[key], src.state_dict()[key])
-    assert torch.equal(model.net_ema.state_dict()[key], src.state_dict()[key])
-
-    # a DCP checkpoint folder works as load_path too (weights only)
+def test_training_checkpoint_as_load_path_weights_only(group, tmp_path):
+    """A DCP training checkpoint given as checkpoint.load_path initialises net and EMA net from it (weights only)."""
     trainer = _build(tmp_path / "a", max_iter=1, save_iter=1)
     trainer.train()
     dcp_dir = os.path.join(_ckdir(tmp_path / "a"), "iter_000000001")
-    model2 = ToyModel({"net": tiny_net_config(), "ema": True})
-    report2 = init_model_weights(model2, dcp_dir)
-    assert report2.missing == [] and report2.unexpected == []
+    key = "blocks.0.self_attn.q_proj.weight"
     trained = trainer.model.net.state_dict()[key].full_tensor()
-    assert torch.equal(model2.net.state_dict()[key], trained)
+    trained_ema = trainer.model.net_ema.state_dict()[key].full_tensor()
+    fresh = _build(tmp_path / "b", ckpt="dummy", max_iter=1, load_path=dcp_dir)
+    assert fresh.iteration == 0
+    assert torch.equal(fresh.model.net.state_dict()[key].full_tensor(), trained)
+    assert torch.equal(fresh.model.net_ema.state_dict()[key].full_tensor(), trained_ema)
 
 
 def test_nan_loss_stops_with_iteration_and_keys(group, tmp_path):

@@ -75,6 +75,7 @@ def video2world_model(
     precision: str = "bfloat16",
     activation_checkpointing: str = "block_wise",
     dit_path: str = "",
+    new_modules: tuple = (),
     state_t: Optional[int] = None,
     state_ch: int = 16,
     condition_augment: Any = None,
@@ -91,7 +92,8 @@ def video2world_model(
         ema=dict(enabled=ema, rate=0.10, iteration_shift=0),
         text_encoder=text_encoder or dict(kind="t5", path="checkpoints/google-t5/t5-11b", compute_online=False,
                                           embed_dim=1024),
-        model_manager_config=dict(dit_path=dit_path, load_ema_to_reg=False),
+        # base weights (checkpoint/weights.py); new_modules: net modules the file may lack (they keep their init)
+        model_manager_config=dict(dit_path=dit_path, load_ema_to_reg=False, new_modules=list(new_modules)),
         precision=precision,
         fsdp_shard_size=fsdp_shard_size,
         num_video_frames=num_video_frames,
@@ -117,6 +119,15 @@ def video2world_model(
         trainer=dict(distributed_parallelism="fsdp"),
         model=L(MODEL)(config=config, _recursive_=False),
     )
+
+
+ACTION_EMBEDDERS = ("action_embedder_B_D", "action_embedder_B_3D")
+# Predict2.5 base models (Hub nvidia/Cosmos-Predict2.5-{2B,14B}, base/pre-trained): the starting point of the
+# Predict2.5 post-training experiments.
+P25_BASE = {
+    "2B": "checkpoints/nvidia/Cosmos-Predict2.5-2B/base/pre-trained/d20b7120-df3e-4911-919d-db6e08bad31c_ema_bf16.pt",
+    "14B": "checkpoints/nvidia/Cosmos-Predict2.5-14B/base/pre-trained/54937b8c-29de-4f04-862c-e67b04ec41e8_ema_bf16.pt",
+}
 
 
 def _net(size: str, kind: str = "base", **extra):
@@ -162,7 +173,8 @@ def register() -> None:
                                conditional_frames_probs={0: 0.5, 1: 0.25, 2: 0.25}, min_cond=0, max_cond=2,
                                text_encoder=dict(kind="reason1p1_7B", path="checkpoints/nvidia/Cosmos-Reason1.1-7B",
                                                  compute_online=True, embed_dim=100352),
-                               activation_checkpointing=f"predict2_{size.lower()}_720_aggressive")
+                               activation_checkpointing=f"predict2_{size.lower()}_720_aggressive",
+                               dit_path=P25_BASE[size])
         suffix = "" if size == "2B" else "_14b"
         register_group_option("model", f"fsdp_rectified_flow{suffix}", rf)
         register_group_option("model", f"ddp{suffix}", rf)
@@ -174,7 +186,9 @@ def register() -> None:
         min_cond=1, max_cond=1,
         text_encoder=dict(kind="reason1p1_7B", path="checkpoints/nvidia/Cosmos-Reason1.1-7B", compute_online=True,
                           embed_dim=100352),
-        activation_checkpointing="predict2_2b_720_aggressive")
+        activation_checkpointing="predict2_2b_720_aggressive",
+        # post-trained from the Predict2.5 base video model: the action embedders start from their init
+        dit_path=P25_BASE["2B"], new_modules=ACTION_EMBEDDERS)
     for name in ("action_conditioned_video2world_fsdp_rectified_flow", "action_conditioned_video2world_fsdp",
                  "action_conditioned_video2world_ddp"):
         register_group_option("model", name, acrf)
@@ -186,7 +200,7 @@ def register() -> None:
         objective=edm_objective(), sampler=edm_sampler(7.0), cond=conditioner(0.0, 0.2, use_action=True),
         num_video_frames=2, state_t=2, resolution="256", fps=4, min_cond=1, max_cond=1,
         activation_checkpointing="none",
-        dit_path="checkpoints/nvidia/Cosmos-Predict1-7B-Video2World/model.pt")
+        dit_path="checkpoints/nvidia/Cosmos-Predict1-7B-Video2World/model.pt", new_modules=ACTION_EMBEDDERS)
     register_group_option("model", "predict1_video2world_action_7b", p1)
 
     # ---------------- CPU presets (tiny nets, cheap tokenizer, no text encoder)

@@ -1,0 +1,240 @@
+"""Preflight: every file a training run will read, checked in seconds, before any process group or model.
+
+:func:`preflight_findings` lists, for a composed config:
+
+- the DiT weights the run starts from: the checkpoint ``latest_checkpoint.txt`` names when the job resumes
+  (then nothing else is read), else ``checkpoint.load_path``, else
+  ``model.config.model_manager_config.dit_path``;
+- files named in the tokenizer node (``vae_pth`` and other ``*_pth`` / ``*_path`` keys);
+- the text encoder when it is computed online (``model.config.text_encoder.compute_online``);
+- the datasets: ``dataloader_train`` and, when used, ``dataloader_val`` and the validation split of the
+  rollout-eval callback (each dataset class's cheap ``check_files``; no video is decoded).
+
+Each missing file comes with the command that puts it where this experiment expects it (released weights:
+``hf download ...``; the guides' datasets: their download / preparation commands). :func:`check_preflight`
+raises one :class:`PreflightError` listing all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Optional
+
+from omegaconf import DictConfig
+
+from cosmos_predict2.checkpoint.download import download_command
+from cosmos_predict2.configs.errors import ConfigError
+from cosmos_predict2.configs.nodes import node_get
+
+__all__ = ["Finding", "PreflightError", "preflight_findings", "check_preflight", "weights_source"]
+
+BRIDGE_URL = "https://lf-robot-opensource.bytetos.com/obj/lab-robot-public/opensource_IRASim_v1/bridge_train_data.tar.gz"
+
+# How to get the datasets the shipped experiments read (the guides' commands), by folder.
+DATASET_COMMANDS = {
+    "datasets/bridge": (f"mkdir -p datasets && curl -L {BRIDGE_URL} | tar -xz -C datasets/ && "
+                        "mv datasets/opensource_robotdata/bridge datasets/bridge"),
+    "datasets/synthetic_bridge": "python -m scripts.prepare_synthetic_data --layout bridge --out datasets/synthetic_bridge",
+    "datasets/synthetic_video_text": ("python -m scripts.prepare_synthetic_data --layout video_text "
+                                      "--out datasets/synthetic_video_text --t5 tiny"),
+    "datasets/benchmark_train/gr1": (
+        "hf download nvidia/GR1-100 --repo-type dataset --local-dir datasets/benchmark_train/hf_gr1/ && "
+        "mkdir -p datasets/benchmark_train/gr1/videos && "
+        "mv datasets/benchmark_train/hf_gr1/gr1/*mp4 datasets/benchmark_train/gr1/videos && "
+        "mv datasets/benchmark_train/hf_gr1/metadata.csv datasets/benchmark_train/gr1/ && "
+        "python -m scripts.get_t5_embeddings_from_groot_dataset --dataset_path datasets/benchmark_train/gr1"),
+}
+for _split in ("train", "val"):
+    DATASET_COMMANDS[f"datasets/agibot_head_center_fisheye_color/{_split}"] = (
+        "python scripts/prepare_agibot_fisheye_data.py && python scripts/prepare_agibot_fisheye_data.py --split-only "
+        f"--val_episode_ids 685393 && python scripts/get_t5_embeddings.py --dataset_path "
+        f"datasets/agibot_head_center_fisheye_color/{_split}")
+
+
+@dataclasses.dataclass
+class Finding:
+    """One file the run needs and cannot use: which config key, which path, what is wrong, how to fix it."""
+
+    key: str
+    path: str
+    problem: str
+    fix: Optional[str] = None
+
+    def lines(self) -> list[str]:
+        out = [f"  - {self.key}: {self.path}: {self.problem}"]
+        if self.fix:
+            out.append(f"      get it: {self.fix}")
+        return out
+
+
+class PreflightError(ConfigError):
+    """Files the run needs are missing (all of them, each with its download command)."""
+
+    def __init__(self, findings: list[Finding], footer: str = ""):
+        self.findings = findings
+        if len(findings) == 1:  # one problem: one line
+            f = findings[0]
+            text = f"preflight: {f.key}: {f.path}: {f.problem}" + (f"; get it: {f.fix}" if f.fix else "")
+            super().__init__(text + (f" {footer}" if footer else ""))
+            return
+        lines = [f"preflight: {len(findings)} files this run needs are missing or unusable:"]
+        for f in findings:
+            lines += f.lines()
+        if footer:
+            lines.append(footer)
+        super().__init__("\n".join(lines))
+
+
+def _weights_fix(path: str) -> str:
+    return download_command(path) or "fix the path, or download / convert the checkpoint it should point at"
+
+
+def weights_source(config: Any) -> tuple[Optional[str], str]:
+    """``(path, config key)`` of the weights a fresh run starts from (``checkpoint.load_path`` wins over
+    ``dit_path``); ``(None, "")`` for random initialisation."""
+    load_path = str(config.checkpoint.load_path or "")
+    if load_path:
+        return load_path, "checkpoint.load_path"
+    dit_path = str(node_get(config.model, "config", "model_manager_config", "dit_path", default="") or "")
+    if dit_path:
+        return dit_path, "model.config.model_manager_config.dit_path"
+    return None, ""
+
+
+def _resume_checkpoint(config: Any) -> Optional[str]:
+    """The checkpoint ``latest_checkpoint.txt`` names in the job's folder (None without a pointer)."""
+    pointer = os.path.join(config.job.checkpoint_dir, "latest_checkpoint.txt")
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        name = f.read().strip()
+    return os.path.join(config.job.checkpoint_dir, name) if name else None
+
+
+def _weight_findings(config: Any) -> list[Finding]:
+    resume = _resume_checkpoint(config)
+    if resume is not None:
+        standard = os.path.join(os.path.dirname(resume), "model", os.path.basename(resume))
+        if not (os.path.exists(resume) or os.path.exists(standard)):
+            return [Finding("latest_checkpoint.txt", resume, "the checkpoint the job would resume from is missing",
+                            "fix latest_checkpoint.txt (e.g. point it to an existing iter_* entry) or delete it "
+                            "to start over")]
+        return []  # resuming: the base weights are not read
+    path, key = weights_source(config)
+    if path and not os.path.exists(path):
+        return [Finding(key, path, "does not exist", _weights_fix(path))]
+    return []
+
+
+def _file_keys(node: Any, prefix: str) -> list[tuple[str, str]]:
+    """``(config key, path)`` of the string values named ``*_pth`` / ``*_path`` / ``path`` in a node."""
+    out = []
+    if isinstance(node, (DictConfig, dict)):
+        for key in node.keys():
+            value = node[key]
+            if isinstance(value, str) and value and (key.endswith(("_pth", "_path")) or key == "path"):
+                out.append((f"{prefix}.{key}", value))
+    return out
+
+
+def _tokenizer_findings(config: Any) -> list[Finding]:
+    node = node_get(config.model, "config", "tokenizer")
+    if node is None or node_get(node, "load_weights", default=True) is False:
+        return []
+    return [Finding(key, path, "does not exist", _weights_fix(path))
+            for key, path in _file_keys(node, "model.config.tokenizer") if not os.path.exists(path)]
+
+
+def _text_encoder_findings(config: Any) -> list[Finding]:
+    node = node_get(config.model, "config", "text_encoder")
+    if node is None or not node_get(node, "compute_online", default=False) or node_get(node, "kind", default="none") == "none":
+        return []
+    path = str(node_get(node, "path", default="") or "")
+    if path and not os.path.exists(path):
+        return [Finding("model.config.text_encoder.path", path, "does not exist (the text is encoded online)",
+                        _weights_fix(path))]
+    return []
+
+
+def _locate(target: Any) -> Any:
+    from cosmos_predict2.lazy_config import locate
+
+    try:
+        return locate(target) if isinstance(target, str) else target
+    except Exception:  # noqa: BLE001 - an unknown target is the build's error to report
+        return None
+
+
+def _dataset_finding(key: str, dataset_node: Any, **overrides: Any) -> Optional[Finding]:
+    """Run the dataset class's ``check_files`` on its config node; a Finding for a DataError."""
+    from cosmos_predict2.data.errors import DataError
+
+    cls = _locate(node_get(dataset_node, "_target_"))
+    check = getattr(cls, "check_files", None)
+    if check is None:
+        return None
+    kwargs = {k: dataset_node[k] for k in dataset_node.keys() if k != "_target_"}
+    kwargs.update(overrides)
+    try:
+        check(**kwargs)
+    except DataError as err:
+        root = str(kwargs.get("dataset_dir") or kwargs.get("video_path") or err.path or "")
+        fix = DATASET_COMMANDS.get(os.path.normpath(root)) or err.fix or (
+            f"point {key} at your dataset folder")
+        return Finding(key, err.path or root, err.problem, fix)
+    return None
+
+
+def _callback_targets(config: Any) -> list[tuple[str, Any]]:
+    callbacks = config.trainer.callbacks or {}
+    return [(name, callbacks[name]) for name in callbacks.keys()]
+
+
+def _data_findings(config: Any) -> list[Finding]:
+    out = []
+    loaders = [("dataloader_train", config.dataloader_train)]
+    if config.dataloader_val is not None and bool(config.trainer.run_validation):
+        loaders.append(("dataloader_val", config.dataloader_val))
+    for name, loader in loaders:
+        ds = node_get(loader, "dataset")
+        if ds is not None:
+            found = _dataset_finding(f"{name}.dataset.dataset_dir", ds)
+            if found is not None:
+                out.append(found)
+    for name, node in _callback_targets(config):
+        cls = _locate(node_get(node, "_target_"))
+        if cls is not None and getattr(cls, "__name__", "") == "RolloutEvalCallback":
+            ds = node_get(config.dataloader_val, "dataset") or node_get(config.dataloader_train, "dataset")
+            split = str(node_get(node, "split", default="val"))
+            override = {"mode": split}
+            if node_get(node, "dataset_dir"):
+                override["dataset_dir"] = str(node["dataset_dir"])
+            if ds is not None:
+                found = _dataset_finding(f"trainer.callbacks.{name} ({split} split)", ds, **override)
+                if found is not None:
+                    out.append(found)
+    return out
+
+
+def preflight_findings(config: Any) -> list[Finding]:
+    """Every missing or unusable file of the run (empty when all is there), each problem once."""
+    findings = (_weight_findings(config) + _tokenizer_findings(config) + _text_encoder_findings(config)
+                + _data_findings(config))
+    seen, out = set(), []
+    for f in findings:
+        if (f.path, f.problem) not in seen:  # e.g. one missing folder read by the loader and the callback
+            seen.add((f.path, f.problem))
+            out.append(f)
+    return out
+
+
+def check_preflight(config: Any) -> None:
+    """Raise :class:`PreflightError` listing every missing file (see the module doc)."""
+    findings = preflight_findings(config)
+    if findings:
+        footer = ""
+        if any(f.key == "model.config.model_manager_config.dit_path" for f in findings):
+            footer = ("(to train from random weights instead, say so: "
+                      "model.config.model_manager_config.dit_path='')")
+        raise PreflightError(findings, footer)
