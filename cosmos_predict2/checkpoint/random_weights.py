@@ -12,7 +12,7 @@ GB, and for the tests, which use these files instead of mocks:
 
 Values: each parameter is initialised as the trainer would (``models/init.py`` units, seeded by name) and a
 seeded N(0, 0.02) perturbation is added, so no tensor is all zeros or all ones. The DiT is built on the meta
-device and generated one init unit at a time straight into the bfloat16 file contents (about 2 bytes per
+device and generated one init unit at a time straight into the bfloat16 file contents (peak about 3 bytes per
 parameter of host memory). Existing files are kept unless ``force``.
 """
 
