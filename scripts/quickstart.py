@@ -76,6 +76,11 @@ def main(argv=None) -> int:
                  f"dataloader_train.dataset.dataset_dir={data_dir}", f"dataloader_val.dataset.dataset_dir={data_dir}"]
     if args.max_iter is not None:
         overrides += [f"trainer.max_iter={args.max_iter}", f"checkpoint.save_iter={max(1, args.max_iter)}"]
+    from cosmos_predict2.utils.hardware import cpu_has_native_bf16
+
+    if not cpu_has_native_bf16():  # bf16 matmuls would run ~100x slower than fp32 here
+        print("quickstart: this CPU has no native bfloat16 (AVX512_BF16 / AMX): training in float32")
+        overrides.append("model.config.precision=float32")
     if not args.skip_train:
         if args.nproc > 1:
             cmd = [py, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",

@@ -422,7 +422,6 @@ def match_weights(model: nn.Module, path: str, *, prefer_ema: bool = False, new_
     fold: dict[str, tuple[str, str, str]] = {}
     new: list[str] = []
     ema_copy: list[str] = []
-    used: set[str] = set()
     problems_missing: list[str] = []
     problems_unexpected: list[str] = []
     problems_shape: list[str] = []
@@ -433,7 +432,6 @@ def match_weights(model: nn.Module, path: str, *, prefer_ema: bool = False, new_
             continue
         prefix = net_prefix if module == "net" else (f"{module}." if module else "")
         entries = {k[len(prefix):]: k for k in learned if k.startswith(prefix)} if prefix else {k: k for k in learned}
-        used.update(entries.values())
         dit = module in ("net", "net_ema")
         target_adapters = {k for k in params if _is_adapter(k)}
         file_adapters = {k for k in entries if _is_adapter(k)}
@@ -482,7 +480,8 @@ def match_weights(model: nn.Module, path: str, *, prefer_ema: bool = False, new_
             parts.append(f"{len(problems_shape)} shapes differ ({_list(problems_shape, 3)})")
         hint = _fix_hint(problems_missing, problems_unexpected, problems_shape, what)
         raise CheckpointError(f"{source.path} ({what}) does not fit the net: {'; '.join(parts)}; {hint}.")
-    unused = sorted(k for k in learned if k not in used)
+    known = tuple(f"{m}." for m in targets if m) + ("net.", "net_ema.")
+    unused = sorted(k for k in learned if not k.startswith(known))
     if allow_missing and new:
         log.warning("%s: %d parameters are not in the file and keep their initialisation (strict_resume=False): %s",
                     source.path, len(new), _list(new))

@@ -102,6 +102,7 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
     from cosmos_predict2.checkpoint.weights import load_weights, match_weights
     from cosmos_predict2.lazy_config import instantiate
     from cosmos_predict2.parallel.materialize import init_parameters_
+    from cosmos_predict2.utils.hardware import cpu_has_native_bf16
 
     if not checkpoint and not allow_random:
         raise InferenceSetupError("no checkpoint given: pass --checkpoint-path / --dit_path (a converted model*.pt, "
@@ -126,7 +127,11 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
     if checkpoint:  # reads metadata only: a file of another experiment fails before any allocation
         match = match_weights(model, checkpoint, prefer_ema=load_ema, what="--checkpoint-path / --dit_path")
     template = copy.deepcopy(model.net) if match is None else None
-    model.net.to(model.precision_dtype)
+    dtype = model.precision_dtype
+    if dev.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
+        log.info("this CPU has no native bfloat16: the net runs in float32")
+        dtype = torch.float32
+    model.net.to(dtype)
     model.net.to_empty(device=dev)  # allocated once, in the model's precision, on the target device
     if match is not None:
         log.debug(load_weights(model, match).summary())

@@ -35,6 +35,7 @@ import torch
 
 from cosmos_predict2.lazy_config import instantiate
 from cosmos_predict2.utils import distributed as du
+from cosmos_predict2.utils.hardware import cpu_has_native_bf16
 from cosmos_predict2.utils.logging import setup_logging
 
 log = logging.getLogger(__name__)
@@ -89,35 +90,36 @@ def _mm(config) -> Any:
 
 def _match_source(config, model, checkpointer, resume_path: Optional[str]):
     """``(WeightMatch or None, training-state checkpoint or None, checkpointer for it)`` for this run:
-    resume > ``checkpoint.load_path`` > ``model_manager_config.dit_path`` > random initialisation."""
+    resume > ``checkpoint.load_path`` > ``model_manager_config.dit_path`` > random initialisation. A whole
+    training checkpoint (resume, or ``load_path`` with ``load_training_state``) must hold every parameter."""
     from cosmos_predict2.checkpoint.dcp import DistributedCheckpointer
     from cosmos_predict2.checkpoint.standard import StandardCheckpointer
     from cosmos_predict2.checkpoint.weights import match_weights
 
-    strict = bool(config.checkpoint.strict_resume)
-    if resume_path is not None:
-        match = match_weights(model, checkpointer.model_path(resume_path), require_all=True, allow_missing=not strict,
-                              what="the checkpoint in latest_checkpoint.txt")
-        return match, resume_path, checkpointer
     mm = _mm(config)
     load_path = str(config.checkpoint.load_path or "")
-    if load_path:
+    dit_path = str(mm.get("dit_path", "") or "")
+    state_path, state_checkpointer = None, None
+    if resume_path is not None:
+        state_path, state_checkpointer, what = resume_path, checkpointer, "the checkpoint in latest_checkpoint.txt"
+    elif load_path:
         kind = _training_checkpoint_kind(load_path)
         if kind is not None and bool(config.checkpoint.load_training_state):
-            other = (DistributedCheckpointer if kind == "dcp" else StandardCheckpointer)(config.checkpoint, config.job)
-            match = match_weights(model, other.model_path(load_path), require_all=True, allow_missing=not strict,
-                                  what="checkpoint.load_path")
-            return match, load_path, other
-        match = match_weights(model, load_path, prefer_ema=bool(config.checkpoint.load_ema_to_reg),
-                              new_modules=list(mm.get("new_modules") or []), what="checkpoint.load_path")
-        return match, None, None
-    dit_path = str(mm.get("dit_path", "") or "")
-    if dit_path:
-        match = match_weights(model, dit_path, prefer_ema=bool(mm.get("load_ema_to_reg", False)),
-                              new_modules=list(mm.get("new_modules") or []),
-                              what="model.config.model_manager_config.dit_path")
-        return match, None, None
-    return None, None, None
+            cls = DistributedCheckpointer if kind == "dcp" else StandardCheckpointer
+            state_path, state_checkpointer = load_path, cls(config.checkpoint, config.job)
+        path, what, prefer_ema = load_path, "checkpoint.load_path", bool(config.checkpoint.load_ema_to_reg)
+    elif dit_path:
+        path, what = dit_path, "model.config.model_manager_config.dit_path"
+        prefer_ema = bool(mm.get("load_ema_to_reg", False))
+    else:
+        return None, None, None
+    if state_checkpointer is not None:
+        match = match_weights(model, state_checkpointer.model_path(state_path), require_all=True,
+                              allow_missing=not bool(config.checkpoint.strict_resume), what=what)
+    else:
+        match = match_weights(model, path, prefer_ema=prefer_ema, new_modules=list(mm.get("new_modules") or []),
+                              what=what)
+    return match, state_path, state_checkpointer
 
 
 def _materialize(model, match, template, device: torch.device, seed: int):
@@ -182,7 +184,7 @@ def build(config, options: Optional[LaunchOptions] = None):
         if du.is_rank0():
             log.warning(warning)
     if device.type == "cpu" and str(mcfg.get("precision", "float32")) in ("bfloat16", "bf16") and \
-            not _cpu_has_bf16() and du.is_rank0():
+            not cpu_has_native_bf16() and du.is_rank0():
         log.warning("this CPU has no native bfloat16 (no AVX512_BF16 / AMX): bf16 matmuls run about 100x slower "
                     "than float32 here; set model.config.precision=float32")
 
@@ -226,17 +228,6 @@ def build(config, options: Optional[LaunchOptions] = None):
         else:
             log.info("weights: random initialisation (seed %d; the experiment names no base weights)", seed)
     return trainer
-
-
-def _cpu_has_bf16() -> bool:
-    """Native bfloat16 matmuls on this CPU (x86: AVX512_BF16 or AMX); True where torch cannot tell."""
-    import platform
-
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return True
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    probes = [p for p in probes if p is not None]
-    return not probes or any(p() for p in probes)
 
 
 def _convert_hint(path: Optional[str]) -> str:

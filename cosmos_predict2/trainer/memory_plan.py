@@ -87,8 +87,10 @@ class MemoryPlan:
 
     def host_build_bytes(self, device_type: str) -> int:
         """Host memory one rank needs while building (see the module doc)."""
-        shards = self.params_bytes_per_rank + self.ema_bytes_per_rank if device_type == "cpu" else 0
-        return shards + 4 * self.largest_unit_params + self.tokenizer_bytes + INTERPRETER_BYTES
+        if device_type != "cpu":  # shards and init units live on the accelerator
+            return self.tokenizer_bytes + INTERPRETER_BYTES
+        return (self.params_bytes_per_rank + self.ema_bytes_per_rank + 4 * self.largest_unit_params
+                + self.tokenizer_bytes + INTERPRETER_BYTES)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -158,3 +158,28 @@ def test_launch_exit_codes(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(torch.optim.AdamW, "__init__", broken)
     with pytest.raises(ValueError, match="inside a library"):
         launch_mod.launch(toy_config(str(tmp_path), ckpt="dummy", max_iter=1))
+
+
+def test_launch_summaries_relaunch_and_build_only(tmp_path, capsys, monkeypatch):
+    """The end-of-run line names the checkpoint and the convert command; a relaunch with nothing left to do says
+    so; --build-only stops before the first step; clearing the base weights on purpose is logged loudly."""
+    from cosmos_predict2.trainer.launch import LaunchOptions, launch
+    from scripts.train import random_init_requested
+
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
+    assert launch(toy_config(str(tmp_path), max_iter=2, save_iter=2)) == 0
+    out = capsys.readouterr().out
+    ck = os.path.join(_ckdir(tmp_path), "iter_000000002")
+    assert "done: iteration 2 (2 this run)" in out and f"convert_distcp_to_pt.py {ck}/model {ck}" in out
+    assert launch(toy_config(str(tmp_path), max_iter=2, save_iter=2)) == 0
+    out = capsys.readouterr().out
+    assert f"nothing to do: {ck} is at iteration 2, trainer.max_iter=2" in out and "done:" not in out
+    options = LaunchOptions(build_only=True, random_init=True)
+    assert launch(toy_config(str(tmp_path), name="fresh", ckpt="dummy", max_iter=5), options) == 0
+    out = capsys.readouterr().out
+    assert "build-only rank 0/1: device cpu" in out and "peak host RSS" in out
+    assert "training from RANDOM weights" in out
+    assert not os.path.exists(os.path.join(str(tmp_path), "p", "g", "fresh", "metrics.jsonl"))  # no step ran
+    assert random_init_requested(["experiment=x", "model.config.model_manager_config.dit_path=''"])
+    assert random_init_requested(["model.config.pipe_config.model_manager_config.dit_path="])
+    assert not random_init_requested(["model.config.model_manager_config.dit_path=a.pt"])
