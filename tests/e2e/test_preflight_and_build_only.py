@@ -55,14 +55,21 @@ def _run(cmd, cwd, env_extra=None, timeout=300):
 
 
 @pytest.mark.parametrize("seed", sorted(SEEDS))
-def test_missing_files_all_listed_before_anything_is_built(seed, empty_workdir):
+def test_missing_files_all_listed_before_anything_is_built(seed, empty_workdir, monkeypatch, capsys):
+    from scripts.train import main
+
+    monkeypatch.chdir(empty_workdir)
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(empty_workdir / "out"))
     args, expected = SEEDS[seed]
-    res = _run([sys.executable, "-m", "scripts.train", *args], empty_workdir)
-    assert res.returncode == 2, res.stderr
-    assert res.stderr.count("error: preflight:") == 1 and "Traceback" not in res.stderr
+    assert main(args) == 2
+    out = capsys.readouterr()
+    assert out.err.count("error: preflight:") == 1 and "Traceback" not in out.err
     for text in expected:
-        assert text in res.stderr, (text, res.stderr)
-    assert "memory plan" not in res.stdout and "parallelised" not in res.stdout  # no process group, no model
+        assert text in out.err, (text, out.err)
+    assert "memory plan" not in out.out and "parallelised" not in out.out  # no process group, no model
+    import torch.distributed as dist
+
+    assert not dist.is_initialized()
 
 
 def test_two_ranks_report_once(empty_workdir):
