@@ -17,7 +17,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config, to_yaml  # noqa: E402
+from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config, to_yaml, write_config_yaml  # noqa: E402
 from cosmos_predict2.configs.errors import ConfigError  # noqa: E402
 from cosmos_predict2.configs.validate import validate_config  # noqa: E402
 
@@ -102,12 +102,8 @@ def dryrun(config, notes: list[str], world_size: int) -> int:
     from cosmos_predict2.trainer.memory_plan import build_memory_plan
     from cosmos_predict2.trainer.preflight import preflight_findings
 
-    text = to_yaml(config)
-    print(text)
-    os.makedirs(config.job.path_local, exist_ok=True)
-    path = os.path.join(config.job.path_local, "config.yaml")
-    with open(path, "w") as f:
-        f.write(text)
+    print(to_yaml(config))
+    path = write_config_yaml(config, config.job.path_local)
     for note in notes:
         print(f"[dryrun] {note}")
     plan = build_memory_plan(config, world_size)

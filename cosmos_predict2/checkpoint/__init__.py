@@ -1,1 +1,2 @@
-"""Checkpointers (DCP folders, standard ``.pt`` files, none) and weight initialisation from released files."""
+"""Checkpointers (DCP folders, standard ``.pt`` files, none), the one weight loader (``weights.py``), the converter
+and random weights in the released layouts."""

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from cosmos_predict2.checkpoint.weights import LATEST, CheckpointError
 from cosmos_predict2.utils import distributed as du
+from cosmos_predict2.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +29,6 @@ def iter_name(iteration: int) -> str:
 def parse_iteration(name: str) -> Optional[int]:
     m = re.match(r"^iter_(\d{9})(\.pt)?$", os.path.basename(name.rstrip("/")))
     return int(m.group(1)) if m else None
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_latest(checkpoint_dir: str) -> Optional[str]:

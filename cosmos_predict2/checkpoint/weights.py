@@ -179,6 +179,10 @@ class _PtSource(_Source):
                                   "file is truncated or not a weights file.") from err
         if not isinstance(sd, Mapping):
             raise CheckpointError(f"{path} holds a {type(sd).__name__}, not a state dict of tensors.")
+        for wrapper in ("model", "state_dict"):  # {"model": {...}, "optimizer": ...} training files
+            if isinstance(sd.get(wrapper), Mapping):
+                sd = sd[wrapper]
+                break
         flat = _flatten(sd)
         self.names = _normalised_names(flat)
         self.tensors = {k: flat[raw] for k, raw in self.names.items()}

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from cosmos_predict2.configs import registry
 from cosmos_predict2.configs.errors import ConfigError, closest, did_you_mean
 from cosmos_predict2.configs.schema import LAZY_SECTIONS, SECTION_TYPES, Config
+from cosmos_predict2.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -313,3 +314,11 @@ def to_yaml(config: Config) -> str:
         value = getattr(config, field.name)
         root[field.name] = attrs.asdict(value, recurse=True) if attrs.has(type(value)) else value
     return OmegaConf.to_yaml(DictConfig(content=root, flags={"allow_objects": True}))
+
+
+def write_config_yaml(config: Config, job_dir: str) -> str:
+    """Write ``<job_dir>/config.yaml`` (atomically); returns its path."""
+    os.makedirs(job_dir, exist_ok=True)
+    path = os.path.join(job_dir, "config.yaml")
+    atomic_write_text(path, to_yaml(config))
+    return path

@@ -50,16 +50,6 @@ class LaunchOptions:
     random_init: bool = False
 
 
-def write_config_yaml(config, job_dir: str) -> str:
-    from cosmos_predict2.configs.compose import to_yaml
-
-    os.makedirs(job_dir, exist_ok=True)
-    path = os.path.join(job_dir, "config.yaml")
-    with open(path, "w") as f:
-        f.write(to_yaml(config))
-    return path
-
-
 def move_except_nets(model: torch.nn.Module, device: torch.device) -> None:
     """``model.to(device)`` for everything but ``net`` / ``net_ema`` (they are meta until materialised)."""
     nets = {n: model._modules[n] for n in ("net", "net_ema") if model._modules.get(n) is not None}
@@ -144,6 +134,7 @@ def build(config, options: Optional[LaunchOptions] = None):
     """Build every training object; returns the :class:`Trainer`, or None when a resumed run has nothing left
     to do (collective: call on every rank)."""
     from cosmos_predict2.checkpoint.base import NoCheckpointer, parse_iteration
+    from cosmos_predict2.configs.compose import write_config_yaml
     from cosmos_predict2.configs.validate import validate_config
     from cosmos_predict2.parallel.mesh import build_parallel_dims
     from cosmos_predict2.parallel.parallelize import parallelize_model

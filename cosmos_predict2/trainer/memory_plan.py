@@ -36,6 +36,7 @@ import torch
 from cosmos_predict2.configs.errors import ConfigError
 from cosmos_predict2.configs.nodes import node_get
 from cosmos_predict2.configs.validate import parallel_layout
+from cosmos_predict2.utils.files import atomic_write_text
 
 __all__ = ["MemoryPlan", "MemoryPlanError", "build_memory_plan", "check_memory_plan", "SAVED_PER_TOKEN"]
 
@@ -99,10 +100,7 @@ class MemoryPlan:
         return out
 
     def write(self, path: str) -> str:
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(self.to_dict(), f, indent=2)
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
         return path
 
     def lines(self) -> list[str]:

@@ -168,7 +168,7 @@ def test_other_sources_dcp_safetensors_wrappers(tmp_path):
     learned = {k: v for k, v in sd.items() if not is_non_learned_key(k)}
     dcp.save({k: v.float().clone() for k, v in learned.items()}, checkpoint_id=str(tmp_path / "iter_000000010" / "model"))
     save_file({k: v.contiguous() for k, v in learned.items()}, str(tmp_path / "model.safetensors"))
-    torch.save({"model": learned}, tmp_path / "wrapped.pt")
+    torch.save({"model": learned, "optimizer": {"step": torch.tensor(3)}}, tmp_path / "wrapped.pt")
     torch.save({k[4:]: v for k, v in learned.items()}, tmp_path / "bare.pt")
     for source in ("iter_000000010", "iter_000000010/model", "model.safetensors", "wrapped.pt", "bare.pt"):
         model = World()
