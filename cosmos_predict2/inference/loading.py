@@ -81,15 +81,10 @@ def job_config_for(checkpoint: Optional[str]):
 
 def _check_local_files(config: Any) -> None:
     """Fail before building a multi-GB net when the tokenizer weights are not on disk."""
-    from omegaconf import OmegaConf
+    from cosmos_predict2.trainer.preflight import tokenizer_findings
 
-    node = config.model.config.tokenizer
-    vae = OmegaConf.select(node, "vae_pth") if OmegaConf.is_config(node) else getattr(node, "vae_pth", None)
-    if vae and not os.path.isfile(str(vae)):
-        from cosmos_predict2.checkpoint.download import download_command
-
-        fetch = download_command(str(vae))
-        raise InferenceSetupError(f"tokenizer weights {vae} not found; download them ({fetch or 'see setup.md'}) or "
+    for finding in tokenizer_findings(config):
+        raise InferenceSetupError(f"tokenizer weights {finding.path} not found; download them ({finding.fix}) or "
                                   "pass --tokenizer_path / --tokenizer-path to a local Wan2.1 VAE .pth")
 
 
@@ -129,7 +124,7 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
     template = copy.deepcopy(model.net) if match is None else None
     dtype = model.precision_dtype
     if dev.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
-        log.info("this CPU has no native bfloat16: the net runs in float32")
+        log.debug("this CPU has no native bfloat16: the net runs in float32")
         dtype = torch.float32
     model.net.to(dtype)
     model.net.to_empty(device=dev)  # allocated once, in the model's precision, on the target device

@@ -27,7 +27,8 @@ from cosmos_predict2.checkpoint.download import download_command
 from cosmos_predict2.configs.errors import ConfigError
 from cosmos_predict2.configs.nodes import node_get
 
-__all__ = ["Finding", "PreflightError", "preflight_findings", "check_preflight", "weights_source"]
+__all__ = ["Finding", "PreflightError", "preflight_findings", "check_preflight", "tokenizer_findings",
+           "weights_source"]
 
 BRIDGE_URL = "https://lf-robot-opensource.bytetos.com/obj/lab-robot-public/opensource_IRASim_v1/bridge_train_data.tar.gz"
 
@@ -138,7 +139,8 @@ def _file_keys(node: Any, prefix: str) -> list[tuple[str, str]]:
     return out
 
 
-def _tokenizer_findings(config: Any) -> list[Finding]:
+def tokenizer_findings(config: Any) -> list[Finding]:
+    """Missing files named in ``model.config.tokenizer`` (when it loads weights)."""
     node = node_get(config.model, "config", "tokenizer")
     if node is None or node_get(node, "load_weights", default=True) is False:
         return []
@@ -219,7 +221,7 @@ def _data_findings(config: Any) -> list[Finding]:
 
 def preflight_findings(config: Any) -> list[Finding]:
     """Every missing or unusable file of the run (empty when all is there), each problem once."""
-    findings = (_weight_findings(config) + _tokenizer_findings(config) + _text_encoder_findings(config)
+    findings = (_weight_findings(config) + tokenizer_findings(config) + _text_encoder_findings(config)
                 + _data_findings(config))
     seen, out = set(), []
     for f in findings:
