@@ -40,7 +40,8 @@ def _train_and_convert(experiment: str, data: str, out_root: str, group: str, ex
     _run([PY, "-m", "scripts.train", "--", f"experiment={experiment}", f"trainer.max_iter={iters}",
           f"checkpoint.save_iter={iters}",
           f"dataloader_train.dataset.dataset_dir={data}", f"dataloader_val.dataset.dataset_dir={data}",
-          "dataloader_train.num_workers=0", "trainer.progress_bar=False", f"job.name={name}", *extra], _env(out_root))
+          "dataloader_train.num_workers=0", "model.config.precision=float32", "trainer.progress_bar=False",
+          f"job.name={name}", *extra], _env(out_root))
     ckpts = os.path.join(out_root, "cosmos_predict2_tiny", group, name, "checkpoints")
     with open(os.path.join(ckpts, "latest_checkpoint.txt")) as f:
         it = os.path.join(ckpts, f.read().strip())
@@ -157,8 +158,9 @@ def test_standard_checkpoint_from_trainer_converts(action_run, tmp_path):
     out_root = str(tmp_path)
     _run([PY, "-m", "scripts.train", "--", "experiment=tiny_action_conditioned_bridge", "trainer.max_iter=2",
           "checkpoint.save_iter=2", f"dataloader_train.dataset.dataset_dir={data}",
-          f"dataloader_val.dataset.dataset_dir={data}", "dataloader_train.num_workers=0", "trainer.progress_bar=False",
-          "job.name=std", "ckpt_type=standard"], _env(out_root))
+          f"dataloader_val.dataset.dataset_dir={data}", "dataloader_train.num_workers=0", "dataloader_train.batch_size=4",
+          "model.config.precision=float32", "trainer.progress_bar=False", "job.name=std", "ckpt_type=standard"],
+         _env(out_root))
     ckpts = os.path.join(out_root, "cosmos_predict2_tiny", "action_conditioned", "std", "checkpoints")
     assert os.path.isfile(os.path.join(ckpts, "model", "iter_000000002.pt"))
     from scripts.convert_distcp_to_pt import main as convert_main
