@@ -6,9 +6,10 @@ its whole sub-tree, e.g. a DiT ``Block``) or, lacking one, a module with its own
 e.g. LoRA) are units of their own holding only their adapter parameters. Walking stops at a unit, so every
 parameter belongs to exactly one unit.
 
-Eager construction runs every unit's init with the global RNG (:func:`init_module_`). The trainer builds
-nets on the ``meta`` device and initialises each unit from a generator seeded by ``(seed, unit name)``
-(``cosmos_predict2.parallel.materialize``), so the initial weights do not depend on the world size.
+Eagerly built modules initialise themselves in their constructors; :func:`init_module_` (``init_weights()``
+of the nets) re-initialises every unit with the global RNG. The trainer builds nets on the ``meta`` device and
+initialises each unit with the RNG seeded by ``(seed, unit name)`` (``cosmos_predict2.parallel.materialize``),
+so the initial weights do not depend on the world size.
 """
 
 from __future__ import annotations

@@ -80,33 +80,32 @@ def _mm(config) -> Any:
 
 def _match_source(config, model, checkpointer, resume_path: Optional[str]):
     """``(WeightMatch or None, training-state checkpoint or None, checkpointer for it)`` for this run:
-    resume > ``checkpoint.load_path`` > ``model_manager_config.dit_path`` > random initialisation. A whole
-    training checkpoint (resume, or ``load_path`` with ``load_training_state``) must hold every parameter."""
+    resume, else the weights a fresh run starts from (``preflight.weights_source``: ``checkpoint.load_path``,
+    else ``model_manager_config.dit_path``), else random initialisation. A whole training checkpoint (resume,
+    or ``load_path`` with ``load_training_state``) must hold every parameter."""
     from cosmos_predict2.checkpoint.dcp import DistributedCheckpointer
     from cosmos_predict2.checkpoint.standard import StandardCheckpointer
     from cosmos_predict2.checkpoint.weights import match_weights
+    from cosmos_predict2.trainer.preflight import weights_source
 
     mm = _mm(config)
-    load_path = str(config.checkpoint.load_path or "")
-    dit_path = str(mm.get("dit_path", "") or "")
+    path, what = weights_source(config)
     state_path, state_checkpointer = None, None
     if resume_path is not None:
         state_path, state_checkpointer, what = resume_path, checkpointer, "the checkpoint in latest_checkpoint.txt"
-    elif load_path:
-        kind = _training_checkpoint_kind(load_path)
-        if kind is not None and bool(config.checkpoint.load_training_state):
-            cls = DistributedCheckpointer if kind == "dcp" else StandardCheckpointer
-            state_path, state_checkpointer = load_path, cls(config.checkpoint, config.job)
-        path, what, prefer_ema = load_path, "checkpoint.load_path", bool(config.checkpoint.load_ema_to_reg)
-    elif dit_path:
-        path, what = dit_path, "model.config.model_manager_config.dit_path"
-        prefer_ema = bool(mm.get("load_ema_to_reg", False))
-    else:
+    elif path is None:
         return None, None, None
+    elif what == "checkpoint.load_path" and bool(config.checkpoint.load_training_state):
+        kind = _training_checkpoint_kind(path)
+        if kind is not None:
+            cls = DistributedCheckpointer if kind == "dcp" else StandardCheckpointer
+            state_path, state_checkpointer = path, cls(config.checkpoint, config.job)
     if state_checkpointer is not None:
         match = match_weights(model, state_checkpointer.model_path(state_path), require_all=True,
                               allow_missing=not bool(config.checkpoint.strict_resume), what=what)
     else:
+        prefer_ema = bool(config.checkpoint.load_ema_to_reg if what == "checkpoint.load_path"
+                          else mm.get("load_ema_to_reg", False))
         match = match_weights(model, path, prefer_ema=prefer_ema, new_modules=list(mm.get("new_modules") or []),
                               what=what)
     return match, state_path, state_checkpointer
@@ -222,12 +221,14 @@ def build(config, options: Optional[LaunchOptions] = None):
 
 
 def _convert_hint(path: Optional[str]) -> str:
+    """The converter command for a training checkpoint (a DCP iteration folder or a standard iter_N.pt)."""
     if not path:
         return "No checkpoint was written (ckpt_type=dummy or checkpoint.save_iter beyond max_iter)."
-    if os.path.isdir(path):
-        return f"Convert it: python scripts/convert_distcp_to_pt.py {path}/model {path}"
-    standard = os.path.join(os.path.dirname(path), "model", os.path.basename(path))
-    return f"Convert it: python scripts/convert_distcp_to_pt.py {standard} {os.path.splitext(standard)[0]}"
+    from cosmos_predict2.checkpoint.weights import resolve_checkpoint
+
+    kind, model_path = resolve_checkpoint(path)
+    out = os.path.dirname(model_path) if kind == "dcp" else os.path.splitext(model_path)[0]
+    return f"Convert it: python scripts/convert_distcp_to_pt.py {model_path} {out}"
 
 
 def build_only_summary(trainer) -> str:

@@ -103,21 +103,16 @@ def weights_source(config: Any) -> tuple[Optional[str], str]:
     return None, ""
 
 
-def _resume_checkpoint(config: Any) -> Optional[str]:
-    """The checkpoint ``latest_checkpoint.txt`` names in the job's folder (None without a pointer)."""
-    pointer = os.path.join(config.job.checkpoint_dir, "latest_checkpoint.txt")
-    if not os.path.isfile(pointer):
-        return None
-    with open(pointer) as f:
-        name = f.read().strip()
-    return os.path.join(config.job.checkpoint_dir, name) if name else None
-
-
 def _weight_findings(config: Any) -> list[Finding]:
-    resume = _resume_checkpoint(config)
-    if resume is not None:
-        standard = os.path.join(os.path.dirname(resume), "model", os.path.basename(resume))
-        if not (os.path.exists(resume) or os.path.exists(standard)):
+    from cosmos_predict2.checkpoint.base import read_latest
+    from cosmos_predict2.checkpoint.weights import CheckpointError, resolve_checkpoint
+
+    name = read_latest(config.job.checkpoint_dir)
+    if name is not None:
+        resume = os.path.join(config.job.checkpoint_dir, name)
+        try:
+            resolve_checkpoint(resume)
+        except CheckpointError:
             return [Finding("latest_checkpoint.txt", resume, "the checkpoint the job would resume from is missing",
                             "fix latest_checkpoint.txt (e.g. point it to an existing iter_* entry) or delete it "
                             "to start over")]
