@@ -130,9 +130,9 @@ def _meta_net(mcfg: Any) -> torch.nn.Module:
     with torch.device("meta"):
         net = instantiate(mcfg.net)
         if str(node_get(mcfg, "train_architecture", default="base")) == "lora":
-            inject_lora(net, rank=int(node_get(mcfg, "lora_rank", default=16)), alpha=float(node_get(mcfg, "lora_alpha", default=16)),
-                        target_modules=node_get(mcfg, "lora_target_modules"),
-                        init_lora_weights=bool(node_get(mcfg, "init_lora_weights", default=True)))
+            keys = {"rank": "lora_rank", "alpha": "lora_alpha", "target_modules": "lora_target_modules"}
+            inject_lora(net, **{arg: node_get(mcfg, key) for arg, key in keys.items()
+                                if node_get(mcfg, key) is not None})
     return net
 
 
