@@ -18,7 +18,7 @@ import sys
 from typing import Any, Callable, Optional
 
 import attrs
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from cosmos_predict2.configs import registry
 from cosmos_predict2.configs.errors import ConfigError, closest, did_you_mean
@@ -151,7 +151,8 @@ def _check_type(key: str, old: Any, new: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- composition
-def _compose(base: DictConfig, overrides: list[str]) -> DictConfig:
+def _compose(base: DictConfig, overrides: list[str], return_choices: bool = False):
+    """Hydra-compose ``base`` with ``overrides``; with ``return_choices`` also return the final group choices."""
     import hydra
     from hydra.core.config_store import ConfigStore
     from hydra.core.global_hydra import GlobalHydra
@@ -160,42 +161,65 @@ def _compose(base: DictConfig, overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with hydra.initialize(version_base=None):
-            return hydra.compose(config_name="config", overrides=overrides)
+            cfg = hydra.compose(config_name="config", overrides=overrides, return_hydra_config=return_choices)
     except ConfigError:
         raise
     except Exception as err:
         raise ConfigError(f"cannot compose the config with overrides {overrides}: {err}") from err
     finally:
         GlobalHydra.instance().clear()
+    if not return_choices:
+        return cfg
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, choices
 
 
-def _root_node(config: Config) -> DictConfig:
+def _root_node(config: Config, model_option: Optional[str] = None) -> DictConfig:
     root = {}
     for field in attrs.fields(Config):
         value = getattr(config, field.name)
         root[field.name] = attrs.asdict(value, recurse=True) if attrs.has(type(value)) else value
-    root["defaults"] = default_list()
+    root["defaults"] = default_list(model_option)
     return DictConfig(content=root, flags={"allow_objects": True})
 
 
-def default_list() -> list:
-    """Root defaults: the experiment entry comes last so it can override every group."""
+def default_list(model_option: Optional[str] = None) -> list:
+    """Root defaults: the experiment entry comes last so it can override every group.
+
+    With a ``model`` option chosen, the net / conditioner / tokenizer / ema groups default to that option's
+    own nodes (hidden options, see ``registry.register_group_option``); choosing another option of one of
+    these groups replaces the node whole, as in Hydra defaults lists.
+    """
+    def sub(group: str):
+        if model_option is None:
+            return None
+        name = registry.model_default_option(model_option)
+        return name if _stored(group, name) else None
+
     return [
         "_self_",
         {"data_train": None},
         {"data_val": None},
         {"optimizer": "fusedadamw"},
         {"scheduler": "constant"},
-        {"model": None},
-        {"net": None},
-        {"conditioner": None},
-        {"tokenizer": None},
-        {"ema": None},
+        {"model": model_option},
+        {"net": sub("net")},
+        {"conditioner": sub("conditioner")},
+        {"tokenizer": sub("tokenizer")},
+        {"ema": sub("ema")},
         {"callbacks": "basic"},
         {"checkpoint": "local"},
         {"ckpt_type": "standard"},
         {"experiment": None},
     ]
+
+
+def _stored(group: str, name: str) -> bool:
+    from hydra.core.config_store import ConfigStore
+
+    return f"{name}.yaml" in ConfigStore.instance().list(group)
 
 
 def _check_group_override(override) -> None:
@@ -222,7 +246,8 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
             group_tokens.append(token)
         else:
             key_overrides.append((token, ov))
-    base_node = _root_node(config)
+    _, choices = _compose(_root_node(config), group_tokens, return_choices=True)
+    base_node = _root_node(config, choices.get("model"))
     base = _compose(base_node, group_tokens)
     kept = list(group_tokens)
     for token, ov in key_overrides:

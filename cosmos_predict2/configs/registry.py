@@ -34,6 +34,10 @@ GROUP_ALIASES: dict[str, str] = {
     "ckpt_klass": "ckpt_type",
     "vae": "tokenizer",
 }
+# Groups whose package lies inside the ``model`` node. A ``model`` option's own net / tokenizer / conditioner /
+# ema are stored as hidden options of these groups (see :func:`model_default_option`), so that choosing another
+# option of one of them replaces that node instead of merging into it (Hydra's defaults-list semantics).
+MODEL_SUBGROUPS: tuple[str, ...] = ("net", "conditioner", "tokenizer", "ema")
 # names each group holds (besides Hydra's own bookkeeping) -> used for "did you mean" messages
 _REGISTERED: dict[str, list[str]] = {group: [] for group in GROUP_PACKAGES}
 _EXPERIMENT_ALIASES: dict[str, str] = {}
@@ -51,11 +55,42 @@ def _as_node(node: Any) -> Any:
     return DictConfig(content=node, flags={"allow_objects": True})
 
 
+def model_default_option(model_option: str) -> str:
+    """Name of the hidden sub-group option that holds a ``model`` option's own net / tokenizer / ... node."""
+    return f"model_default__{model_option}"
+
+
+def _split_model_node(name: str, node: Any) -> Any:
+    """Move ``model.config.<subgroup>`` of a ``model`` option into hidden options of the sub-groups."""
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=False)
+    node = dict(node)
+    model = node.get("model")
+    config = model.get("config") if isinstance(model, (dict, DictConfig)) else None
+    if config is None:
+        return node
+    model = OmegaConf.to_container(model, resolve=False) if isinstance(model, DictConfig) else dict(model)
+    config = dict(model["config"])
+    for sub in MODEL_SUBGROUPS:
+        if sub in config:
+            ConfigStore.instance().store(group=sub, package=GROUP_PACKAGES[sub], name=model_default_option(name),
+                                         node=_as_node(config.pop(sub)))
+    model["config"] = config
+    node["model"] = model
+    return node
+
+
 def register_group_option(group: str, name: str, node: Any) -> None:
-    """Store ``node`` as option ``name`` of ``group`` (the node is merged at the group's package)."""
+    """Store ``node`` as option ``name`` of ``group`` (the node is merged at the group's package).
+
+    A ``model`` option's net / tokenizer / conditioner / ema become that option's defaults for those groups:
+    they apply unless the group is chosen (``net=X`` or ``override /net: X``), which replaces them whole.
+    """
     group = canonical_group(group)
     if group not in GROUP_PACKAGES:
         raise KeyError(f"unknown config group {group!r}; groups: {sorted(GROUP_PACKAGES)}")
+    if group == "model":
+        node = _split_model_node(name, node)
     ConfigStore.instance().store(group=group, package=GROUP_PACKAGES[group], name=name, node=_as_node(node))
     if name not in _REGISTERED[group]:
         _REGISTERED[group].append(name)

@@ -2,7 +2,8 @@
 
 Checks the things that otherwise fail deep inside a multi-GPU job: the FSDP / HSDP / context-parallel
 layout, heads and latent frames divisible by the context-parallel size, frame counts the 4x temporal
-tokenizer can compress, and pixel sizes the 8x VAE + 2x2 patching can tile.
+tokenizer can compress, pixel sizes the 8x VAE + 2x2 patching can tile, the text-embedding width against
+the net's cross-attention input, and the rectified-flow timestep scale.
 """
 
 from __future__ import annotations
@@ -47,6 +48,40 @@ def parallel_layout(world_size: int, fsdp_shard_size: int, context_parallel_size
     return dict(replicate=world_size // shard, shard=shard // cp, cp=cp, dp=dp)
 
 
+def _check_text_width(mcfg) -> None:
+    """The text embedding the encoder / data provides must be the width the net's cross-attention takes in."""
+    provided = node_get(mcfg, "text_encoder", "embed_dim")
+    net = node_get(mcfg, "net", default=None)
+    if provided is None or net is None:
+        return
+    kind = node_get(mcfg, "text_encoder", "kind", default="t5")
+    if node_get(net, "use_crossattn_projection", default=False):
+        key, takes = "crossattn_proj_in_channels", node_get(net, "crossattn_proj_in_channels", default=1024)
+    else:
+        key, takes = "crossattn_emb_channels", node_get(net, "crossattn_emb_channels", default=1024)
+    if int(provided) != int(takes):
+        fix = (f"set model.config.net.use_crossattn_projection=True and model.config.net.crossattn_proj_in_channels="
+               f"{provided}" if int(provided) != int(node_get(net, "crossattn_emb_channels", default=1024))
+               else "set model.config.net.use_crossattn_projection=False")
+        raise ConfigError(
+            f"the text embeddings are {provided}-wide (model.config.text_encoder: kind {kind!r}, embed_dim {provided}) "
+            f"but the net's cross-attention takes {takes} (model.config.net.{key}); {fix}")
+
+
+def _check_timestep_scale(mcfg) -> None:
+    """Rectified flow hands the net ``num_train_timesteps * t``; the net must scale it back to t."""
+    target = str(node_get(mcfg, "objective", "_target_", default=""))
+    if not target.endswith(".RectifiedFlowObjective"):
+        return
+    steps = float(node_get(mcfg, "objective", "num_train_timesteps", default=1000))
+    scale = float(node_get(mcfg, "net", "timestep_scale", default=1.0))
+    if abs(scale * steps - 1.0) > 1e-6:
+        raise ConfigError(
+            f"model.config.net.timestep_scale={scale:g} with the rectified-flow objective: the net gets "
+            f"{steps:g} t and must scale it back to t (Predict2.5 nets use 0.001); set "
+            f"model.config.net.timestep_scale={1.0 / steps:g}")
+
+
 def validate_config(config: Config, world_size: Optional[int] = None) -> list[str]:
     """Raise :class:`ConfigError` on an impossible config; return notes (warnings) otherwise.
 
@@ -62,6 +97,8 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
         raise ConfigError(
             f"model.config.net.num_heads={num_heads} is not divisible by model_parallel.context_parallel_size={cp} "
             f"(Ulysses context parallelism splits heads across ranks); use a context-parallel size that divides {num_heads}")
+    _check_text_width(mcfg)
+    _check_timestep_scale(mcfg)
     frames = node_get(mcfg, "num_video_frames")
     latent_ch = node_get(mcfg, "tokenizer", "latent_ch")
     if latent_ch is not None:

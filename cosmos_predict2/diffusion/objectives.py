@@ -210,8 +210,8 @@ class RectifiedFlowObjective:
     """Predict2.5 rectified flow: ``x_t = t*eps + (1-t)*x0``, target ``v = eps - x0``.
 
     Training time: ``u ~ sigmoid(N(0,1))`` ("logitnormal") or ``U(0,1)`` ("uniform"), then the shift
-    ``t = s*u/(1+(s-1)*u)``. The net sees ``timesteps = 1000*t*timestep_scale`` (t itself for the default
-    0.001). Conditioning frames get the same t, clean input and a replaced velocity (zero loss).
+    ``t = s*u/(1+(s-1)*u)``. The net sees ``timesteps = num_train_timesteps * t`` (1000 t) and scales them
+    itself (Predict2.5 nets: ``timestep_scale=0.001``, so the embedding sees t). Conditioning frames get the same t, clean input and a replaced velocity (zero loss).
     Loss: ``mean_B(w * mean_CTHW (v_hat - v)^2)`` with ``w = 1``, times ``loss_scale`` (1).
     """
 
@@ -221,7 +221,6 @@ class RectifiedFlowObjective:
         self,
         shift: float = 5.0,
         train_time_distribution: str = "logitnormal",
-        timestep_scale: float = 0.001,
         num_train_timesteps: int = 1000,
         loss_scale: float = 1.0,
         t_eps: float = 1e-5,
@@ -236,7 +235,6 @@ class RectifiedFlowObjective:
             raise ValueError(f"RectifiedFlowObjective: shift must be > 0, got {shift}.")
         self.shift = float(shift)
         self.train_time_distribution = train_time_distribution
-        self.timestep_scale = float(timestep_scale)
         self.num_train_timesteps = int(num_train_timesteps)
         self.loss_scale = float(loss_scale)
         self.t_eps = float(t_eps)
@@ -257,7 +255,7 @@ class RectifiedFlowObjective:
         return self.shift_time(u).clamp(self.t_eps, 1.0)
 
     def net_timesteps(self, t_B_T: torch.Tensor) -> torch.Tensor:
-        return t_B_T * self.num_train_timesteps * self.timestep_scale
+        return t_B_T * self.num_train_timesteps
 
     def _velocity(self, net_fn: NetFn, x_t, t_B, mask, state):
         """Raw velocity prediction with conditioning frames' input replaced by the condition state."""

@@ -22,7 +22,8 @@ B, T_PIX, HW = 2, 9, 32  # -> latents (2, 16, 3, 4, 4)
 def make_config(kind="p25", ema=True, **over):
     objective, sampler = FORMULATIONS[kind]
     net = L("cosmos_predict2.models.dit.MiniTrainDIT")(**net_kwargs("tiny", num_blocks=1, model_channels=32,
-                                                                   num_heads=2, adaln_lora_dim=8))
+                                                                   num_heads=2, adaln_lora_dim=8,
+                                                                   timestep_scale=0.001 if kind == "p25" else 1.0))
     cfg = dict(
         net=net,
         tokenizer=L("cosmos_predict2.tokenizers.tiny_tokenizer.TinyVideoTokenizer")(),

@@ -7,8 +7,12 @@ net (4 actions x 7 per latent frame), lr 32e-5 and batch 8, which is what the re
 ``Cosmos-Predict2.5-2B/robot/action-cond`` checkpoint uses; that recipe is registered as
 ``cosmos_predict2p5_2B_reason_embeddings_action_conditioned_rectified_flow_bridge_13frame_256x320``.
 Override ``net=cosmos_v1_2B_action_chunk_conditioned`` to fine-tune the released chunk checkpoint.
+
+As upstream, the experiment body (not the net group) sets the Predict2.5 net options (``P25_NET``: the
+100352 -> 1024 text projection, timestep scale 0.001, Wan fp32 strategy), so they survive ``override /net``.
 """
 
+from cosmos_predict2.configs.base.defaults.net import P25_NET
 from cosmos_predict2.configs.registry import register_experiment
 
 _COMMON = dict(
@@ -17,7 +21,7 @@ _COMMON = dict(
         name="2b_bridge_action_conditioned",
         project="cosmos_predict2_action_conditioned",
     ),
-    model=dict(config=dict(num_video_frames=13, state_t=4, resolution="256", fsdp_shard_size=8,
+    model=dict(config=dict(net=P25_NET, num_video_frames=13, state_t=4, resolution="256", fsdp_shard_size=8,
                            min_num_conditional_frames=1, max_num_conditional_frames=1,
                            conditional_frames_probs=None, ema=dict(enabled=True, rate=0.10))),
     dataloader_train=dict(batch_size=2, dataset=dict(video_size=[256, 320], gripper_rescale_factor=1.0)),

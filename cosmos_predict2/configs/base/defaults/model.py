@@ -33,8 +33,9 @@ def predict2_objective(high_sigma_ratio: float = 0.05):
 
 
 def rectified_flow_objective(shift: float = 5.0):
+    """Predict2.5 rectified flow: the net gets ``1000 t`` (its ``timestep_scale`` 0.001 brings it back to t)."""
     return L(f"{OBJ}.RectifiedFlowObjective")(shift=shift, train_time_distribution="logitnormal",
-                                              timestep_scale=0.001, denoise_replace_gt_frames=True)
+                                              denoise_replace_gt_frames=True)
 
 
 def edm_objective():
@@ -167,7 +168,7 @@ def register() -> None:
 
     # ---------------- Predict2.5 rectified flow (video2world base + action-conditioned)
     for size in ("2B", "14B"):
-        rf = video2world_model(net=_net(size, use_crossattn_projection=True, crossattn_proj_in_channels=100352),
+        rf = video2world_model(net=_net(size, **net_presets.P25_NET),
                                tokenizer=wan(P25_VAE), objective=rectified_flow_objective(5.0),
                                sampler=unipc_sampler(7.0), num_video_frames=93, resolution="720", fps=16,
                                conditional_frames_probs={0: 0.5, 1: 0.25, 2: 0.25}, min_cond=0, max_cond=2,
@@ -180,7 +181,7 @@ def register() -> None:
         register_group_option("model", f"ddp{suffix}", rf)
         register_group_option("model", f"fsdp{suffix}", rf)
     acrf = video2world_model(
-        net=_net("2B", "chunk", use_crossattn_projection=True, crossattn_proj_in_channels=100352),
+        net=_net("2B", "chunk", **net_presets.P25_NET),
         tokenizer=wan(P25_VAE), objective=rectified_flow_objective(5.0), sampler=unipc_sampler(0.0),
         cond=conditioner(0.0, 0.0, use_action=True), num_video_frames=13, resolution="256", fps=4,
         min_cond=1, max_cond=1,
@@ -239,7 +240,7 @@ def register() -> None:
         # blurred frame (full runs, long protocol, gap to shuffled actions: 1.24 dB without, 1.42 dB with)
         condition_augment=L("cosmos_predict2.diffusion.condition_augment.ConditionFrameBlur")(prob=0.5, max_sigma=1.5)))
     register_group_option("model", "tiny_video2world_rectified_flow", video2world_model(
-        net=L(net_presets.DIT)(**tiny_net),
+        net=L(net_presets.DIT)(**dict(tiny_net, timestep_scale=0.001)),
         tokenizer=tiny_tok, objective=rectified_flow_objective(5.0), sampler=unipc_sampler(3.0),
         cond=conditioner(0.2, 0.2), num_video_frames=9, resolution="64", fps=8, min_cond=0, max_cond=1,
         conditional_frames_probs={0: 0.5, 1: 0.5}, text_encoder=tiny_text, precision="float32",

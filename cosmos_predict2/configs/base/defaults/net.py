@@ -20,13 +20,19 @@ SINGLE_ACTION_DIT = "cosmos_predict2.models.action_dit.SingleActionConditionedDi
 def dit_kwargs(preset: str = "2B", **extra) -> dict:
     """Constructor kwargs of a DiT preset (``cosmos_predict2.models.presets``, plain data, no torch import),
     with every key users may override present in the node."""
-    kwargs = dict(use_crossattn_projection=False, crossattn_proj_in_channels=1024)
+    kwargs = dict(use_crossattn_projection=False, crossattn_proj_in_channels=1024, timestep_scale=1.0,
+                  use_wan_fp32_strategy=False)
     kwargs.update(PRESETS[preset])
     kwargs.update(extra)
     return kwargs
 
 
 SIZES = ("2B", "14B", "7B")
+# What every Predict2.5 experiment sets on its net (upstream: in the experiment body, after the net group, so it
+# survives ``override /net``): the Reason1.1 full-concat text embedding (100352) projected to 1024 by
+# ``crossattn_proj``, timesteps 1000 t scaled by 0.001 inside the net, and the Wan fp32 strategy under bf16.
+P25_NET = dict(use_crossattn_projection=True, crossattn_proj_in_channels=100352, timestep_scale=0.001,
+               use_wan_fp32_strategy=True)
 # CPU preset of the tiny experiments: D 128, 4 blocks, 4 heads, 64-d text, RoPE without extrapolation.
 TINY = dict(preset="tiny128", num_blocks=4, max_img_h=64, max_img_w=64, max_frames=32,
             rope_h_extrapolation_ratio=1.0, rope_w_extrapolation_ratio=1.0, rope_t_extrapolation_ratio=1.0)
