@@ -151,6 +151,12 @@ def _shard_bytes(params: list[torch.Tensor], group: int, bytes_per: int) -> int:
 def _tokenizer_bytes(node: Any) -> int:
     """Parameter bytes of the frozen VAE (counted on meta; the tiny tokenizer has none)."""
     target = str(node_get(node, "_target_", default=""))
+    if target.endswith("Cosmos1CVTokenizer"):
+        # TorchScript files: their size on disk stands for the weights (nothing to build on meta); 0 when absent
+        # (preflight reports the missing files).
+        from cosmos_predict2.tokenizers.cosmos_tokenize1 import jit_file_bytes
+
+        return jit_file_bytes(**{k: node[k] for k in node.keys() if k != "_target_" and node[k] is not None})
     if not target.endswith("Wan2pt1VAETokenizer"):
         return 0
     from cosmos_predict2.tokenizers.wan2pt1 import wan_vae_for

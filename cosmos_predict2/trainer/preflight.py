@@ -139,8 +139,15 @@ def tokenizer_findings(config: Any) -> list[Finding]:
     node = node_get(config.model, "config", "tokenizer")
     if node is None or node_get(node, "load_weights", default=True) is False:
         return []
-    return [Finding(key, path, "does not exist", _weights_fix(path))
-            for key, path in _file_keys(node, "model.config.tokenizer") if not os.path.exists(path)]
+    found = [Finding(key, path, "does not exist", _weights_fix(path))
+             for key, path in _file_keys(node, "model.config.tokenizer") if not os.path.exists(path)]
+    # tokenizers that read several files from a folder (Cosmos-Tokenize1: encoder.jit, decoder.jit, mean_std.pt)
+    missing = getattr(_locate(node_get(node, "_target_")), "missing_files", None)
+    if callable(missing):
+        kwargs = {k: node[k] for k in node.keys() if k != "_target_" and node[k] is not None}
+        found += [Finding(f"model.config.tokenizer.{key}", path, problem, fix)
+                  for key, path, problem, fix in missing(**kwargs)]
+    return found
 
 
 def _text_encoder_findings(config: Any) -> list[Finding]:
