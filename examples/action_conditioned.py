@@ -7,6 +7,11 @@
 Every JSON field can be overridden on the command line (``--num-steps 4`` or ``--num_steps 4``). One mp4
 per episode (``start``..``end``) at ``save_fps`` plus per-frame PSNR/SSIM JSON files are written to ``-o``
 (default: the JSON's ``save_root``). Rollout details: cosmos_predict2/inference/action_rollout.py.
+
+A short last chunk (actions not a multiple of ``chunk_size``) is zero-padded, as upstream Predict2.5
+``examples/action_conditioned.py`` (``inference()`` in its ``cosmos_predict2/action_conditioned.py``, lines
+~312-321 at commit 7e5ffc8), giving 1 + N frames for N actions; ``--partial_chunk drop`` (or the JSON field
+``partial_chunk``, a project extension) skips it instead, as upstream Predict2 ``video2world_action.py``.
 """
 
 from __future__ import annotations

@@ -3,12 +3,19 @@
     python examples/video2world_action.py --model_size 2B --dit_path CKPT.pt \
         --input_video datasets/bridge/videos/test/13/rgb.mp4 --input_annotation datasets/bridge/annotation/test/13.json \
         --num_conditional_frames 1 --save_path output/generated_video.mp4 --guidance 0 --seed 0 \
-        --disable_guardrail --disable_prompt_refiner [--autoregressive] [--experiment NAME]
+        --disable_guardrail --disable_prompt_refiner [--autoregressive] [--partial_chunk drop|pad] \
+        [--experiment NAME]
 
 Without ``--autoregressive`` one chunk (the first ``chunk_size`` actions, 1 + chunk_size frames) is generated;
-with it the whole episode is rolled out (1 + N frames for N actions). Actions are computed from the
-annotation's ``state`` exactly as in training (upstream Predict2 reads the JSON ``action`` field here, which
-differs from what the model was trained on). Rollout details: cosmos_predict2/inference/action_rollout.py.
+with it the episode is rolled out chunk by chunk. A short final chunk (N not a multiple of chunk_size) is
+dropped by default, as upstream Predict2 ``examples/video2world_action.py`` (its loop stops at a short
+chunk, lines ~185-188 at commit 661da47): N actions give 1 + chunk_size * (N // chunk_size) frames and
+an episode with fewer than chunk_size actions is an error. ``--partial_chunk pad`` zero-pads the short
+chunk instead (the Predict2.5 ``examples/action_conditioned.py`` behaviour) and gives 1 + N frames.
+
+Actions are computed from the annotation's ``state`` exactly as in training (upstream Predict2 reads the
+JSON ``action`` field here, which differs from what the model was trained on). Rollout details:
+cosmos_predict2/inference/action_rollout.py.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_conditional_frames", type=int, default=1, choices=(1,))
     p.add_argument("--chunk_size", type=int, default=12)
     p.add_argument("--autoregressive", action="store_true", help="roll out the whole episode chunk by chunk")
+    p.add_argument("--partial_chunk", "--partial-chunk", default="drop", choices=("drop", "pad"),
+                   help="short final chunk: drop it (default, as upstream Predict2) or zero-pad its actions "
+                        "(as upstream Predict2.5 action_conditioned.py)")
     p.add_argument("--save_path", default="output/generated_video.mp4")
     p.add_argument("--guidance", type=float, default=7.0)
     p.add_argument("--seed", type=int, default=0)
@@ -82,10 +92,15 @@ def main(argv=None) -> int:
     ep = load_bridge_episode(args.input_annotation, video_path=args.input_video, camera_id=args.camera_id,
                              resolution=experiment_info.video_size(config), **experiment_info.action_settings(config))
     actions = perturb_actions(ep["actions"], args.action_mode, args.seed)
+    if args.partial_chunk == "drop" and len(actions) < args.chunk_size:
+        raise InferenceSetupError(f"{args.input_annotation}: {len(actions)} actions make no full chunk of "
+                                  f"{args.chunk_size} and --partial_chunk drop skips a short chunk; pass "
+                                  "--partial_chunk pad to zero-pad it")
     fps = experiment_info.fps(config)
     video = rollout_episode(model, ep["frames"], actions, chunk_size=args.chunk_size, guidance=args.guidance,
                             seed=args.seed, num_steps=args.num_steps, fps=fps, single_chunk=not args.autoregressive,
-                            num_latent_conditional_frames=args.num_conditional_frames)
+                            num_latent_conditional_frames=args.num_conditional_frames,
+                            partial_chunk=args.partial_chunk)
     write_video(args.save_path, video, fps=fps)
     print(f"saved {video.shape[0]} frames ({video.shape[2]}x{video.shape[1]}, {fps} fps) to {args.save_path}")
     return 0

@@ -17,7 +17,6 @@ file (commit it under assets/evaluation/) and exits.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import os
 import sys
@@ -88,9 +87,8 @@ def main(argv=None) -> int:
     if not args.checkpoint_path and not args.random_init:
         raise ValueError("--checkpoint-path is required (or --random-init for an untrained smoke run)")
     from cosmos_predict2.evaluation.episodes import bridge_params_from_config, load_bridge_episodes, read_episode_list
-    from cosmos_predict2.evaluation.evaluate import METHODS, evaluate
+    from cosmos_predict2.evaluation.evaluate import METHODS, evaluate, evaluation_rollout
     from cosmos_predict2.evaluation.optional_metrics import load_i3d, load_lpips
-    from cosmos_predict2.inference.action_rollout import rollout_episode
     from cosmos_predict2.inference.loading import build_inference_model
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -125,7 +123,7 @@ def main(argv=None) -> int:
     summary = evaluate(
         model, episodes, protocols=protocols, methods=methods, chunk_size=args.chunk_size,
         short_horizon=args.short_horizon, num_steps=args.num_steps, guidance=args.guidance, seed=args.seed,
-        shuffle_seed=args.shuffle_seed, rollout_fn=functools.partial(rollout_episode, fps=fps),
+        shuffle_seed=args.shuffle_seed, rollout_fn=evaluation_rollout(fps=fps),
         output_dir=args.output_dir, num_preview_episodes=args.num_preview_episodes, progress=not args.no_progress,
         lpips_net=load_lpips(args.lpips_path, device), i3d=load_i3d(args.i3d_path, device), meta=meta,
     )

@@ -99,12 +99,10 @@ def main(argv=None) -> int:
 
     def evaluate_long() -> str:
         """Long-protocol PSNR (model / shuffled actions / copy-last-frame) with the project's evaluation."""
-        import functools
-
         from cosmos_predict2.evaluation.evaluate import evaluate as evaluate_episodes
-        from cosmos_predict2.inference.action_rollout import rollout_episode
+        from cosmos_predict2.evaluation.evaluate import evaluation_rollout
 
-        rollout = functools.partial(rollout_episode, fps=float(cfg.model.config.fps))
+        rollout = evaluation_rollout(fps=float(cfg.model.config.fps))
         summary = evaluate_episodes(model, long_episodes, protocols=("long",),
                                     methods=("model", "shuffled_actions", "copy_last_frame"),
                                     num_steps=args.num_steps, rollout_fn=rollout, progress=False,

@@ -6,6 +6,12 @@ number): load the episode (actions from ``state`` as in training), roll the mode
 ``save_fps`` (prediction | ground truth side by side with ``side_by_side``) and
 ``<out>/<name>_<episode>_metrics.json`` (per-frame PSNR / SSIM against the ground truth). A summary of all
 episodes goes to ``<out>/<name>_summary.json``.
+
+A short last chunk (actions not a multiple of ``chunk_size``) is zero-padded by default, as upstream
+Predict2.5 ``examples/action_conditioned.py`` (``inference()`` in ``cosmos_predict2/action_conditioned.py``
+pads actions ``[i : i+chunk_size]`` with zeros, lines ~312-321 at commit 7e5ffc8): N actions give 1 + N
+frames. The field ``partial_chunk="drop"`` (JSON or ``--partial_chunk drop``) skips it instead, as upstream
+Predict2 ``examples/video2world_action.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import numpy as np
 
 from cosmos_predict2.inference.action_rollout import EpisodeError, load_bridge_episode, perturb_actions, rollout_episode
 from cosmos_predict2.inference.metrics_lite import per_frame_metrics, summarize
-from cosmos_predict2.inference.params import ParamError, parse_resolution
+from cosmos_predict2.inference.params import ACTION_CONDITIONED_CHOICES, ParamError, parse_resolution
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,9 @@ def _resolve_loader(name: str) -> Callable:
 
 def check_model_fits(config: Any, params: Mapping[str, Any]) -> None:
     """Fail before the model is built when the chunk length or conditioning does not fit the experiment."""
+    for field, choices in ACTION_CONDITIONED_CHOICES.items():
+        if field in params and params[field] not in choices:
+            raise ParamError(f"field '{field}'={params[field]!r}: use one of {', '.join(map(repr, choices))}")
     frames = int(config.model.config.num_video_frames)
     if params["chunk_size"] + 1 != frames:
         raise ParamError(f"field 'chunk_size'={params['chunk_size']} needs {params['chunk_size'] + 1}-frame clips but "
@@ -120,18 +129,24 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
         data = loader(json_data, video_path, {**params, "annotation_path": ann_path})
         actions = perturb_actions(np.asarray(data["actions"], dtype=np.float32), action_mode, params["seed"])
         gt = np.asarray(data["video_array"])
+        partial = params.get("partial_chunk", "pad")
+        if partial == "drop" and len(actions) < params["chunk_size"]:
+            raise EpisodeError(f"{ann_path}: {len(actions)} actions make no full chunk of {params['chunk_size']} and "
+                               "partial_chunk='drop' skips a short chunk; use partial_chunk='pad'")
         t0 = time.perf_counter()
         pred = rollout_episode(model, gt[:1], actions, chunk_size=params["chunk_size"], guidance=params["guidance"],
                                seed=params["seed"], num_steps=params["num_steps"], fps=fps,
                                single_chunk=params["single_chunk"],
-                               num_latent_conditional_frames=params["num_latent_conditional_frames"])
+                               num_latent_conditional_frames=params["num_latent_conditional_frames"],
+                               partial_chunk=partial)
         seconds = time.perf_counter() - t0
         metrics = per_frame_metrics(pred, gt)
         frames_out = np.concatenate([pred, gt[:len(pred)]], axis=2) if side_by_side else pred
         video_out = os.path.join(output_dir, f"{params['name']}_{stem}.mp4")
         write_video(video_out, frames_out, fps=params["save_fps"])
         record = {"episode": stem, "annotation": ann_path, "video": video_out, "num_actions": int(len(actions)),
-                  "num_frames": int(len(pred)), "action_mode": action_mode, "seconds": seconds,
+                  "num_frames": int(len(pred)), "partial_chunk": partial, "action_mode": action_mode,
+                  "seconds": seconds,
                   **summarize(metrics), "per_frame": metrics}
         with open(os.path.join(output_dir, f"{params['name']}_{stem}_metrics.json"), "w") as f:
             json.dump(record, f, indent=1)

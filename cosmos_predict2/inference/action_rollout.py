@@ -5,16 +5,31 @@ frame followed by one frame per action. For chunk j (actions ``[j*12, (j+1)*12)`
 
 1. the model input is ``[img, 0 x 12]`` (uint8) with ``img`` = the episode's first frame for j = 0 and the
    LAST GENERATED frame of chunk j-1 afterwards (round-tripped through uint8, as upstream);
-2. a short last chunk (n < 12 actions) is zero-padded to 12 actions and only its first ``1 + n`` frames are
-   kept;
+2. a short last chunk (n < 12 actions, when N is not a multiple of 12) follows ``partial_chunk``:
+
+   - ``"pad"`` (default of :func:`rollout_episode`; upstream Predict2.5 ``examples/action_conditioned.py``,
+     whose ``inference()`` in ``cosmos_predict2/action_conditioned.py`` takes actions ``[i : i+12]`` and
+     zero-pads a short one, lines ~312-321 at commit 7e5ffc8): the chunk is generated with its n actions
+     followed by 12 - n zero actions and only its first ``1 + n`` frames are kept (upstream also keeps the
+     frames generated under the zero padding; they follow no episode action, so they are not kept here);
+   - ``"drop"`` (upstream Predict2 ``examples/video2world_action.py``, whose autoregressive loop stops at a
+     short final chunk, lines ~185-188 at commit 661da47): the short chunk is not generated, the output
+     ends after the last full chunk and its trailing actions are unused. An episode with fewer than
+     ``chunk_size`` actions then has nothing to generate and raises a ``ValueError``;
 3. the output is chunk 0 (all its frames, including the decoded conditioning frame) followed by each later
    chunk WITHOUT its frame 0: frame 0 of chunk j is the re-decoded copy of chunk j-1's last frame, so
    dropping it leaves no duplicated and no missing frames at the boundaries. The result has exactly
-   ``1 + N`` frames for N actions, frame k showing the state after action k.
+   ``1 + M`` frames for the M actions used (M = N with ``"pad"``, ``chunk_size * (N // chunk_size)`` with
+   ``"drop"``), frame k showing the state after action k.
 
 Upstream (Predict2 ``video2world_action.py`` / Predict2.5 ``action_conditioned.py``) keeps frame 0 of later
 chunks and drops their LAST frame instead, which repeats a frame at every boundary and loses the final
 frame of each chunk; this module does not.
+
+Which scripts use which mode: ``examples/action_conditioned.py`` (JSON field / flag ``partial_chunk``) pads
+by default and ``examples/video2world_action.py`` (``--partial_chunk``) drops by default, each as its
+upstream counterpart; the evaluation (``cosmos_predict2.evaluation``) always pads so that every action of
+an episode is scored (``PARTIAL_CHUNK`` there).
 
 Actions are computed from ``state`` exactly as in training (:func:`cosmos_predict2.data.actions.actions_from_states`),
 not read from the JSON ``action`` field.
@@ -38,9 +53,11 @@ from cosmos_predict2.tokenizers.common import video_to_uint8
 log = logging.getLogger(__name__)
 
 __all__ = ["rollout_episode", "generate_chunk", "chunk_plan", "perturb_actions", "load_bridge_episode",
-           "EpisodeError", "ACTION_MODES"]
+           "EpisodeError", "ACTION_MODES", "PARTIAL_CHUNK_MODES"]
 
 ACTION_MODES = ("gt", "zero", "shuffled", "reversed")
+# What to do with a short last chunk (see the module doc): "pad" as upstream Predict2.5, "drop" as Predict2.
+PARTIAL_CHUNK_MODES = ("pad", "drop")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
@@ -48,11 +65,17 @@ class EpisodeError(ValueError):
     """A bad annotation / video (one line naming the file)."""
 
 
-def chunk_plan(num_actions: int, chunk_size: int = 12) -> list[tuple[int, int]]:
-    """[(start, n_actions)] per chunk: full chunks, then a short last one when N % chunk_size != 0."""
+def chunk_plan(num_actions: int, chunk_size: int = 12, partial_chunk: str = "pad") -> list[tuple[int, int]]:
+    """[(start, n_actions)] per chunk: the full chunks, then (``partial_chunk="pad"``) a short last one when
+    N % chunk_size != 0; ``"drop"`` leaves that short chunk out."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    return [(s, min(chunk_size, num_actions - s)) for s in range(0, num_actions, chunk_size)]
+    if partial_chunk not in PARTIAL_CHUNK_MODES:
+        raise ValueError(f"partial_chunk={partial_chunk!r}: use one of {PARTIAL_CHUNK_MODES}")
+    plan = [(s, min(chunk_size, num_actions - s)) for s in range(0, num_actions, chunk_size)]
+    if partial_chunk == "drop":
+        plan = [(s, n) for s, n in plan if n == chunk_size]
+    return plan
 
 
 def _to_uint8_frames(video_B_C_T_H_W: torch.Tensor) -> np.ndarray:
@@ -88,12 +111,17 @@ def rollout_episode(model: Any, frames_T_H_W_3: np.ndarray, actions_N_7: np.ndar
                     guidance: float = 0.0, seed: int = 0, num_steps: Optional[int] = None, *, fps: float = 4.0,
                     single_chunk: bool = False, num_latent_conditional_frames: int = 1,
                     text_embeddings: Optional[torch.Tensor] = None,
-                    on_chunk: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
-    """Roll the model out over all N actions from ``frames_T_H_W_3[0]``; returns uint8 (1 + N, H, W, 3).
+                    on_chunk: Optional[Callable[[int, int], None]] = None,
+                    partial_chunk: str = "pad") -> np.ndarray:
+    """Roll the model out over the N actions from ``frames_T_H_W_3[0]``; returns uint8 (1 + M, H, W, 3).
 
     Only frame 0 of ``frames_T_H_W_3`` is used (it must already be at the model's resolution). Chunk j uses
-    seed ``seed + j * chunk_size`` (upstream uses the chunk's first action index). ``single_chunk`` stops
-    after the first chunk (output ``1 + min(N, chunk_size)`` frames). See the module doc for the frame layout.
+    seed ``seed + j * chunk_size`` (upstream uses the chunk's first action index). ``partial_chunk`` decides
+    a short last chunk: ``"pad"`` (default, as upstream Predict2.5 ``action_conditioned.py``) zero-pads its
+    actions and keeps ``1 + n`` of its frames, so M = N; ``"drop"`` (as upstream Predict2
+    ``video2world_action.py``) skips it, so M = ``chunk_size * (N // chunk_size)`` and fewer than
+    ``chunk_size`` actions raise a ``ValueError``. ``single_chunk`` stops after the first chunk (output
+    ``1 + min(N, chunk_size)`` frames with "pad"). See the module doc for the frame layout.
     """
     frames = np.asarray(frames_T_H_W_3)
     actions = np.asarray(actions_N_7, dtype=np.float32)
@@ -101,13 +129,17 @@ def rollout_episode(model: Any, frames_T_H_W_3: np.ndarray, actions_N_7: np.ndar
         raise ValueError(f"rollout_episode: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     if actions.ndim != 2 or actions.shape[0] < 1:
         raise ValueError(f"rollout_episode: actions must be (N >= 1, D), got {actions.shape}")
-    plan = chunk_plan(actions.shape[0], chunk_size)
+    plan = chunk_plan(actions.shape[0], chunk_size, partial_chunk)
+    if not plan:  # only with "drop": N < chunk_size
+        raise ValueError(f"rollout_episode: {actions.shape[0]} actions make no full chunk of {chunk_size} and "
+                         "partial_chunk='drop' (upstream Predict2 video2world_action.py) skips a short chunk; "
+                         "use partial_chunk='pad' to zero-pad it (upstream Predict2.5 action_conditioned.py)")
     if single_chunk:
         plan = plan[:1]
     img = frames[0]
     pieces: list[np.ndarray] = []
     for j, (start, n) in enumerate(plan):
-        act = np.zeros((chunk_size, actions.shape[1]), dtype=np.float32)
+        act = np.zeros((chunk_size, actions.shape[1]), dtype=np.float32)  # zero actions pad a short chunk
         act[:n] = actions[start:start + n]
         out = generate_chunk(model, img, act, guidance=guidance, seed=seed + start, num_steps=num_steps, fps=fps,
                              num_latent_conditional_frames=num_latent_conditional_frames,

@@ -56,7 +56,13 @@ ACTION_CONDITIONED_SCHEMA: dict[str, tuple[Any, Any]] = {
     "prompt": ((str, type(None)), None),
     "chunk_size": (int, 12),
     "num_steps": (int, 35),
+    # Project extension (not an upstream field; absent from the shipped JSON): a short last chunk is
+    # zero-padded ("pad", upstream Predict2.5 behaviour) or skipped ("drop", upstream Predict2
+    # video2world_action.py). See cosmos_predict2/inference/action_rollout.py.
+    "partial_chunk": (str, "pad"),
 }
+# Allowed values of string fields that have a fixed set (checked by the inference code before any model is built).
+ACTION_CONDITIONED_CHOICES: dict[str, tuple[str, ...]] = {"partial_chunk": ("pad", "drop")}
 
 
 def _type_name(t: Any) -> str:

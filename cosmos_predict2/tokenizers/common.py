@@ -8,9 +8,35 @@ import torch
 
 
 def video_to_uint8(video: torch.Tensor) -> torch.Tensor:
-    """Decoded video in [-1, 1] (any layout) -> uint8 levels 0..255 (clipped, rounded): what is saved or fed
-    back to ``encode`` (which maps uint8 input back to [-1, 1])."""
+    """Decoded video, nominally in [-1, 1] (any layout) -> uint8 levels 0..255 (clamped to [-1, 1] first, then
+    rounded): what is saved or fed back to ``encode`` (which maps uint8 input back to [-1, 1]). Tokenizer
+    ``decode`` does not clamp (as upstream's VAE), so every pixel/uint8/metric path must clamp, e.g. here."""
     return ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+
+
+def check_temporal_frames(num_frames: int, factor: int = 4, *, what: str = "video tokenizer") -> None:
+    """Raise a ``ValueError`` unless ``num_frames`` is ``1 + factor * k`` (k >= 0).
+
+    A causal video tokenizer with ``factor``-times temporal compression codes the first frame alone and then
+    groups of ``factor`` frames; other counts cannot be compressed. Upstream's Wan2.1 VAE encodes the
+    leftover frames as a short last window (and fails inside a conv for some counts, e.g. 6 or 7 frames);
+    nothing here drops or invents frames silently, so the caller must trim or pad the clip itself.
+    """
+    t, f = int(num_frames), int(factor)
+    if f <= 1:
+        if t < 1:
+            raise ValueError(f"{what}: got {t} frames, needs at least 1")
+        return
+    if t >= 1 and (t - 1) % f == 0:
+        return
+    lower = 1 + f * max(0, (t - 1) // f)
+    upper = lower + f if t > lower else lower
+    nearest = f"{lower} or {upper}" if upper != lower else f"{lower}"
+    raise ValueError(
+        f"{what}: cannot encode a clip of {t} frames; {f}x temporal compression needs T = 1 + {f}k frames "
+        f"(1, {1 + f}, {1 + 2 * f}, {1 + 3 * f}, ...). Nearest valid frame counts: {nearest}. Trim or pad the clip "
+        "(frames are never dropped silently)."
+    )
 
 
 def apply_per_frame(fn: Callable[[torch.Tensor], torch.Tensor], x_B_C_T_H_W: torch.Tensor) -> torch.Tensor:

@@ -25,9 +25,12 @@ What it is
 Properties
     - Deterministic, no weights, no downloads; encode/decode are two einsums (fast on CPU).
     - Causal: latent frame k depends only on pixel frames of group k.
-    - ``decode`` is the exact adjoint of ``encode``; without clamping ``encode(decode(z)) == z`` (up to float
-      rounding) and ``decode(encode(x))`` is the orthogonal projection of x onto the 16-dim block subspace.
-      With ``clamp=True`` (default) outputs are clipped to [-1, 1].
+    - ``decode`` is the exact adjoint of ``encode``: ``encode(decode(z)) == z`` (up to float rounding) and
+      ``decode(encode(x))`` is the orthogonal projection of x onto the 16-dim block subspace. Like the Wan2.1
+      VAE (and upstream), ``decode`` does not clamp: values may leave [-1, 1] and callers clamp before making
+      pixels (``tokenizers.common.video_to_uint8``); ``clamp=True`` opts in to clipping inside ``decode``.
+    - Same frame-count rule as the Wan2.1 VAE: ``encode`` needs ``T = 1 + 4k`` frames and raises a
+      ``ValueError`` otherwise (nothing is dropped silently), so CPU runs catch what would fail on the VAE.
     - ``encode_frames_independently=True`` codes every frame as its own image (first-frame basis):
       T pixel frames <-> T latent frames, ``temporal_compression_factor`` 1 (Predict1 action setting).
 
@@ -49,7 +52,7 @@ import math
 
 import torch
 
-from cosmos_predict2.tokenizers.common import apply_per_frame
+from cosmos_predict2.tokenizers.common import apply_per_frame, check_temporal_frames
 
 # (colour, time, u, v): colour 0=Y, 1=C1, 2=C2; time = DCT index over the 4-frame group; u/v = 8x8 DCT indices.
 _SHARED_SPATIAL = [(0, 0, 0, 0), (1, 0, 0, 0), (2, 0, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1), (0, 0, 2, 0),
@@ -108,7 +111,7 @@ class TinyVideoTokenizer:
 
     def __init__(
         self,
-        clamp: bool = True,
+        clamp: bool = False,
         device: str | torch.device = "cpu",
         encode_frames_independently: bool = False,
         latent_ch: int = 16,
@@ -175,7 +178,8 @@ class TinyVideoTokenizer:
 
     @torch.no_grad()
     def encode(self, video_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
-        """Video in [-1,1] (B,3,T,H,W) -> latents (B,K,1+(T-1)//4,H/8,W/8), in the input's float dtype."""
+        """Video in [-1,1] (B,3,T,H,W), T = 1 + 4k (any T when ``encode_frames_independently``) -> latents
+        (B,K,1+(T-1)//4,H/8,W/8), in the input's float dtype. Other T raise a ``ValueError``."""
         if video_B_C_T_H_W.ndim != 5 or video_B_C_T_H_W.shape[1] != 3:
             raise ValueError(f"encode expects video (B,3,T,H,W) in [-1,1], got shape {tuple(video_B_C_T_H_W.shape)}")
         b, _, t, h, w = video_B_C_T_H_W.shape
@@ -183,6 +187,7 @@ class TinyVideoTokenizer:
             raise ValueError(f"video needs T>=1 and H, W multiples of 8, got T,H,W={t},{h},{w}")
         if self.encode_frames_independently and t > 1:
             return apply_per_frame(self.encode, video_B_C_T_H_W)
+        check_temporal_frames(t, 4, what="TinyVideoTokenizer encode")
         out_dtype = video_B_C_T_H_W.dtype if video_B_C_T_H_W.is_floating_point() else torch.float32
         x = video_B_C_T_H_W.to(device=self.device, dtype=torch.float32)
         groups = (t - 1) // 4
@@ -196,7 +201,7 @@ class TinyVideoTokenizer:
 
     @torch.no_grad()
     def decode(self, latent_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
-        """Latents (B,K,t,h,w) -> video (B,3,4(t-1)+1,8h,8w), clipped to [-1,1] when ``clamp``."""
+        """Latents (B,K,t,h,w) -> video (B,3,4(t-1)+1,8h,8w), not clamped unless ``clamp`` (see module doc)."""
         if latent_B_C_T_H_W.ndim != 5 or latent_B_C_T_H_W.shape[1] != self.latent_ch:
             raise ValueError(
                 f"decode expects latents (B,{self.latent_ch},t,h,w), got shape {tuple(latent_B_C_T_H_W.shape)}")

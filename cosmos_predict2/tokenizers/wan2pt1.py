@@ -3,14 +3,19 @@
 - ``WanVAE``: the network (layout of the released ``Wan2.1_VAE.pth`` / Cosmos ``tokenizer.pth``; blocks in
   ``wan2pt1_modules.py``). ``encode_mu`` runs the causal encoder on the first frame alone, then on windows
   of ``temporal_window`` frames with a feature cache, and returns ``mu`` (``log_var`` is dropped).
-  ``decode`` runs the causal decoder one latent frame at a time with a cache and clamps to [-1, 1].
+  ``decode`` runs the causal decoder one latent frame at a time with a cache and does NOT clamp, as
+  upstream (P2 ``tokenizers/tokenizer.py``, P2.5 ``wan2pt1.py``): values may leave [-1, 1]. Callers that
+  turn decoded video into pixels, uint8 or metrics clamp first (``tokenizers.common.video_to_uint8``), as
+  upstream's pipelines do after decoding.
 - ``Wan2pt1VAETokenizer``: the project tokenizer interface (see tokenizers/common.py): video in [-1, 1]
   -> latents normalised per channel as ``(mu - mean[c]) / std[c]`` with the published Wan2.1 constants.
 
-Frame-count rule: ``T_latent = 1 + (T - 1) // 4`` (trailing frames that do not fill a group of 4 are
-dropped, as upstream); ``T_pixel = 4 * (T_latent - 1) + 1``. With ``encode_frames_independently=True``
-(Predict1 action setting) every frame is encoded/decoded as its own image: ``T_latent = T_pixel`` and
-``temporal_compression_factor`` is 1.
+Frame-count rule: a clip must have ``T = 1 + 4k`` pixel frames, giving ``T_latent = 1 + (T - 1) // 4``;
+``T_pixel = 4 * (T_latent - 1) + 1``. Any other count raises a ``ValueError`` naming the count and the
+nearest valid ones (upstream encodes the leftover frames as a short last window, which fails inside a conv
+for some counts, e.g. 6 or 7 frames; frames are never dropped silently here). With
+``encode_frames_independently=True`` (Predict1 action setting) every frame is encoded/decoded as its own
+image: any T works, ``T_latent = T_pixel`` and ``temporal_compression_factor`` is 1.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from cosmos_predict2.tokenizers.common import apply_per_frame
+from cosmos_predict2.tokenizers.common import apply_per_frame, check_temporal_frames
 from cosmos_predict2.tokenizers.wan2pt1_modules import CausalConv3d, Decoder3d, Encoder3d
 
 # Published per-channel statistics of Wan2.1 VAE latents (mu), used for normalisation.
@@ -76,24 +81,26 @@ class WanVAE(nn.Module):
         self.decoder = Decoder3d(dim, z_dim, dim_mult, num_res_blocks, list(temperal_downsample)[::-1], dropout)
 
     def encode_mu(self, x_B_C_T_H_W: torch.Tensor, temporal_window: int = 4) -> torch.Tensor:
-        """Un-normalised posterior mean: (B,3,T,H,W) -> (B,z,1+(T-1)//tf,H/sf,W/sf)."""
+        """Un-normalised posterior mean: (B,3,T,H,W) -> (B,z,1+(T-1)//tf,H/sf,W/sf); T must be ``1 + tf*k``."""
         tf = self.temporal_factor
         if temporal_window % tf != 0 or temporal_window <= 0:
             raise ValueError(f"temporal_window must be a positive multiple of {tf}, got {temporal_window}")
-        t_used = 1 + tf * ((x_B_C_T_H_W.shape[2] - 1) // tf)
+        t = x_B_C_T_H_W.shape[2]
+        check_temporal_frames(t, tf, what="Wan2.1 VAE encode")
         cache: dict = {}
         chunks = [self.encoder(x_B_C_T_H_W[:, :, :1], cache)]
-        for start in range(1, t_used, temporal_window):
-            chunks.append(self.encoder(x_B_C_T_H_W[:, :, start : min(start + temporal_window, t_used)], cache))
+        for start in range(1, t, temporal_window):  # every window is a multiple of tf frames
+            chunks.append(self.encoder(x_B_C_T_H_W[:, :, start : min(start + temporal_window, t)], cache))
         mu_logvar = self.conv1(torch.cat(chunks, dim=2))
         return mu_logvar[:, : self.z_dim]
 
     def decode(self, z_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
-        """Un-normalised latents -> pixels in [-1, 1], decoding one latent frame at a time."""
+        """Un-normalised latents -> pixels (nominally [-1, 1], NOT clamped, as upstream), decoding one latent
+        frame at a time."""
         x = self.conv2(z_B_C_T_H_W)
         cache: dict = {}
         frames = [self.decoder(x[:, :, i : i + 1], cache) for i in range(x.shape[2])]
-        return torch.cat(frames, dim=2).clamp(-1.0, 1.0)
+        return torch.cat(frames, dim=2)
 
 
 def load_wan_vae_state_dict(path: str) -> dict[str, torch.Tensor]:
@@ -215,11 +222,12 @@ class Wan2pt1VAETokenizer:
             raise ValueError(f"encode expects video (B,3,T,H,W) in [-1,1], got shape {tuple(video.shape)}")
         if video.shape[3] % sf or video.shape[4] % sf:
             raise ValueError(f"video H,W must be multiples of {sf}, got {tuple(video.shape[3:])}")
+        check_temporal_frames(video.shape[2], self.temporal_compression_factor, what="Wan2.1 VAE tokenizer encode")
 
     @torch.no_grad()
     def encode(self, video_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
-        """Video in [-1,1] (B,3,T,H,W) -> normalised latents (B,z,1+(T-1)//4,H/8,W/8) (T latent frames when
-        ``encode_frames_independently``)."""
+        """Video in [-1,1] (B,3,T,H,W) with T = 1 + 4k -> normalised latents (B,z,1+(T-1)//4,H/8,W/8) (any T,
+        giving T latent frames, when ``encode_frames_independently``). Other T raise a ``ValueError``."""
         self._check_video(video_B_C_T_H_W)
         if self.encode_frames_independently:
             return apply_per_frame(self._encode_clip, video_B_C_T_H_W)
@@ -234,7 +242,8 @@ class Wan2pt1VAETokenizer:
 
     @torch.no_grad()
     def decode(self, latent_B_C_T_H_W: torch.Tensor) -> torch.Tensor:
-        """Normalised latents (B,z,t,h,w) -> video in [-1,1] (B,3,4(t-1)+1,8h,8w)."""
+        """Normalised latents (B,z,t,h,w) -> video (B,3,4(t-1)+1,8h,8w), nominally in [-1,1] but not clamped
+        (as upstream); clamp before turning it into pixels (``tokenizers.common.video_to_uint8``)."""
         if latent_B_C_T_H_W.ndim != 5 or latent_B_C_T_H_W.shape[1] != self.latent_ch:
             raise ValueError(f"decode expects (B,{self.latent_ch},t,h,w), got {tuple(latent_B_C_T_H_W.shape)}")
         if self.encode_frames_independently:

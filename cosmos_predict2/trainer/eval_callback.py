@@ -13,7 +13,6 @@ seeds everywhere); only rank 0 writes files and logs.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -137,8 +136,7 @@ class RolloutEvalCallback(Callback):
 
     def run(self, trainer, iteration: int) -> dict:
         """Evaluate now; returns (and on rank 0 logs / writes) the flat metrics dict."""
-        from cosmos_predict2.evaluation.evaluate import evaluate
-        from cosmos_predict2.inference.action_rollout import rollout_episode
+        from cosmos_predict2.evaluation.evaluate import evaluate, evaluation_rollout
 
         if not self.episodes:
             self.on_train_start(trainer)
@@ -151,7 +149,7 @@ class RolloutEvalCallback(Callback):
             summary, rec = evaluate(
                 self._view(model), self.episodes, protocols=self.protocols, methods=self.methods,
                 chunk_size=self.chunk_size, num_steps=self.num_steps, guidance=self.guidance, seed=self.seed,
-                rollout_fn=functools.partial(rollout_episode, fps=self._fps), output_dir=out_dir,
+                rollout_fn=evaluation_rollout(fps=self._fps), output_dir=out_dir,
                 num_preview_episodes=len(self.episodes) if rank0 else 0, progress=False, print_table=False,
                 meta={"iteration": iteration, "weights": "ema" if self._view(model) is not model else "net"},
                 return_records=True,

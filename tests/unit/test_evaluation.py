@@ -127,6 +127,7 @@ def test_evaluate_scores_methods_and_writes_reports(tmp_path):
     # files
     saved = json.loads((out / "summary.json").read_text())
     assert saved["episodes"] == ["ep0", "ep1", "ep2"] and saved["settings"]["frame0_excluded"] is True
+    assert saved["settings"]["partial_chunk"] == "pad"  # the short last chunk's protocol is recorded
     with open(out / "episodes" / "long" / "ep0.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows[0].keys() == {"frame", "method", "psnr", "ssim"}
@@ -190,3 +191,39 @@ def test_load_bridge_episodes_and_frozen_list(tmp_path):
     assert len(names) == 2 and set(names) <= {"0", "1", "2"}
     main(["--dataset-dir", data, "--split", "test", "--write-episodes-file", out, "--select", "2"])
     assert read_episode_list(out) == names  # deterministic
+
+
+def test_evaluation_rollout_pads_the_short_last_chunk_explicitly():
+    """The evaluation scores every action: its rollout binds partial_chunk="pad" (not the function default), so a
+    29-action episode gives 30 frames; a rollout that drops the short chunk is rejected."""
+    import functools
+
+    import torch
+
+    from cosmos_predict2.evaluation.evaluate import PARTIAL_CHUNK, evaluation_rollout
+    from cosmos_predict2.inference.action_rollout import rollout_episode
+
+    assert PARTIAL_CHUNK == "pad"
+    fn = evaluation_rollout(fps=4.0)
+    assert fn.func is rollout_episode and fn.keywords == {"partial_chunk": "pad", "fps": 4.0}
+
+    class Still(torch.nn.Module):  # repeats the conditioning frame
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(1, 1)
+
+        def generate(self, batch, **kw):
+            v = batch["video"].float()
+            return (v[:, :, :1].expand_as(v) / 127.5 - 1.0).clone()
+
+        def decode(self, x):
+            return x
+
+    ep = _toy_episode("e", 29, 3)
+    summary = evaluate(Still(), [ep], methods=("model",), protocols=("long",), chunk_size=12, progress=False,
+                       print_table=False)
+    assert summary["protocols"]["long"]["model"]["num_frames"] == 29
+    dropping = functools.partial(rollout_episode, partial_chunk="drop")
+    with pytest.raises(ValueError, match=r"25 frames for 29 actions.*partial_chunk='pad'"):
+        evaluate(Still(), [ep], methods=("model",), protocols=("long",), chunk_size=12, rollout_fn=dropping,
+                 progress=False, print_table=False)

@@ -90,10 +90,11 @@ def test_action_conditioned_errors_are_one_line(ac_ckpt, tmp_path, capsys):
     code, out = _run(main, ["-i", PARAMS, "--checkpoint-path", str(tmp_path / "nope.pt"), "--experiment",
                             "tiny_action_conditioned_bridge"], capsys)
     assert code == 2 and "does not exist" in out.err
-    # the 2B experiment of the seed docs: missing VAE weights are reported before the 2B net is built
+    # the 2B experiment of the seed docs with the tiny file: the mismatch is reported before anything is built
+    # (tests/unit/test_predict1_inference.py: a file that fits, whose VAE weights are missing)
     code, out = _run(main, ["-i", PARAMS, "--checkpoint-path", ac_ckpt, "--experiment",
                             "ac_reason_embeddings_rectified_flow_2b_256_320"], capsys)
-    assert code == 2 and "tokenizer weights" in out.err and "--tokenizer-path" in out.err
+    assert code == 2 and "does not fit the net" in out.err and "--experiment NAME" in out.err
 
 
 def test_video2world_action_and_predict1_scripts(ac_ckpt, tmp_path, capsys):
@@ -119,6 +120,34 @@ def test_video2world_action_and_predict1_scripts(ac_ckpt, tmp_path, capsys):
     os.symlink(ac_ckpt, ckdir / "model.pt")
     code, _ = _run(p1_main, p1, capsys)
     assert code == 0 and video_info(str(tmp_path / "p1" / "output.mp4"))[:2] == (13, 3.0)
+
+
+def test_partial_last_chunk_follows_each_scripts_upstream(ac_ckpt, tmp_path, capsys):
+    """The asset episode has 29 actions (12 + 12 + 5). video2world_action.py drops the short chunk by default
+    (upstream Predict2): 25 frames; action_conditioned.py zero-pads it by default (upstream Predict2.5): 30
+    frames. Each script offers the other behaviour as an explicit option."""
+    from examples.action_conditioned import main as ac_main
+    from examples.video2world_action import main as v2wa_main
+
+    base = ["--experiment", "tiny_action_conditioned_bridge", "--dit_path", ac_ckpt, "--input_video", EPISODE_VIDEO,
+            "--input_annotation", EPISODE_JSON, "--num_steps", "1", "--guidance", "0", "--autoregressive",
+            "--disable_guardrail", "--disable_prompt_refiner"]
+    code, _ = _run(v2wa_main, base + ["--save_path", str(tmp_path / "drop.mp4")], capsys)
+    assert code == 0 and video_info(str(tmp_path / "drop.mp4"))[0] == 25
+    code, _ = _run(v2wa_main, base + ["--save_path", str(tmp_path / "pad.mp4"), "--partial_chunk", "pad"], capsys)
+    assert code == 0 and video_info(str(tmp_path / "pad.mp4"))[0] == 30
+
+    ac = ["-i", PARAMS, "--checkpoint-path", ac_ckpt, "--experiment", "tiny_action_conditioned_bridge",
+          "--num-steps", "1", "--end", "1"]
+    code, _ = _run(ac_main, ac + ["-o", str(tmp_path / "ac_pad")], capsys)
+    rec = json.load(open(tmp_path / "ac_pad" / "basic_0_metrics.json"))
+    assert code == 0 and rec["num_frames"] == 30 and rec["partial_chunk"] == "pad"
+    code, _ = _run(ac_main, ac + ["-o", str(tmp_path / "ac_drop"), "--partial_chunk", "drop"], capsys)
+    rec = json.load(open(tmp_path / "ac_drop" / "basic_0_metrics.json"))
+    assert code == 0 and rec["num_frames"] == 25 and rec["partial_chunk"] == "drop"
+    assert video_info(str(tmp_path / "ac_drop" / "basic_0.mp4"))[0] == 25
+    code, out = _run(ac_main, ac + ["-o", str(tmp_path / "bad"), "--partial_chunk", "trim"], capsys)
+    assert code == 2 and "field 'partial_chunk'='trim'" in out.err
 
 
 # ----------------------------------------------------------------------------- video2world*.py

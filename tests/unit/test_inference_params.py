@@ -18,7 +18,7 @@ S = ACTION_CONDITIONED_SCHEMA
 def test_shipped_params_have_the_upstream_fields():
     with open(SHIPPED) as f:
         data = json.load(f)
-    assert set(data) == set(S)
+    assert set(data) == set(S) - {"partial_chunk"}  # every upstream field; partial_chunk is a project extension
     p = resolve_params(S, SHIPPED)
     assert p["chunk_size"] == 12 and p["num_steps"] == 35 and p["guidance"] == 0.0 and p["prompt"] is None
     assert os.path.isfile(os.path.join(ROOT, p["input_root"], p["input_json_sub_folder"], "0.json"))
@@ -33,6 +33,13 @@ def test_cli_overrides_both_spellings_and_bools():
                  "guidance": 3.0, "prompt": None, "save_fps": 10}
     p = resolve_params(S, SHIPPED, o)
     assert p["num_steps"] == 4 and p["single_chunk"] is True and p["name"] == "basic"
+
+
+def test_partial_chunk_field_defaults_to_upstream_padding():
+    p = resolve_params(S, SHIPPED)
+    assert p["partial_chunk"] == "pad"  # as upstream Predict2.5 action_conditioned.py
+    o = parse_cli_overrides(["--partial-chunk", "drop"], S)
+    assert resolve_params(S, SHIPPED, o)["partial_chunk"] == "drop"
 
 
 @pytest.mark.parametrize("tokens, match", [

@@ -29,7 +29,7 @@ class IntegratorWorld(nn.Module):
     def __init__(self):
         super().__init__()
         self.net = nn.Linear(1, 1)
-        self.seen_first_frames, self.seen_seeds = [], []
+        self.seen_first_frames, self.seen_seeds, self.seen_actions = [], [], []
 
     def generate(self, batch, num_steps=None, guidance=0.0, seed=0, num_conditional_frames=1):
         video = batch["video"].float()  # (1, 3, 1+K, H, W) uint8 values
@@ -37,6 +37,7 @@ class IntegratorWorld(nn.Module):
         assert (video[:, :, 1:] == 0).all(), "only frame 0 may carry content"
         self.seen_first_frames.append(int(video[0, 0, 0, 0, 0]))
         self.seen_seeds.append(seed)
+        self.seen_actions.append(batch["action"][0].clone())
         steps = torch.cat([torch.zeros(1), torch.cumsum(act.float(), 0)])  # (1+K,)
         out = video[:, :, :1] + steps.view(1, 1, -1, 1, 1)
         return out / 127.5 - 1.0
@@ -64,6 +65,50 @@ def test_short_last_chunk_is_zero_padded_and_single_chunk():
     assert out.shape[0] == 13 and out[-1, 0, 0, 0] == 24
     assert chunk_plan(29, 12) == [(0, 12), (12, 12), (24, 5)]
     assert chunk_plan(24, 12) == [(0, 12), (12, 12)]
+
+
+@pytest.mark.parametrize("n_actions", [12, 24, 29, 13, 35])
+def test_drop_partial_chunk_stops_after_the_last_full_chunk(n_actions):
+    """partial_chunk="drop" (upstream Predict2 video2world_action.py): a short final chunk is not generated."""
+    world = IntegratorWorld()
+    out = rollout_episode(world, np.full((1, 8, 8, 3), 10, np.uint8), np.ones((n_actions, 7), np.float32),
+                          chunk_size=12, seed=3, partial_chunk="drop")
+    full = 12 * (n_actions // 12)
+    assert out.shape == (1 + full, 8, 8, 3)
+    np.testing.assert_array_equal(out[:, 0, 0, 0], 10 + np.arange(full + 1))  # still contiguous
+    assert len(world.seen_actions) == n_actions // 12
+    assert all(bool((a == 1).all()) for a in world.seen_actions)  # only real actions, no padding
+    assert chunk_plan(n_actions, 12, "drop") == [(s, 12) for s in range(0, full, 12)]
+
+
+@pytest.mark.parametrize("n_actions", [29, 5, 13])
+def test_pad_partial_chunk_zero_pads_and_keeps_one_frame_per_action(n_actions):
+    """partial_chunk="pad" (default; upstream Predict2.5 action_conditioned.py): the short last chunk gets the
+    remaining actions followed by zeros, and only the frames of real actions are kept (1 + N in all)."""
+    world = IntegratorWorld()
+    actions = np.full((n_actions, 7), 2, np.float32)
+    out = rollout_episode(world, np.full((1, 8, 8, 3), 10, np.uint8), actions, chunk_size=12, partial_chunk="pad")
+    assert out.shape[0] == 1 + n_actions
+    np.testing.assert_array_equal(out[:, 0, 0, 0], 10 + 2 * np.arange(n_actions + 1))
+    n_last = n_actions % 12
+    last = world.seen_actions[-1]
+    assert last.shape == (12, 7) and len(world.seen_actions) == -(-n_actions // 12)
+    assert bool((last[:n_last] == 2).all()) and bool((last[n_last:] == 0).all())  # zero padding
+    default = IntegratorWorld()
+    np.testing.assert_array_equal(rollout_episode(default, np.full((1, 8, 8, 3), 10, np.uint8), actions), out)
+
+
+def test_partial_chunk_errors():
+    world = IntegratorWorld()
+    with pytest.raises(ValueError, match=r"5 actions make no full chunk of 12.*partial_chunk='pad'"):
+        rollout_episode(world, np.zeros((1, 4, 4, 3), np.uint8), np.ones((5, 7), np.float32), partial_chunk="drop")
+    with pytest.raises(ValueError, match="partial_chunk='trim'"):
+        rollout_episode(world, np.zeros((1, 4, 4, 3), np.uint8), np.ones((5, 7), np.float32), partial_chunk="trim")
+    assert world.seen_actions == []  # nothing generated
+    # single chunk with "drop": the first full chunk
+    out = rollout_episode(world, np.zeros((1, 4, 4, 3), np.uint8), np.ones((29, 7), np.float32), single_chunk=True,
+                          partial_chunk="drop")
+    assert out.shape[0] == 13
 
 
 def test_perturbed_actions_go_through_the_same_path():

@@ -53,11 +53,15 @@ def test_geometry_and_frame_count_rule():
     assert (tok.latent_ch, tok.temporal_compression_factor, tok.spatial_compression_factor) == (16, 4, 8)
     for t_pix, t_lat in [(1, 1), (5, 2), (13, 4), (93, 24), (61, 16)]:
         assert tok.get_latent_num_frames(t_pix) == t_lat and tok.get_pixel_num_frames(t_lat) == t_pix
-    for t_pix in (1, 5, 8, 13):
+    for t_pix in (1, 5, 9, 13):
         video = torch.rand(2, 3, t_pix, 16, 24) * 2 - 1
         latent = tok.encode(video)
         assert latent.shape == (2, 16, 1 + (t_pix - 1) // 4, 2, 3)
-        assert tok.decode(latent).shape == (2, 3, tok.get_pixel_num_frames(latent.shape[2]), 16, 24)
+        assert tok.decode(latent).shape == (2, 3, t_pix, 16, 24)
+    for t_pix in (6, 8):  # same rule as the Wan2.1 VAE: no silently dropped trailing frames
+        with pytest.raises(ValueError, match=rf"{t_pix} frames.*T = 1 \+ 4k.*Nearest valid frame counts: 5 or 9"):
+            tok.encode(torch.zeros(1, 3, t_pix, 16, 24))
+    assert TinyVideoTokenizer(encode_frames_independently=True).encode(torch.zeros(1, 3, 6, 16, 24)).shape[2] == 6
     with pytest.raises(ValueError, match="multiples of 8"):
         tok.encode(torch.zeros(1, 3, 5, 12, 16))
     with pytest.raises(ValueError, match="latents"):
@@ -93,8 +97,20 @@ def test_motion_survives_temporal_compression():
     assert with_motion > without_motion + 1.5, (with_motion, without_motion)
 
 
+def test_decode_does_not_clamp_unless_asked():
+    """Like the Wan2.1 VAE (and upstream), decode returns values outside [-1, 1] when the latents ask for them;
+    ``clamp=True`` opts in to clipping."""
+    tok, clamped = TinyVideoTokenizer(normalize=False), TinyVideoTokenizer(normalize=False, clamp=True)
+    z = torch.zeros(1, 16, 2, 2, 2)
+    z[:, 0] = 3.0  # luma far above white
+    out = tok.decode(z)
+    assert out.max() > 1.5
+    torch.testing.assert_close(tok.encode(out), z, rtol=0, atol=1e-5)  # exact adjoint without clamping
+    torch.testing.assert_close(clamped.decode(z), out.clamp(-1, 1))
+
+
 def test_exactness_properties():
-    tok = TinyVideoTokenizer(clamp=False, normalize=False)  # raw coefficients (normalisation: test below)
+    tok = TinyVideoTokenizer(normalize=False)  # raw coefficients (normalisation: test below)
     torch.manual_seed(0)
     z = torch.randn(2, 16, 3, 4, 5)
     assert torch.allclose(tok.encode(tok.decode(z)), z, atol=1e-5)  # decode is a right inverse of encode

@@ -1,5 +1,7 @@
 """Wan2.1 VAE: checkpoint key layout, key map, float32 parity with diffusers AutoencoderKLWan, tokenizer API."""
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -130,10 +132,101 @@ def test_float32_parity_with_diffusers(cfg, shape):
         assert mu.shape == mu_ref.shape
         assert _rel(mu, mu_ref) < 1e-5
         z = torch.randn_like(mu)
-        out, out_ref = ours.decode(z), ref.decode(z).sample  # both clamp to [-1, 1]
+        out, out_ref = ours.decode(z), ref.decode(z).sample  # diffusers clamps to [-1, 1]; ours does not
     assert out.shape == out_ref.shape == (shape[0], 3, video.shape[2], shape[3], shape[4])
     assert (out.abs() < 0.999).float().mean() > 0.3  # comparison is not dominated by clamping
-    assert _rel(out, out_ref) < 1e-5
+    assert _rel(out.clamp(-1, 1), out_ref) < 1e-5
+    assert _rel(out, _diffusers_decode_unclamped(ref, z)) < 1e-5
+
+
+def _diffusers_decode_unclamped(ref, z: torch.Tensor) -> torch.Tensor:
+    """diffusers AutoencoderKLWan decode (post_quant_conv, then its decoder one latent frame at a time with its
+    feature cache) without the final clamp it applies: an independent reference for our unclamped decode."""
+    ref.clear_cache()
+    x = ref.post_quant_conv(z)
+    frames = []
+    for i in range(x.shape[2]):
+        ref._conv_idx = [0]
+        frames.append(ref.decoder(x[:, :, i : i + 1], feat_cache=ref._feat_map, feat_idx=ref._conv_idx,
+                                  first_chunk=i == 0))
+    ref.clear_cache()
+    return torch.cat(frames, dim=2)
+
+
+def test_decode_is_not_clamped_like_upstream():
+    """Upstream's VAE decode does not clamp (its pipelines clamp afterwards): values outside [-1, 1] that the
+    decoder produces reach the caller unchanged, and equal diffusers' decoder without its clamp."""
+    torch.manual_seed(11)
+    cfg = TINY_WAN_GEOMETRY
+    ours = WanVAE(cfg["base_dim"], cfg["z_dim"], cfg["dim_mult"], cfg["num_res_blocks"], cfg["temperal_downsample"])
+    _randomize(ours, 12)
+    with torch.no_grad():
+        ours.decoder.head[2].weight.mul_(20.0)  # push the decoder's output well outside [-1, 1]
+    ours.eval()
+    z = torch.randn(1, 4, 3, 4, 4)
+    with torch.no_grad():
+        out = ours.decode(z)
+    assert out.shape == (1, 3, 9, 32, 32)
+    assert out.abs().max() > 2.0 and (out.abs() > 1.0).float().mean() > 0.1  # not clamped
+    if importlib.util.find_spec("diffusers") is not None:
+        ref = to_diffusers_autoencoder(ours)
+        with torch.no_grad():
+            assert _rel(out, _diffusers_decode_unclamped(ref, z)) < 1e-5
+            assert _rel(out.clamp(-1, 1), ref.decode(z).sample) < 1e-5  # diffusers' own decode clamps
+    # the tokenizer passes the unclamped values through (after un-normalising the latents)
+    tok = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, **TINY_WAN_GEOMETRY,
+                              latent_mean=[0.5, -0.25, 0.0, 1.0], latent_std=[2.0, 1.0, 0.5, 1.5])
+    tok.model.load_state_dict(ours.state_dict())
+    latent = torch.randn(1, 4, 3, 4, 4)
+    with torch.no_grad():
+        expected = ours.decode(latent * tok.latent_std + tok.latent_mean)
+    decoded = tok.decode(latent)
+    assert decoded.abs().max() > 1.0
+    assert _rel(decoded, expected) < 1e-6
+    # pixels are made by clamping afterwards
+    from cosmos_predict2.tokenizers.common import video_to_uint8
+
+    pixels = video_to_uint8(decoded)
+    assert torch.equal(pixels, ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
+
+
+@pytest.mark.parametrize("frames", [2, 6, 7, 8, 12])
+def test_frame_count_that_cannot_be_compressed_is_a_clear_error(frames):
+    """T must be 1 + 4k: other counts raise (upstream encodes the leftover frames, or fails inside a conv)
+    instead of silently dropping the trailing frames."""
+    tok = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, **TINY_WAN_GEOMETRY)
+    lower = 1 + 4 * ((frames - 1) // 4)
+    pattern = rf"{frames} frames.*T = 1 \+ 4k.*Nearest valid frame counts: {lower} or {lower + 4}"
+    with pytest.raises(ValueError, match=pattern):
+        tok.encode(torch.zeros(1, 3, frames, 16, 16))
+    with pytest.raises(ValueError, match=pattern):
+        tok.model.encode_mu(torch.zeros(1, 3, frames, 16, 16))
+    # every frame its own image (Predict1 action setting): any count is fine
+    per_frame = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, encode_frames_independently=True,
+                                    **TINY_WAN_GEOMETRY)  # fmt: skip
+    assert per_frame.encode(torch.zeros(1, 3, frames, 16, 16)).shape == (1, 4, frames, 2, 2)
+
+
+def test_valid_frame_counts_are_unchanged():
+    """1 + 4k frames: the latents are what encoding each 4-frame group after the first frame gives, whatever the
+    window (4, or 16 as upstream's video pipelines), and match diffusers."""
+    tok = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, **TINY_WAN_GEOMETRY)
+    _randomize(tok.model, 13)
+    tok16 = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, temporal_window=16, **TINY_WAN_GEOMETRY)
+    tok16.model.load_state_dict(tok.model.state_dict())
+    torch.manual_seed(14)
+    for frames in (1, 5, 9, 13):
+        video = torch.rand(1, 3, frames, 16, 16) * 2 - 1
+        latent = tok.encode(video)
+        assert latent.shape == (1, 4, 1 + (frames - 1) // 4, 2, 2)
+        assert _rel(tok16.encode(video), latent) < 1e-6
+        if frames > 1:  # causal: the prefix clip gives the same leading latents
+            assert _rel(tok.encode(video[:, :, : frames - 4]), latent[:, :, :-1]) < 1e-6
+    if importlib.util.find_spec("diffusers") is not None:
+        ref = to_diffusers_autoencoder(tok.model)
+        video = torch.rand(1, 3, 13, 16, 16) * 2 - 1
+        with torch.no_grad():
+            assert _rel(tok.model.encode_mu(video), ref.encode(video).latent_dist.mean) < 1e-5
 
 
 def test_tokenizer_normalisation_matches_diffusers_convention():
@@ -152,8 +245,8 @@ def test_tokenizer_normalisation_matches_diffusers_convention():
     with torch.no_grad():
         latent = tok.encode(video)
         assert _rel(latent, (ref.encode(video).latent_dist.mean - mean) / std) < 1e-5
-        out, out_ref = tok.decode(latent), ref.decode(latent * std + mean).sample
-    assert _rel(out, out_ref) < 1e-5
+        out, out_ref = tok.decode(latent), ref.decode(latent * std + mean).sample  # diffusers clamps
+    assert _rel(out.clamp(-1, 1), out_ref) < 1e-5
 
 
 def test_tokenizer_interface_geometry_and_frame_rule():
@@ -162,13 +255,13 @@ def test_tokenizer_interface_geometry_and_frame_rule():
     for t_pix, t_lat in [(1, 1), (5, 2), (13, 4), (45, 12), (61, 16), (93, 24)]:
         assert tok.get_latent_num_frames(t_pix) == t_lat
         assert tok.get_pixel_num_frames(t_lat) == t_pix
-    assert tok.get_latent_num_frames(8) == 2  # trailing frames that do not fill a group are dropped
-    for t_pix in (1, 5, 8, 9):
+    for t_pix in (1, 5, 9):
         latent = tok.encode(torch.zeros(2, 3, t_pix, 16, 24))
         assert latent.shape == (2, 4, tok.get_latent_num_frames(t_pix), 2, 3)
         video = tok.decode(latent)
-        assert video.shape == (2, 3, tok.get_pixel_num_frames(latent.shape[2]), 16, 24)
-        assert video.abs().max() <= 1.0
+        assert video.shape == (2, 3, t_pix, 16, 24)
+    with pytest.raises(ValueError, match="8 frames"):  # no silently dropped trailing frames
+        tok.encode(torch.zeros(2, 3, 8, 16, 24))
     real = Wan2pt1VAETokenizer(dtype="float32", load_weights=False)
     assert (real.latent_ch, real.temporal_compression_factor, real.spatial_compression_factor) == (16, 4, 8)
     with pytest.raises(ValueError, match="multiples of 8"):
