@@ -48,6 +48,31 @@ def parallel_layout(world_size: int, fsdp_shard_size: int, context_parallel_size
     return dict(replicate=world_size // shard, shard=shard // cp, cp=cp, dp=dp)
 
 
+def _latent_frames(tokenizer, frames: int) -> int:
+    """Latent frames the tokenizer node makes of ``frames`` pixel frames; ConfigError when it cannot."""
+    target = str(node_get(tokenizer, "_target_", default=""))
+    if target.endswith(".Cosmos1CVTokenizer"):  # Predict1: chunks of pixel_chunk_duration frames, 8x in time
+        chunk = int(node_get(tokenizer, "pixel_chunk_duration", default=121))
+        factor = int(node_get(tokenizer, "temporal_compression", default=8))
+        if frames == 1:
+            return 1
+        if frames < 1 or frames % chunk:
+            raise ConfigError(
+                f"model.config.num_video_frames={frames} cannot be split into chunks of "
+                f"model.config.tokenizer.pixel_chunk_duration={chunk} frames; use a multiple of {chunk} (or 1)")
+        return frames // chunk * (1 + (chunk - 1) // factor)
+    if bool(node_get(tokenizer, "encode_frames_independently", default=False)):
+        if frames < 1:
+            raise ConfigError(f"model.config.num_video_frames must be >= 1, got {frames}")
+        return frames
+    if frames < 1 or (frames - 1) % TEMPORAL_COMPRESSION != 0:
+        lo = max(1, (frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1)
+        raise ConfigError(
+            f"model.config.num_video_frames={frames} cannot be compressed by the 4x temporal tokenizer: "
+            f"it needs 1 + 4k frames (e.g. {lo} or {lo + TEMPORAL_COMPRESSION})")
+    return 1 + (frames - 1) // TEMPORAL_COMPRESSION
+
+
 def _check_text_width(mcfg) -> None:
     """The text embedding the encoder / data provides must be the width the net's cross-attention takes in."""
     provided = node_get(mcfg, "text_encoder", "embed_dim")
@@ -109,24 +134,17 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
                 raise ConfigError(
                     f"model.config.{'.'.join(path)}={value} does not match the tokenizer's latent_ch={latent_ch}; "
                     f"set model.config.{'.'.join(path)}={latent_ch}")
-    per_frame = bool(node_get(mcfg, "tokenizer", "encode_frames_independently", default=False))
     if frames is not None:
-        if frames < 1 or (not per_frame and (frames - 1) % TEMPORAL_COMPRESSION != 0):
-            lo = max(1, (frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1)
+        state_t = _latent_frames(node_get(mcfg, "tokenizer", default={}), int(frames))
+        declared = node_get(mcfg, "state_t")
+        if declared is not None and declared != state_t:
             raise ConfigError(
-                f"model.config.num_video_frames={frames} cannot be compressed by the 4x temporal tokenizer: "
-                f"it needs 1 + 4k frames (e.g. {lo} or {lo + TEMPORAL_COMPRESSION})")
-        else:
-            state_t = frames if per_frame else 1 + (frames - 1) // TEMPORAL_COMPRESSION
-            declared = node_get(mcfg, "state_t")
-            if declared is not None and declared != state_t:
-                raise ConfigError(
-                    f"model.config.state_t={declared} does not match num_video_frames={frames} "
-                    f"(1 + ({frames}-1)/4 = {state_t} latent frames); set model.config.state_t={state_t}")
-            if state_t % cp != 0:
-                raise ConfigError(
-                    f"{state_t} latent frames (num_video_frames={frames}) are not divisible by "
-                    f"model_parallel.context_parallel_size={cp}; choose frames so that 1 + (frames-1)/4 is a multiple of {cp}")
+                f"model.config.state_t={declared} does not match num_video_frames={frames} "
+                f"({state_t} latent frames with this tokenizer); set model.config.state_t={state_t}")
+        if state_t % cp != 0:
+            raise ConfigError(
+                f"{state_t} latent frames (num_video_frames={frames}) are not divisible by "
+                f"model_parallel.context_parallel_size={cp}; choose frames whose latent frame count is a multiple of {cp}")
     for split in ("dataloader_train", "dataloader_val"):
         loader = getattr(config, split)
         size = node_get(loader, "dataset", "video_size")

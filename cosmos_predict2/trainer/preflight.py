@@ -6,7 +6,6 @@
   (then nothing else is read), else ``checkpoint.load_path``, else
   ``model.config.model_manager_config.dit_path``;
 - files named in the tokenizer node (``vae_pth`` and other ``*_pth`` / ``*_path`` keys);
-- the text encoder when it is computed online (``model.config.text_encoder.compute_online``);
 - the datasets: ``dataloader_train`` and, when used, ``dataloader_val`` and the validation split of the
   rollout-eval callback (each dataset class's cheap ``check_files``; no video is decoded).
 
@@ -150,17 +149,6 @@ def tokenizer_findings(config: Any) -> list[Finding]:
     return found
 
 
-def _text_encoder_findings(config: Any) -> list[Finding]:
-    node = node_get(config.model, "config", "text_encoder")
-    if node is None or not node_get(node, "compute_online", default=False) or node_get(node, "kind", default="none") == "none":
-        return []
-    path = str(node_get(node, "path", default="") or "")
-    if path and not os.path.exists(path):
-        return [Finding("model.config.text_encoder.path", path, "does not exist (the text is encoded online)",
-                        _weights_fix(path))]
-    return []
-
-
 def _locate(target: Any) -> Any:
     from cosmos_predict2.lazy_config import locate
 
@@ -223,7 +211,7 @@ def _data_findings(config: Any) -> list[Finding]:
 
 def preflight_findings(config: Any) -> list[Finding]:
     """Every missing or unusable file of the run (empty when all is there), each problem once."""
-    findings = (_weight_findings(config) + tokenizer_findings(config) + _text_encoder_findings(config)
+    findings = (_weight_findings(config) + tokenizer_findings(config)
                 + _data_findings(config))
     seen, out = set(), []
     for f in findings:

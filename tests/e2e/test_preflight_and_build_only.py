@@ -25,7 +25,7 @@ SEEDS = {
     "bridge_p25": ([P25, "--", "experiment=ac_reason_embeddings_rectified_flow_2b_256_320", "~dataloader_train.dataloaders"],
                    ["hf download nvidia/Cosmos-Predict2.5-2B base/pre-trained/d20b7120-df3e-4911-919d-db6e08bad31c_ema_bf16.pt",
                     "hf download nvidia/Cosmos-Predict2.5-2B tokenizer.pth --local-dir checkpoints/nvidia/Cosmos-Predict2.5-2B",
-                    "--local-dir checkpoints/nvidia/Cosmos-Reason1.1-7B", "bridge_train_data.tar.gz"]),
+                    "bridge_train_data.tar.gz"]),
     "gr1_14b": ([BASE, "--", "experiment=predict2_video2world_training_14b_groot_gr1_480",
                  "model.config.model_manager_config.dit_path=checkpoints/nvidia/Cosmos-Predict2-14B-Video2World-Sample-"
                  "GR00T-Dreams-GR1/model-480p-16fps.pt"],

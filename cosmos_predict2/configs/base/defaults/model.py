@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 from cosmos_predict2.configs.base.defaults import net as net_presets
 from cosmos_predict2.configs.base.defaults.conditioner import conditioner
-from cosmos_predict2.configs.base.defaults.tokenizer import P2_2B_VAE, P2_14B_VAE, P25_VAE, wan
+from cosmos_predict2.configs.base.defaults.tokenizer import (P1_ACTION_PIXEL_CHUNK, P2_2B_VAE, P2_14B_VAE, P25_VAE,
+                                                              cosmos1_cv8x8x8, wan)
 from cosmos_predict2.configs.registry import register_group_option
 from cosmos_predict2.lazy_config import L
 
@@ -196,8 +197,7 @@ def register() -> None:
 
     # ---------------- Predict1 7B action-conditioned EDM (2 frames: 1 conditioning + 1 predicted)
     p1 = video2world_model(
-        net=_net("7B", "single"), tokenizer=L("cosmos_predict2.tokenizers.wan2pt1.Wan2pt1VAETokenizer")(
-            vae_pth=P2_2B_VAE, dtype="bfloat16", temporal_window=4, encode_frames_independently=True),
+        net=_net("7B", "single"), tokenizer=cosmos1_cv8x8x8(P1_ACTION_PIXEL_CHUNK),
         objective=edm_objective(), sampler=edm_sampler(7.0), cond=conditioner(0.0, 0.2, use_action=True),
         num_video_frames=2, state_t=2, resolution="256", fps=4, min_cond=1, max_cond=1,
         activation_checkpointing="none",
