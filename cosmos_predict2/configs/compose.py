@@ -271,11 +271,14 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
                 token = f"{key}='{new}'"
         kept.append(token)
     cfg = _compose(base_node, kept)
+    raw_name = str(OmegaConf.to_container(cfg.job, resolve=False).get("name", "")) if "job" in cfg else ""
     try:
         OmegaConf.resolve(cfg)
     except Exception as err:
         raise ConfigError(f"cannot resolve interpolations in the config: {err}") from err
-    return config_from_dict(cfg)
+    config = config_from_dict(cfg)
+    config.job.name_template = raw_name  # before ${now:...} was resolved (not a config key)
+    return config
 
 
 # ----------------------------------------------------------------------------- back to typed config

@@ -14,11 +14,14 @@ import attrs
 from omegaconf import DictConfig
 
 DEFAULT_OUTPUT_ROOT = "checkpoints"
+# Predict2.5's default when IMAGINAIRE_OUTPUT_ROOT is unset (its guides' conversion block relies on it).
+P25_OUTPUT_ROOT = "/tmp/imaginaire4-output"
+OUTPUT_ROOT_ENV = ("IMAGINAIRE_OUTPUT_ROOT", "OUTPUT_ROOT")
 
 
-def output_root() -> str:
-    """``$IMAGINAIRE_OUTPUT_ROOT``, else ``$OUTPUT_ROOT`` (Predict1 spelling), else ``checkpoints``."""
-    return os.environ.get("IMAGINAIRE_OUTPUT_ROOT") or os.environ.get("OUTPUT_ROOT") or DEFAULT_OUTPUT_ROOT
+def output_root(default: str = DEFAULT_OUTPUT_ROOT) -> str:
+    """``$IMAGINAIRE_OUTPUT_ROOT``, else ``$OUTPUT_ROOT`` (Predict1 spelling), else ``default``."""
+    return next((os.environ[k] for k in OUTPUT_ROOT_ENV if os.environ.get(k)), None) or default
 
 
 @attrs.define(slots=False)
@@ -27,6 +30,8 @@ class JobConfig:
     group: str = "debug"
     name: str = "default_${now:%Y-%m-%d}_${now:%H-%M-%S}"
     wandb_mode: str = "disabled"
+    # output root when neither IMAGINAIRE_OUTPUT_ROOT nor OUTPUT_ROOT is set (Predict2.5 experiments: /tmp/...)
+    default_output_root: str = DEFAULT_OUTPUT_ROOT
 
     @property
     def path(self) -> str:
@@ -34,7 +39,7 @@ class JobConfig:
 
     @property
     def path_local(self) -> str:
-        return os.path.join(output_root(), self.path)
+        return os.path.join(output_root(self.default_output_root), self.path)
 
     @property
     def checkpoint_dir(self) -> str:

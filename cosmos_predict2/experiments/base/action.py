@@ -14,12 +14,14 @@ As upstream, the experiment body (not the net group) sets the Predict2.5 net opt
 
 from cosmos_predict2.configs.base.defaults.net import P25_NET
 from cosmos_predict2.configs.registry import register_experiment
+from cosmos_predict2.configs.schema import P25_OUTPUT_ROOT
 
 _COMMON = dict(
     job=dict(
         group="cosmos_predict_v2p5",
         name="2b_bridge_action_conditioned",
         project="cosmos_predict2_action_conditioned",
+        default_output_root=P25_OUTPUT_ROOT,  # as upstream when IMAGINAIRE_OUTPUT_ROOT is unset
     ),
     model=dict(config=dict(net=P25_NET, num_video_frames=13, state_t=4, resolution="256", fsdp_shard_size=8,
                            min_num_conditional_frames=1, max_num_conditional_frames=1,
