@@ -53,10 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         from cosmos_predict2.configs.compose import load_config_module
-        from cosmos_predict2.configs.registry import registered_options
+        from cosmos_predict2.configs.registry import listing
 
         load_config_module(args.config)()
-        print("\n".join(sorted(registered_options(args.list))))
+        print("\n".join(listing(args.list)))
         return 0
     try:
         config = compose_config(args.config, args.opts)

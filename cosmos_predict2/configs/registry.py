@@ -41,6 +41,7 @@ MODEL_SUBGROUPS: tuple[str, ...] = ("net", "conditioner", "tokenizer", "ema")
 # names each group holds (besides Hydra's own bookkeeping) -> used for "did you mean" messages
 _REGISTERED: dict[str, list[str]] = {group: [] for group in GROUP_PACKAGES}
 _EXPERIMENT_ALIASES: dict[str, str] = {}
+_CPU_EXPERIMENTS: set[str] = set()  # experiments sized to train on a CPU laptop (the rest need GPUs)
 
 
 def canonical_group(name: str) -> str:
@@ -112,8 +113,9 @@ def _normalise_defaults(defaults: list) -> list:
     return out
 
 
-def register_experiment(name: str, node: Any, aliases: tuple[str, ...] = ()) -> None:
-    """Register an experiment (a dict with a ``defaults`` list) under ``name`` and its aliases."""
+def register_experiment(name: str, node: Any, aliases: tuple[str, ...] = (), cpu: bool = False) -> None:
+    """Register an experiment (a dict with a ``defaults`` list) under ``name`` and its aliases; ``cpu``: it is
+    sized to train on a CPU (``--list experiment`` says so)."""
     if isinstance(node, DictConfig):
         node = OmegaConf.to_container(node, resolve=False)
     node = dict(node)
@@ -122,6 +124,22 @@ def register_experiment(name: str, node: Any, aliases: tuple[str, ...] = ()) -> 
     for alias in aliases:
         register_group_option("experiment", alias, node)
         _EXPERIMENT_ALIASES[alias] = name
+    if cpu:
+        _CPU_EXPERIMENTS.update((name, *aliases))
+
+
+def is_cpu_experiment(name: str) -> bool:
+    return name in _CPU_EXPERIMENTS
+
+
+def listing(group: str) -> list[str]:
+    """``--list GROUP`` lines: option names; experiments marked ``[cpu]`` (trains on a CPU) or ``[gpu]``."""
+    names = sorted(registered_options(group))
+    if canonical_group(group) != "experiment":
+        return names
+    width = max((len(n) for n in names), default=0)
+    return [f"{n:<{width}}  {'[cpu]' if n in _CPU_EXPERIMENTS else '[gpu]'}"
+            + (f"  (alias of {_EXPERIMENT_ALIASES[n]})" if n in _EXPERIMENT_ALIASES else "") for n in names]
 
 
 def registered_options(group: str) -> list[str]:

@@ -20,14 +20,14 @@ def register_all() -> None:
     from cosmos_predict2.configs.action_conditional.experiment import exp as ac_exp
     from cosmos_predict2.configs.base.defaults import (callbacks, checkpoint, conditioner, data, ema, model, net,
                                                        optimizer, tokenizer)
-    from cosmos_predict2.configs.base.experiment import agibot_head_center_fisheye_color, groot, tiny
+    from cosmos_predict2.configs.base.experiment import agibot_head_center_fisheye_color, groot, tiny, twins
     from cosmos_predict2.configs.predict1 import experiment as p1_exp
     from cosmos_predict2.experiments.base import action as p25_action
 
     for module in (net, tokenizer, conditioner, ac_conditioner, ema, optimizer, checkpoint, callbacks, data,
                    ac_data, model):
         module.register()
-    for module in (ac_exp, p25_action, p1_exp, agibot_head_center_fisheye_color, groot, tiny):
+    for module in (ac_exp, p25_action, p1_exp, agibot_head_center_fisheye_color, groot, tiny, twins):
         module.register()
     _REGISTERED = True
 

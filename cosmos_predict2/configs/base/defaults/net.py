@@ -62,3 +62,4 @@ def register() -> None:
     register_group_option("net", "tiny_dit", L(DIT)(**tiny))
     register_group_option("net", "tiny_action_chunk_dit", L(ACTION_CHUNK_DIT)(**tiny, **action_kwargs("chunk")))
     register_group_option("net", "tiny_action_dit", L(ACTION_DIT)(**tiny, **action_kwargs("clip")))
+    register_group_option("net", "tiny_single_action_dit", L(SINGLE_ACTION_DIT)(**tiny, **action_kwargs("single")))

@@ -42,4 +42,6 @@ def register() -> None:
     register_group_option("tokenizer", "wan2pt1_tokenizer_gcp", wan(P25_VAE))
     register_group_option("tokenizer", "wan2pt2_tokenizer", wan(P25_VAE))
     register_group_option("tokenizer", "tiny_tokenizer", L(TINY)())
+    # every frame coded as an image (the Predict1 action setting, pixel_chunk_duration=1)
+    register_group_option("tokenizer", "tiny_tokenizer_per_frame", L(TINY)(encode_frames_independently=True))
     register_group_option("tokenizer", "cosmos_diffusion_tokenizer_comp8x8x8", cosmos1_cv8x8x8())

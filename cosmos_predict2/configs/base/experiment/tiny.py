@@ -57,5 +57,5 @@ tiny_video2world_text = dict(
 
 
 def register() -> None:
-    register_experiment("tiny_action_conditioned_bridge", tiny_action_conditioned_bridge)
-    register_experiment("tiny_video2world_text", tiny_video2world_text)
+    register_experiment("tiny_action_conditioned_bridge", tiny_action_conditioned_bridge, cpu=True)
+    register_experiment("tiny_video2world_text", tiny_video2world_text, cpu=True)
