@@ -90,6 +90,9 @@ def test_action_experiment_settings():
     assert p1.optimizer.lr == 4e-4 and p1.optimizer.eps == 1e-10 and p1.dataloader_train.batch_size == 8
     assert p1.dataloader_train.dataset.num_frames == 2 and p1.model.config.net.model_channels == 4096
     assert p1.model.config.objective._target_.endswith("EDMObjective") and p1.trainer.max_iter == 2000
+    assert p1.checkpoint.type._target_.endswith("predict1.Predict1Checkpointer")  # iter_N_{reg,ema}_model.pt files
+    p1_alias = compose("experiment=tiny_action_conditioned_bridge", "ckpt_klass=fsdp")  # Predict1's group name
+    assert p1_alias.checkpoint.type._target_.endswith("predict1.Predict1Checkpointer")
 
 
 def test_experiments_inherit():
@@ -99,3 +102,78 @@ def test_experiments_inherit():
     chunk = compose("experiment=cosmos_predict2p5_2B_reason_embeddings_action_conditioned_rectified_flow_bridge_13frame_256x320")
     assert chunk.model.config.net._target_.endswith("ActionChunkConditionedMinimalV1LVGDiT")
     assert chunk.optimizer.lr == 32e-5 and chunk.dataloader_train.batch_size == 8
+
+
+P25_ACTION = ("ac_reason_embeddings_rectified_flow_2b_256_320",
+              "cosmos_predict2p5_2B_reason_embeddings_action_conditioned_rectified_flow_bridge_13frame_256x320")
+
+
+def _meta_state(cfg) -> dict:
+    import torch
+
+    from cosmos_predict2.lazy_config import instantiate
+
+    net_cfg = dict(cfg.model.config.net)
+    net_cfg["num_blocks"] = 1  # the layout of one block is the layout of all
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in instantiate(net_cfg).state_dict().items()}
+
+
+@pytest.mark.parametrize("name", P25_ACTION)
+def test_predict25_action_experiments_build_upstreams_net(name):
+    """The experiment body's net options survive ``override /net`` (upstream sets them after the net group):
+    the released Predict2.5 layout with the 100352 -> 1024 text projection, 0.001 timestep scale, fp32 strategy."""
+    cfg = compose(f"experiment={name}")
+    net = cfg.model.config.net
+    assert net.use_crossattn_projection and net.crossattn_proj_in_channels == 100352
+    assert net.timestep_scale == 0.001 and net.use_wan_fp32_strategy
+    sd = _meta_state(cfg)
+    assert sd["crossattn_proj.0.weight"] == (1024, 100352) and sd["blocks.0.cross_attn.k_proj.weight"] == (2048, 1024)
+    per_clip = name.startswith("ac_reason")  # the guide's defaults list: one 12 x 7 action vector per clip
+    assert sd["action_embedder_B_D.fc1.weight"][1] == (84 if per_clip else 28)
+
+
+def test_predict2_and_predict1_nets_have_no_text_projection():
+    p2 = compose("experiment=action_conditional_predict2_video2world_2b_training")
+    assert "crossattn_proj.0.weight" not in _meta_state(p2) and p2.model.config.net.timestep_scale == 1.0
+    p1 = compose("experiment=video2world_action_bridge_2frames")
+    tok = p1.model.config.tokenizer
+    assert tok._target_.endswith("Cosmos1CVTokenizer") and tok.pixel_chunk_duration == 1  # Cosmos-Tokenize1 CV8x8x8
+    assert p1.model.config.net._target_.endswith("SingleActionConditionedDiT") and p1.model.config.net.model_channels == 4096
+
+
+def test_choosing_a_group_option_replaces_the_node():
+    """``tokenizer=X`` swaps the whole node (the model's vae_pth / dtype / chunk keys do not leak into it)."""
+    cfg = compose("experiment=video2world_action_bridge_2frames", "tokenizer=tiny_tokenizer")
+    assert dict(cfg.model.config.tokenizer) == {"_target_": "cosmos_predict2.tokenizers.tiny_tokenizer.TinyVideoTokenizer"}
+    cfg = compose("experiment=tiny_action_conditioned_bridge", "net=tiny_dit")
+    assert cfg.model.config.net._target_.endswith("dit.MiniTrainDIT") and "action_dim" not in cfg.model.config.net
+    # key overrides and experiment bodies still merge into the chosen node
+    cfg = compose("experiment=tiny_action_conditioned_bridge", "net=tiny_dit", "model.config.net.num_blocks=3")
+    assert cfg.model.config.net.num_blocks == 3
+
+
+def test_timestep_scale_override_is_upstreams_and_never_doubles():
+    """``model.config.net.timestep_scale=0.001`` (upstream's override) is accepted and trains the same loss; a
+    scale that would feed the net 1000 t unscaled is refused before anything is built."""
+    import torch
+
+    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.lazy_config import instantiate
+
+    base = ["experiment=tiny_video2world_text", "model.config.net.num_blocks=1"]
+    losses = []
+    for extra in ([], ["model.config.net.timestep_scale=0.001"]):
+        cfg = compose(*base, *extra)
+        validate_config(cfg)
+        torch.manual_seed(0)
+        model = instantiate(cfg.model)
+        x0 = torch.randn(2, 64, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+        net_fn = lambda x, t: model.net(x, t, torch.zeros(2, 1, 64), fps=None,  # noqa: E731
+                                        condition_video_input_mask_B_C_T_H_W=torch.zeros(2, 1, 3, 4, 4),
+                                        padding_mask=torch.zeros(2, 1, 32, 32))
+        loss, _ = model.objective.training_loss(net_fn, x0, generator=torch.Generator().manual_seed(2))
+        losses.append(loss.item())
+    assert losses[0] == losses[1]
+    with pytest.raises(ConfigError, match="timestep_scale=1 .*set model.config.net.timestep_scale=0.001"):
+        validate_config(compose(*base, "model.config.net.timestep_scale=1.0"))
