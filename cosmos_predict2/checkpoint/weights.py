@@ -6,8 +6,11 @@ converter's reading side (:func:`read_state_dict`).
 
 Sources (:func:`resolve_checkpoint`): a ``.pt`` file (released ``net.*`` weights, converted ``model*.pt``,
 a standard checkpoint's ``model/iter_N.pt``; a ``{"model": ...}`` wrapper, a ``model.`` prefix and bare DiT
-keys are accepted), a ``.safetensors`` file, a DCP ``model`` folder, its ``iter_N`` parent, or a
-``checkpoints`` folder with ``latest_checkpoint.txt``.
+keys are accepted), a ``.safetensors`` file, a DCP ``model`` folder, its ``iter_N`` parent, a Predict1
+training checkpoint (``iter_N.pt`` or ``iter_N_reg_model.pt`` next to ``iter_N_ema_model.pt``: read as one
+source, the EMA file's ``net.*`` as ``net_ema.*``; ``ckpt_type=fsdp``), or a ``checkpoints`` folder with
+``latest_checkpoint.txt``. A lone ``iter_N_ema_model.pt`` (e.g. copied to ``model.pt``) is a plain ``.pt``
+file: its ``net.*`` are the EMA weights and load into the net.
 
 Loading into a model is two steps, so that nothing is allocated before the file is known to fit:
 :func:`match_weights` reads only the file's metadata and pairs its keys with the model's parameters
@@ -35,6 +38,7 @@ import dataclasses
 import logging
 import mmap
 import os
+import re
 import resource
 import sys
 from typing import Any, Iterable, Mapping, Optional, Sequence
@@ -49,8 +53,8 @@ from cosmos_predict2.parallel.materialize import (canonical_parameters, copy_par
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CheckpointError", "LoadReport", "WeightMatch", "is_dcp_dir", "resolve_checkpoint", "read_state_dict",
-           "match_weights", "load_weights", "peak_rss_gib"]
+__all__ = ["CheckpointError", "LoadReport", "WeightMatch", "is_dcp_dir", "predict1_files", "resolve_checkpoint",
+           "read_state_dict", "match_weights", "load_weights", "peak_rss_gib"]
 
 LATEST = "latest_checkpoint.txt"
 _DIT_ROOTS = ("blocks.", "x_embedder.", "t_embedder.", "final_layer.")
@@ -72,9 +76,32 @@ def is_dcp_dir(path: str) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, ".metadata"))
 
 
+# Predict1 training checkpoints (upstream ``FSDPCheckpointer``): iter_N.pt (trainer state), iter_N_reg_model.pt,
+# iter_N_ema_model.pt, iter_N_optim.pt in one folder.
+_P1_NAME = re.compile(r"^(iter_\d{9})(?:_reg_model)?\.pt$")
+
+
+def predict1_files(path: str) -> Optional[tuple[str, Optional[str]]]:
+    """``(reg_model file, ema_model file or None)`` when ``path`` names a Predict1 training checkpoint (its
+    ``iter_N.pt`` trainer-state file or its ``iter_N_reg_model.pt``) whose regular-weights file exists; else None."""
+    m = _P1_NAME.match(os.path.basename(str(path)))
+    if m is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(os.path.expanduser(str(path))))
+    reg = os.path.join(folder, f"{m.group(1)}_reg_model.pt")
+    if not os.path.isfile(reg):
+        return None
+    ema = os.path.join(folder, f"{m.group(1)}_ema_model.pt")
+    return reg, (ema if os.path.isfile(ema) else None)
+
+
 def resolve_checkpoint(path: str) -> tuple[str, str]:
-    """``(kind, path)``: kind ``"dcp"`` (path = the DCP ``model`` folder), ``"pt"`` or ``"safetensors"``."""
+    """``(kind, path)``: kind ``"dcp"`` (path = the DCP ``model`` folder), ``"pt"``, ``"safetensors"`` or
+    ``"predict1"`` (path = the ``iter_N_reg_model.pt`` of a Predict1 training checkpoint)."""
     path = os.path.expanduser(str(path))
+    p1 = predict1_files(path)
+    if p1 is not None:
+        return "predict1", p1[0]
     parent, base = os.path.split(path.rstrip(os.sep))
     if not os.path.exists(path) and base.startswith("iter_") and base.endswith(".pt"):
         alt = os.path.join(parent, "model", base)  # the standard layout's pointer target
@@ -301,9 +328,43 @@ class _DcpSource(_Source):
         return {k: out[raw] for k, raw in self.names.items() if raw in out}
 
 
+class _Predict1Source(_Source):
+    """A Predict1 training checkpoint read as one source: ``iter_N_reg_model.pt`` as is (``net.*``, ``logvar.*``)
+    and, when present, ``iter_N_ema_model.pt``'s ``net.*`` as ``net_ema.*`` (its other entries are the EMA
+    copies of non-net modules, which this project does not average: the regular ones are used)."""
+
+    kind = "predict1"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        files = predict1_files(path)
+        if files is None:
+            raise CheckpointError(f"{path} is not a Predict1 training checkpoint (iter_N_reg_model.pt)")
+        reg = _PtSource(files[0])
+        self.parts = [reg]
+        self.where: dict[str, tuple[_PtSource, str]] = {k: (reg, k) for k in reg.shapes}
+        if files[1] is not None:
+            ema = _PtSource(files[1])
+            self.parts.append(ema)
+            for k in ema.shapes:
+                if k.startswith("net."):
+                    self.where["net_ema." + k[len("net."):]] = (ema, k)
+        self.names = {k: k for k in self.where}
+        self.shapes = {k: src.shapes[raw] for k, (src, raw) in self.where.items()}
+
+    def read(self, key: str, index: Optional[tuple] = None) -> torch.Tensor:
+        src, raw = self.where[key]
+        return src.read(raw, index)
+
+    def release(self, t: torch.Tensor) -> None:
+        if all(part.mapped for part in self.parts):
+            _release(t)
+
+
 def open_source(path: str) -> _Source:
     kind, resolved = resolve_checkpoint(path)
-    return {"pt": _PtSource, "safetensors": _SafetensorsSource, "dcp": _DcpSource}[kind](resolved)
+    return {"pt": _PtSource, "safetensors": _SafetensorsSource, "dcp": _DcpSource,
+            "predict1": _Predict1Source}[kind](resolved)
 
 
 def read_state_dict(path: str, progress: bool = True) -> dict[str, Any]:
@@ -483,7 +544,10 @@ def match_weights(model: nn.Module, path: str, *, prefer_ema: bool = False, new_
         if problems_shape:
             parts.append(f"{len(problems_shape)} shapes differ ({_list(problems_shape, 3)})")
         hint = _fix_hint(problems_missing, problems_unexpected, problems_shape, what)
-        raise CheckpointError(f"{source.path} ({what}) does not fit the net: {'; '.join(parts)}; {hint}.")
+        err = CheckpointError(f"{source.path} ({what}) does not fit the net: {'; '.join(parts)}; {hint}.")
+        err.mismatch = {"path": source.path, "missing": sorted(set(problems_missing)),  # for callers' own wording
+                        "unexpected": sorted(set(problems_unexpected)), "shapes": sorted(problems_shape)}
+        raise err
     known = tuple(f"{m}." for m in targets if m) + ("net.", "net_ema.")
     unused = sorted(k for k in learned if not k.startswith(known))
     if allow_missing and new:

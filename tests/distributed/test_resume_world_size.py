@@ -29,7 +29,8 @@ def uninterrupted(tmp_path_factory) -> list[float]:
     return _train_here(str(tmp_path_factory.mktemp("full")), name="full", ckpt="dummy", max_iter=6, batch_size=2)
 
 
-VARIANTS = {"dcp": -1, "standard": 1}  # FSDP -> DCP folders, HSDP -> full-state .pt files
+# FSDP -> DCP folders, HSDP -> full-state .pt files, FSDP -> Predict1's iter_N_{reg,ema}_model.pt (rank 0 gathers)
+VARIANTS = {"dcp": -1, "standard": 1, "fsdp": -1}
 
 
 def _first_halves(rank: int, world: int, root: str) -> dict:

@@ -84,6 +84,7 @@ def toy_config(job_root: str, name: str = "toy", batch_size: int = 2, fsdp_shard
         activation_checkpointing=activation_checkpointing, ema=True), _recursive_=False)
     ck_target = {"dcp": "cosmos_predict2.checkpoint.dcp.DistributedCheckpointer",
                  "standard": "cosmos_predict2.checkpoint.standard.StandardCheckpointer",
+                 "fsdp": "cosmos_predict2.checkpoint.predict1.Predict1Checkpointer",
                  "dummy": "cosmos_predict2.checkpoint.base.NoCheckpointer"}[ckpt]
     loader = L("cosmos_predict2.data.loader.build_dataloader")(
         dataset=L("trainer_toy.ToyDataset")(n=16, nan_index=nan_index), batch_size=batch_size, num_workers=0,

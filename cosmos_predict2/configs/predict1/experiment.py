@@ -12,7 +12,9 @@ video2world_action_bridge_2frames = dict(
         {"override /model": "predict1_video2world_action_7b"},
         {"override /optimizer": "fusedadamw"},
         {"override /scheduler": "lambdalinear"},
-        {"override /ckpt_type": "standard"},
+        # Predict1's checkpoint files (iter_N_reg_model.pt / iter_N_ema_model.pt / iter_N_optim.pt / iter_N.pt):
+        # the guide copies iter_000002000_ema_model.pt to checkpoints/<...>_action_post-trained/model.pt
+        {"override /ckpt_type": "fsdp"},
         {"override /data_train": "bridge_2frames_256_320_train"},
         {"override /data_val": "bridge_2frames_256_320_val"},
         "_self_",
