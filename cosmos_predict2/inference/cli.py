@@ -1,11 +1,11 @@
-"""Shared helpers for the example entry points: repo-root imports, logging, one-line user errors."""
+"""Shared helpers for the example entry points: repo-root imports, logging, one-line user errors, argv clean-up."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
 
 def user_errors() -> tuple[type, ...]:
@@ -43,9 +43,25 @@ def _setup_logging() -> None:
         root.setLevel(os.environ.get("LOGLEVEL", "INFO"))
 
 
+def clean_argv(argv: Optional[Sequence[str]] = None) -> list[str]:
+    """``argv`` (default ``sys.argv[1:]``) with leading whitespace removed from tokens that then start with ``--``.
+
+    A stray ``\\ `` in a multi-line shell command (the Predict1 guide has ``rgb.mp4 \\ --action_annotation_path``)
+    glues an escaped space onto the next flag: the shell passes ``" --action_annotation_path"``, which argparse
+    would take as a positional value. Such a token can only have been meant as the flag."""
+    argv = sys.argv[1:] if argv is None else argv
+    out = []
+    for token in argv:
+        stripped = token.lstrip() if isinstance(token, str) else token
+        out.append(stripped if isinstance(token, str) and stripped != token and stripped.startswith("--") else token)
+    return out
+
+
 def run_main(main: Callable[[], int], prog: str) -> int:
-    """Run ``main()``; user errors become ``error: <message>`` on stderr (set COSMOS_DEBUG=1 for tracebacks)."""
+    """Run ``main()``; user errors become ``error: <message>`` on stderr (set COSMOS_DEBUG=1 for tracebacks).
+    ``sys.argv`` is cleaned first (:func:`clean_argv`), so every entry point accepts the guides' command lines."""
     _setup_logging()
+    sys.argv[1:] = clean_argv(sys.argv[1:])
     try:
         return int(main() or 0)
     except user_errors() as err:

@@ -1,12 +1,16 @@
 """Build an experiment's world model for inference and load converted weights into it.
 
 ``build_inference_model(experiment, checkpoint, load_ema=...)``:
-1. composes the experiment config (or, without an experiment name, reads the training job's ``config.yaml``
-   found above the checkpoint) with the EMA copy off, ``dit_path`` cleared: the checkpoint given here is the
-   only source of DiT weights; tokenizer weights come from the local paths in the config, or
-   ``tokenizer_path``);
-2. instantiates ``Video2WorldModel``;
-3. builds the net on the meta device, allocates it on the target device in the model's precision and loads
+1. the config: a training job's ``config.yaml`` given as ``config_file`` (``--config_file <job>/config.yaml``),
+   else the experiment composed from its Python config file, else (no experiment name) the training job's
+   ``config.yaml`` found next to or above the checkpoint, else ``default_experiment``; always with the EMA copy
+   off and ``dit_path`` cleared: the checkpoint given here is the only source of DiT weights; tokenizer weights
+   come from the local paths in the config, or ``tokenizer_path``;
+2. checks that the checkpoint fits the config's net (built on the meta device, file metadata only): a file of
+   another experiment is a one-line error naming a mismatching key and the fix, before anything is built or
+   any tokenizer file is looked for;
+3. instantiates ``Video2WorldModel``;
+4. builds the net on the meta device, allocates it on the target device in the model's precision and loads
    ``net.*`` (or ``net_ema.*`` with ``load_ema``) through the one weight loader (``checkpoint/weights.py``:
    ``.pt``/``.safetensors`` files, DCP folders, standard checkpoints; LoRA adapters in the file are folded in);
    a file that does not fit the net (missing / unexpected learned weights, other shapes) is an error.
@@ -24,7 +28,10 @@ import torch
 log = logging.getLogger(__name__)
 
 __all__ = ["InferenceSetupError", "compose_inference_config", "build_inference_model", "pick_device",
-           "empty_text_embeddings"]
+           "empty_text_embeddings", "is_job_config_file", "load_job_config", "job_config_for"]
+
+MISMATCH_FIX = ("pass the experiment the file was trained with (--experiment NAME) or its training job's config "
+                "(--config_file <job>/config.yaml)")
 
 
 class InferenceSetupError(ValueError):
@@ -55,20 +62,29 @@ def compose_inference_config(experiment: str, config_file: Optional[str] = None,
         raise InferenceSetupError(f"--experiment {experiment!r}: {err}") from err
 
 
-def job_config_for(checkpoint: Optional[str]):
-    """The training job's config (``<job>/config.yaml`` above the checkpoint) with the inference changes, or None."""
-    if not checkpoint:
-        return None
+def is_job_config_file(config_file: Optional[str]) -> bool:
+    """A training job's resolved ``config.yaml`` (not a Python config module)."""
+    return bool(config_file) and str(config_file).endswith((".yaml", ".yml"))
+
+
+def load_job_config(path: str, required: bool = True):
+    """A training job's ``config.yaml`` (what the trainer writes into ``<job>/``) with the inference changes.
+    ``required=False``: None when the file has no ``model.config.net`` (instead of an error)."""
     from omegaconf import OmegaConf
 
-    from cosmos_predict2.checkpoint.convert import find_job_config
-
-    path = find_job_config(checkpoint)
-    if path is None:
-        return None
-    cfg = OmegaConf.load(path)
+    if not os.path.isfile(path):
+        raise InferenceSetupError(f"--config_file {path} does not exist; pass the config.yaml the trainer wrote into "
+                                  "the job folder (<job>/config.yaml, next to <job>/checkpoints/)")
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as err:  # noqa: BLE001 - YAML errors come in several classes
+        raise InferenceSetupError(f"training config {path} is not readable YAML ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0] if str(err) else ''})") from err
     if OmegaConf.select(cfg, "model.config.net") is None:
-        return None
+        if not required:
+            return None
+        raise InferenceSetupError(f"--config_file {path} has no model.config.net: it is not a training job's "
+                                  "config.yaml; pass <job>/config.yaml or --experiment NAME")
     mc = cfg.model.config
     if "ema" in mc and mc.ema is not None:
         mc.ema.enabled = False
@@ -77,6 +93,53 @@ def job_config_for(checkpoint: Optional[str]):
     mc.train_architecture = "base"
     log.info("experiment config taken from the training job: %s", path)
     return cfg
+
+
+def job_config_for(checkpoint: Optional[str]):
+    """The training job's config (``<job>/config.yaml`` next to or above the checkpoint) with the inference
+    changes, or None."""
+    if not checkpoint:
+        return None
+    from cosmos_predict2.checkpoint.convert import find_job_config
+
+    path = find_job_config(checkpoint)
+    return None if path is None else load_job_config(path, required=False)
+
+
+def _config_name(config: Any) -> str:
+    try:
+        return f"experiment {config.job.name}"
+    except Exception:  # noqa: BLE001 - a config without job.name
+        return "the experiment"
+
+
+def check_checkpoint_fits(config: Any, checkpoint: str, load_ema: bool = False, source: str = "") -> None:
+    """The net of ``config`` built on the meta device (no memory) against the checkpoint's metadata; a file that
+    does not fit is one :class:`InferenceSetupError` line: the file, the mismatching keys / shapes and the fix."""
+    from torch import nn
+
+    from cosmos_predict2.checkpoint.weights import CheckpointError, match_weights
+    from cosmos_predict2.lazy_config import instantiate
+
+    holder = nn.Module()
+    with torch.device("meta"):
+        holder.net = instantiate(config.model.config.net)
+    try:
+        match_weights(holder, checkpoint, prefer_ema=load_ema, what="--checkpoint-path / --dit_path")
+    except CheckpointError as err:
+        info = getattr(err, "mismatch", None)
+        if info is None:  # not a mismatch (unreadable file, no net.* keys): its own message says it all
+            raise
+        parts = []
+        if info["shapes"]:
+            parts.append(f"{len(info['shapes'])} shapes differ, e.g. {info['shapes'][0]}")
+        if info["missing"]:
+            parts.append(f"{len(info['missing'])} weights of the net are not in the file, e.g. {info['missing'][0]}")
+        if info["unexpected"]:
+            parts.append(f"{len(info['unexpected'])} weights of the file are not in the net, e.g. "
+                         f"{info['unexpected'][0]}")
+        raise InferenceSetupError(f"{info['path']} does not fit the net of {source or _config_name(config)}: "
+                                  f"{'; '.join(parts)}; {MISMATCH_FIX}") from err
 
 
 def _check_local_files(config: Any) -> None:
@@ -88,12 +151,41 @@ def _check_local_files(config: Any) -> None:
                                   "pass --tokenizer_path / --tokenizer-path to a local Wan2.1 VAE .pth")
 
 
+def resolve_inference_config(experiment: Optional[str], checkpoint: Optional[str], config_file: Optional[str] = None,
+                             overrides: Sequence[str] = (), tokenizer_path: Optional[str] = None,
+                             default_experiment: Optional[str] = None) -> tuple[Any, str]:
+    """``(config, where it comes from)``; the order is in the module docstring."""
+    if is_job_config_file(config_file):
+        config = load_job_config(str(config_file))
+        if experiment:
+            log.info("--experiment %s is ignored: the config is the training job's %s", experiment, config_file)
+        if overrides:
+            raise InferenceSetupError(f"overrides {list(overrides)} cannot be applied to a job config.yaml; pass "
+                                      "--experiment NAME instead")
+        source = f"the job config {config_file}"
+    else:
+        config = None if experiment else job_config_for(checkpoint)
+        source = "the training job's config.yaml above the checkpoint"
+        if config is None:
+            experiment = experiment or default_experiment
+            if not experiment:
+                raise InferenceSetupError("no --experiment given and no training config.yaml found above the "
+                                          "checkpoint; pass --experiment NAME or --config_file <job>/config.yaml")
+            return compose_inference_config(experiment, config_file, overrides, tokenizer_path), \
+                f"experiment {experiment}"
+    if tokenizer_path:
+        config.model.config.tokenizer.vae_pth = tokenizer_path
+    return config, source
+
+
 def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], *, config_file: Optional[str] = None,
                           overrides: Sequence[str] = (), load_ema: bool = False, device: Optional[str] = None,
                           tokenizer_path: Optional[str] = None, allow_random: bool = False,
-                          preflight: Optional[Callable[[Any], None]] = None):
+                          preflight: Optional[Callable[[Any], None]] = None,
+                          default_experiment: Optional[str] = None):
     """(model in eval mode on ``device``, config). ``checkpoint=None`` needs ``allow_random`` (tests, smoke runs).
-    ``experiment=None`` takes the config of the training job the checkpoint lives in (``<job>/config.yaml``)."""
+    ``experiment=None`` takes the config of the training job the checkpoint lives in (``<job>/config.yaml``), else
+    ``default_experiment``; a ``.yaml`` ``config_file`` is a training job's config and wins over both."""
     from cosmos_predict2.checkpoint.weights import load_weights, match_weights
     from cosmos_predict2.lazy_config import instantiate
     from cosmos_predict2.parallel.materialize import init_parameters_
@@ -105,14 +197,10 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
     if checkpoint and not os.path.exists(checkpoint):
         raise InferenceSetupError(f"checkpoint {checkpoint!r} does not exist; convert a training checkpoint with "
                                   "scripts/convert_distcp_to_pt.py or download one with scripts/download_checkpoints.py.")
-    config = None if experiment else job_config_for(checkpoint)
-    if config is None:
-        if not experiment:
-            raise InferenceSetupError("no --experiment given and no training config.yaml found above the checkpoint; "
-                                      "pass --experiment NAME")
-        config = compose_inference_config(experiment, config_file, overrides, tokenizer_path)
-    elif tokenizer_path:
-        config.model.config.tokenizer.vae_pth = tokenizer_path
+    config, source = resolve_inference_config(experiment, checkpoint, config_file, overrides, tokenizer_path,
+                                              default_experiment)
+    if checkpoint:  # the wrong experiment for this file is the first thing to say (before its tokenizer files)
+        check_checkpoint_fits(config, checkpoint, load_ema, source)
     _check_local_files(config)
     if preflight is not None:  # caller's cheap checks on the resolved config, before the net is built
         preflight(config)

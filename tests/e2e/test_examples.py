@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FILES = ["examples/action_conditioned.py", "examples/video2world.py", "examples/video2world_action.py",
          "examples/video2world_gr00t.py", "examples/video2world_bestofn.py",
          "cosmos_predict1/diffusion/inference/video2world_action.py", "scripts/convert_distcp_to_pt.py",
-         "scripts/download_checkpoints.py"]
+         "scripts/download_checkpoints.py", "scripts/download_diffusion_checkpoints.py"]
 MODULES = ["examples.video2world_gr00t", "examples.video2world_bestofn", "examples.action_conditioned"]
 
 _DRIVER = r"""
