@@ -435,10 +435,16 @@ class EDMObjective:
 
     def denoise(self, net_fn: NetFn, x_t_B_C_T_H_W, sigma_B, condition_mask_B_1_T_1_1=None, condition_state_B_C_T_H_W=None,
                 augment_noise: Optional[torch.Tensor] = None):
-        """x0 prediction; conditioning frames use ``inference_augment_sigma`` (noise 0 unless given)."""
+        """x0 prediction. Conditioning frames are given to the net as ``c_in(s_a) * (gt + s_a * n)`` with the
+        fixed ``s_a = inference_augment_sigma`` (0.001) and unit noise ``n = augment_noise`` (zero when not given;
+        the world model passes the sampler's initial noise, as upstream), at the same noise level (``c_noise``)
+        as the other frames (the net is not told ``s_a``); their x0 is the clean GT. As upstream
+        (``augment_conditional_latent_frames``, "noise_with_sigma_fixed"), once ``sigma <= s_a`` the conditioning
+        frames are denoised like the others."""
         x_t = x_t_B_C_T_H_W
         mask, state = _inputs(x_t, condition_mask_B_1_T_1_1, condition_state_B_C_T_H_W, training=False)
         sigma_B = _per_sample(sigma_B, x_t)
         aug_B = torch.full_like(sigma_B, self.inference_augment_sigma)
+        mask = mask * _bcast((sigma_B > aug_B).to(mask.dtype), 5)
         noise = torch.zeros_like(x_t) if augment_noise is None else augment_noise.to(x_t.dtype)
         return self._forward(net_fn, x_t, sigma_B, mask, state, aug_B, noise)[0]

@@ -72,6 +72,12 @@ class _Sampler:
             generator = torch.Generator("cpu").manual_seed(0 if seed is None else int(seed))
         return torch.randn(tuple(shape), generator=generator, dtype=torch.float64, device=generator.device).to(device)
 
+    def initial_noise(self, shape: Sequence[int], seed: Optional[int] = 0, generator: Optional[torch.Generator] = None,
+                      device=None) -> torch.Tensor:
+        """The unit-normal float64 noise :meth:`sample` starts from for ``seed`` (for callers that reuse it, e.g.
+        the Predict1 conditioning-frame augmentation)."""
+        return self._noise(shape, seed, generator, device)
+
     @staticmethod
     def _keep_condition(x0: torch.Tensor, mask, gt) -> torch.Tensor:
         if mask is None or gt is None:

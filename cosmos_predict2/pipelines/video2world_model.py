@@ -74,6 +74,8 @@ class Video2WorldModel(nn.Module):
         text_cfg = _get(config, "text_encoder")
         self.text_encoder_kind = str(_get(text_cfg, "kind", "t5"))
         self.text_embed_dim = int(_get(text_cfg, "embed_dim", 1024))
+        self.text_compute_online = bool(_get(text_cfg, "compute_online", False)) and self.text_encoder_kind != "none"
+        self._told_online_text = False
 
         nets_on = torch.device(init_device) if init_device is not None else contextlib.nullcontext()
         with nets_on:
@@ -171,8 +173,27 @@ class Video2WorldModel(nn.Module):
         return x0
 
     def _with_text(self, batch: Mapping[str, Any], B: int, device) -> Mapping[str, Any]:
-        """With ``text_encoder.kind == 'none'`` a missing text embedding becomes zeros (1 token)."""
+        """With ``text_encoder.kind == 'none'`` a missing text embedding becomes zeros (1 token).
+
+        ``text_encoder.compute_online`` (Predict2.5: Reason1.1 embeddings computed in the forward pass, replacing
+        whatever the data carries): the action data's captions are empty, and the empty caption is encoded as
+        the zero embedding (B, 512, embed_dim) here; upstream runs Reason1.1-7B on the empty string instead.
+        A non-empty caption is refused (precompute its embeddings and set compute_online=False)."""
         key = getattr(self.conditioner, "text_key", "t5_text_embeddings")
+        if self.text_compute_online:
+            captions = batch.get("ai_caption", "")
+            captions = [captions] if isinstance(captions, str) else list(captions)
+            if any(str(c).strip() for c in captions):
+                raise ValueError(
+                    f"model.config.text_encoder.compute_online=True ({self.text_encoder_kind}) is only supported for "
+                    f"empty captions (the action datasets); got {str(captions[0])[:60]!r}. Precompute the embeddings "
+                    "(scripts/get_t5_embeddings.py) and set model.config.text_encoder.compute_online=False.")
+            if not self._told_online_text:
+                log.info("text_encoder.compute_online: empty captions -> zero text embedding (B, 512, %d)",
+                         self.text_embed_dim)
+                self._told_online_text = True
+            dtype = _PRECISIONS.get(self.precision, torch.float32)
+            return {**batch, key: torch.zeros(B, 512, self.text_embed_dim, device=device, dtype=dtype)}
         if key in batch or self.text_encoder_kind != "none":
             return batch
         return {**batch, key: torch.zeros(B, 1, self.text_embed_dim, device=device)}
@@ -269,14 +290,22 @@ class Video2WorldModel(nn.Module):
         batch = self._with_text(batch, x_gt.shape[0], x_gt.device)
         cond, uncond = self.conditioner.for_inference(batch, x_gt, num_conditional_frames, negative_text_embeddings)
         H, W = x_gt.shape[-2:]
+        noise, extra = None, {}
+        if float(getattr(self.objective, "inference_augment_sigma", 0.0) or 0.0) > 0 and hasattr(sampler, "initial_noise"):
+            # Predict1: conditioning frames get augmentation noise sigma_aug * n at every step (EDMObjective.denoise);
+            # n is the unit noise the sampler starts from, as upstream draws both with arch_invariant_rand(shape,
+            # seed); the same n for the conditional and the unconditional branch
+            noise = sampler.initial_noise(x_gt.shape, seed=seed, device=x_gt.device)
+            extra["augment_noise"] = noise.to(x_gt.dtype)
 
         def denoiser(c: VideoCondition):
             fn = self.net_fn(net, c, H, W)
-            return lambda x, s: self.objective.denoise(fn, x, s, c.condition_mask_B_1_T_1_1, c.condition_state_B_C_T_H_W)
+            return lambda x, s: self.objective.denoise(fn, x, s, c.condition_mask_B_1_T_1_1,
+                                                       c.condition_state_B_C_T_H_W, **extra)
 
         g = getattr(sampler, "guidance", 0.0) if guidance is None else guidance
         return sampler.sample(
             denoiser(cond), x_gt.shape, uncond_fn=denoiser(uncond) if g != 0 else None, guidance=g,
-            num_steps=num_steps, seed=seed, device=x_gt.device,
+            num_steps=num_steps, seed=seed, device=x_gt.device, noise=noise,
             condition_mask_B_1_T_1_1=cond.condition_mask_B_1_T_1_1, gt_B_C_T_H_W=cond.condition_state_B_C_T_H_W,
         ).float()

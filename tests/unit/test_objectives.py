@@ -213,3 +213,27 @@ def test_dropped_video_condition_zero_state(objective):
                                     generator=torch.Generator().manual_seed(13),
                                     condition_state_B_C_T_H_W=torch.zeros_like(x0))
     torch.testing.assert_close(loss, l2)
+
+
+def test_edm_inference_augmentation_matches_upstream_formula():
+    """Predict1 at inference: conditioning frames enter the net as c_in(0.001) * (gt + 0.001 n) at the frame-wide
+    c_noise(sigma) (the net is not told 0.001), come out as the clean gt; below sigma 0.001 they are denoised."""
+    obj = EDMObjective()
+    x0, mask = _data(21)
+    x0, m = x0.double(), mask.double()
+    g = torch.Generator().manual_seed(3)
+    n = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    x_t = torch.randn(x0.shape, generator=g, dtype=torch.float64) * 2.0
+    sd, s_a = 0.5, 0.001
+    for sigma in (2.0, 0.0005):
+        net = RecordingNet()
+        x0_hat = obj.denoise(net, x_t, torch.full((B,), sigma, dtype=torch.float64), m, x0, augment_noise=n)
+        net_in, ts = net.calls[-1]
+        active = m * (1.0 if sigma > s_a else 0.0)  # upstream zeroes the indicator once s_a >= sigma
+        cond_in = (x0 + s_a * n) / math.sqrt(s_a**2 + sd**2)
+        gen_in = x_t / math.sqrt(sigma**2 + sd**2)
+        torch.testing.assert_close(net_in, torch.where(active.bool(), cond_in, gen_in))
+        torch.testing.assert_close(ts, torch.full((B, T), 0.25 * math.log(sigma), dtype=torch.float64))
+        F = 0.7 * net_in + 0.3 * 0.25 * math.log(sigma) + 0.1
+        ref = sd**2 / (sigma**2 + sd**2) * x_t + sigma * sd / math.sqrt(sigma**2 + sd**2) * F
+        torch.testing.assert_close(x0_hat, torch.where(active.bool(), x0, ref))

@@ -121,6 +121,28 @@ def test_generate_keeps_condition_frames_and_is_seeded(kind):
     assert model.decode(a).shape == batch["video"].shape
 
 
+def test_predict1_generate_augments_conditioning_frames_with_the_initial_noise(monkeypatch):
+    """Upstream Predict1 draws the initial noise and the conditioning-frame augmentation noise with the same
+    seed and shape (arch_invariant_rand), and adds sigma 0.001 times it at every step, for both CFG branches."""
+    torch.manual_seed(0)
+    model = Video2WorldModel(make_config("p1", ema=False)).eval()
+    batch = make_batch()
+    seen = []
+    real = model.objective.denoise
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("augment_noise"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model.objective, "denoise", spy)
+    a = model.generate(batch, seed=3, guidance=1.0, num_conditional_frames=1)
+    expected = torch.randn(a.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)  # the sampler's
+    assert len(seen) == 2 * 5 and all(n is not None and torch.equal(n, expected.float()) for n in seen)
+    assert model.objective.inference_augment_sigma == 0.001
+    monkeypatch.setattr(model.objective, "denoise", real)
+    assert torch.equal(a, model.generate(batch, seed=3, guidance=1.0, num_conditional_frames=1))
+
+
 def test_ema_power_update():
     torch.manual_seed(0)
     model = Video2WorldModel(make_config("p25"))
