@@ -124,6 +124,9 @@ def video2world_model(
 
 
 ACTION_EMBEDDERS = ("action_embedder_B_D", "action_embedder_B_3D")
+# Predict2.5 text: Reason1.1-7B full-concat embeddings (100352 wide) computed online upstream. The action data's
+# captions are empty and their embedding is the zero embedding here (pipelines/video2world_model.py), so no
+# encoder folder is read (path ""); upstream encodes the empty string with Reason1.1-7B.
 # Predict2.5 base models (Hub nvidia/Cosmos-Predict2.5-{2B,14B}, base/pre-trained): the starting point of the
 # Predict2.5 post-training experiments.
 P25_BASE = {
@@ -173,7 +176,7 @@ def register() -> None:
                                tokenizer=wan(P25_VAE), objective=rectified_flow_objective(5.0),
                                sampler=unipc_sampler(7.0), num_video_frames=93, resolution="720", fps=16,
                                conditional_frames_probs={0: 0.5, 1: 0.25, 2: 0.25}, min_cond=0, max_cond=2,
-                               text_encoder=dict(kind="reason1p1_7B", path="checkpoints/nvidia/Cosmos-Reason1.1-7B",
+                               text_encoder=dict(kind="reason1p1_7B", path="",
                                                  compute_online=True, embed_dim=100352),
                                activation_checkpointing=f"predict2_{size.lower()}_720_aggressive",
                                dit_path=P25_BASE[size])
@@ -186,7 +189,7 @@ def register() -> None:
         tokenizer=wan(P25_VAE), objective=rectified_flow_objective(5.0), sampler=unipc_sampler(0.0),
         cond=conditioner(0.0, 0.0, use_action=True), num_video_frames=13, resolution="256", fps=4,
         min_cond=1, max_cond=1,
-        text_encoder=dict(kind="reason1p1_7B", path="checkpoints/nvidia/Cosmos-Reason1.1-7B", compute_online=True,
+        text_encoder=dict(kind="reason1p1_7B", path="", compute_online=True,
                           embed_dim=100352),
         activation_checkpointing="predict2_2b_720_aggressive",
         # post-trained from the Predict2.5 base video model: the action embedders start from their init
