@@ -63,9 +63,14 @@ def move_except_nets(model: torch.nn.Module, device: torch.device) -> None:
 
 
 def _training_checkpoint_kind(path: str) -> Optional[str]:
-    """'dcp' / 'standard' when ``path`` is a full training checkpoint, else None."""
+    """'dcp' / 'standard' / 'predict1' when ``path`` is a full training checkpoint, else None."""
+    from cosmos_predict2.checkpoint.weights import predict1_files
+
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model", ".metadata")):
         return "dcp"
+    if predict1_files(path) is not None and os.path.isfile(
+            os.path.join(os.path.dirname(os.path.abspath(path)), os.path.basename(path)[:len("iter_000000000")] + ".pt")):
+        return "predict1"
     parent = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     if os.path.isfile(path) and os.path.basename(os.path.dirname(os.path.abspath(path))) == "model" and \
             os.path.isfile(os.path.join(parent, "trainer", os.path.basename(path))):
@@ -84,6 +89,7 @@ def _match_source(config, model, checkpointer, resume_path: Optional[str]):
     else ``model_manager_config.dit_path``), else random initialisation. A whole training checkpoint (resume,
     or ``load_path`` with ``load_training_state``) must hold every parameter."""
     from cosmos_predict2.checkpoint.dcp import DistributedCheckpointer
+    from cosmos_predict2.checkpoint.predict1 import Predict1Checkpointer
     from cosmos_predict2.checkpoint.standard import StandardCheckpointer
     from cosmos_predict2.checkpoint.weights import match_weights
     from cosmos_predict2.trainer.preflight import weights_source
@@ -98,7 +104,7 @@ def _match_source(config, model, checkpointer, resume_path: Optional[str]):
     elif what == "checkpoint.load_path" and bool(config.checkpoint.load_training_state):
         kind = _training_checkpoint_kind(path)
         if kind is not None:
-            cls = DistributedCheckpointer if kind == "dcp" else StandardCheckpointer
+            cls = {"dcp": DistributedCheckpointer, "predict1": Predict1Checkpointer}.get(kind, StandardCheckpointer)
             state_path, state_checkpointer = path, cls(config.checkpoint, config.job)
     if state_checkpointer is not None:
         match = match_weights(model, state_checkpointer.model_path(state_path), require_all=True,
@@ -129,6 +135,21 @@ def _materialize(model, match, template, device: torch.device, seed: int):
     return None
 
 
+def _log_job_dir_notes(config: Any) -> None:
+    """Say where checkpoints go when that is easy to get wrong (rank 0)."""
+    from cosmos_predict2.configs.schema import OUTPUT_ROOT_ENV, P25_OUTPUT_ROOT
+
+    if not du.is_rank0():
+        return
+    if not any(os.environ.get(k) for k in OUTPUT_ROOT_ENV) and config.job.default_output_root == P25_OUTPUT_ROOT:
+        log.warning("IMAGINAIRE_OUTPUT_ROOT is not set: checkpoints go to %s (Predict2.5's default). Set "
+                    "IMAGINAIRE_OUTPUT_ROOT to a disk with room for them.", config.job.path_local)
+    template = getattr(config.job, "name_template", "")
+    if "${now:" in template:
+        log.warning("job.name %r contains ${now:...}: every launch starts a new job folder and does not resume the "
+                    "previous one; pin the name (job.name=NAME) to resume", template)
+
+
 def build(config, options: Optional[LaunchOptions] = None):
     """Build every training object; returns the :class:`Trainer`, or None when a resumed run has nothing left
     to do (collective: call on every rank)."""
@@ -152,6 +173,7 @@ def build(config, options: Optional[LaunchOptions] = None):
     dims = build_parallel_dims(world, -1 if shard is None else int(shard), int(config.model_parallel.context_parallel_size),
                                du.device_type())
     job_dir = config.job.path_local
+    _log_job_dir_notes(config)
     device = du.current_device()
     seed = int(config.trainer.seed)
     checkpointer = (instantiate(config.checkpoint.type, config_checkpoint=config.checkpoint, config_job=config.job)
@@ -227,6 +249,11 @@ def _convert_hint(path: Optional[str]) -> str:
     from cosmos_predict2.checkpoint.weights import resolve_checkpoint
 
     kind, model_path = resolve_checkpoint(path)
+    if kind == "predict1":  # ckpt_type=fsdp: the EMA file is already a weights file (the Predict1 guide copies it)
+        ema = model_path[: -len("_reg_model.pt")] + "_ema_model.pt"
+        if os.path.isfile(ema):
+            return (f"EMA weights for inference: {ema} (copy it to checkpoints/<name>/model.pt, or pass it as "
+                    f"--dit_path / --checkpoint-path).")
     out = os.path.dirname(model_path) if kind == "dcp" else os.path.splitext(model_path)[0]
     return f"Convert it: python scripts/convert_distcp_to_pt.py {model_path} {out}"
 

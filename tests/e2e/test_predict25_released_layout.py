@@ -1,0 +1,89 @@
+"""The Predict2.5 action experiments, unchanged but for width-shrinking overrides, start from files in the
+released layouts (random weights written by scripts/make_random_weights.py) through every way weights come in:
+``model_manager_config.dit_path`` (the base video model; the action embedders start from their
+initialisation), ``checkpoint.load_path`` (a ``.pt`` file and a DCP folder), and inference's
+``--checkpoint-path`` (the released ``robot/action-cond`` layout). Any learned key missing or unexpected, or a
+shape that differs, fails the load; each run trains one step."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from data_fixtures import bridge_dir  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PY = sys.executable
+P25 = "--config=cosmos_predict2/_src/predict2/action/configs/action_conditioned/config.py"
+CLIP = "ac_reason_embeddings_rectified_flow_2b_256_320"
+CHUNK = "cosmos_predict2p5_2B_reason_embeddings_action_conditioned_rectified_flow_bridge_13frame_256x320"
+BASE_PT = "checkpoints/nvidia/Cosmos-Predict2.5-2B/base/pre-trained/d20b7120-df3e-4911-919d-db6e08bad31c_ema_bf16.pt"
+ACTION_PT = "checkpoints/nvidia/Cosmos-Predict2.5-2B/robot/action-cond/38c6c645-7d41-4560-8eeb-6f4ddc0e6574_ema_bf16.pt"
+SHRINK = ["model.config.net.num_blocks=1", "model.config.net.model_channels=64", "model.config.net.num_heads=2",
+          "model.config.net.crossattn_emb_channels=64", "+model.config.tokenizer.base_dim=8"]
+# CPU speed only: float32 compute (bf16 matmuls are ~100x slower without native bf16), small frames, one step
+FAST = ["model.config.precision=float32", "model.config.tokenizer.dtype=float32",
+        "dataloader_train.dataset.video_size=[64,80]", "dataloader_train.num_workers=0", "dataloader_train.batch_size=1",
+        "trainer.max_iter=1", "trainer.progress_bar=False"]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    work = tmp_path_factory.mktemp("p25")
+    for name in ("cosmos_predict2", "scripts", "examples", "assets"):
+        os.symlink(os.path.join(REPO, name), work / name)
+    os.makedirs(work / "datasets")
+    shutil.copytree(bridge_dir(), work / "datasets" / "bridge")
+    return work
+
+
+def _run(cmd, cwd, timeout=300):
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1", IMAGINAIRE_OUTPUT_ROOT=str(cwd / "out"))
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"{cmd}\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+    return res.stdout + res.stderr
+
+
+def _train(work, experiment, name, *extra):
+    return _run([PY, "-m", "scripts.train", P25, "--", f"experiment={experiment}", "~dataloader_train.dataloaders",
+                 *SHRINK, *FAST, f"job.name={name}", *extra], work)
+
+
+@pytest.mark.parametrize("experiment", [CLIP, CHUNK])
+def test_dit_path_base_model(work, experiment):
+    out = _run([PY, "-m", "scripts.make_random_weights", "--experiment", experiment, "--out", ".", "--", *SHRINK], work)
+    assert "RANDOM weights" in out and (work / BASE_PT).is_file()
+    log = _train(work, experiment, f"dit_{experiment[:8]}")
+    # every learned tensor of the base file is used; only the action embedders (8 tensors) start from init
+    assert f"weights from {BASE_PT} (pt)" in log and "8 new (keep their initialisation: net.action_embedder" in log
+    assert "iter 1/1" in log
+
+
+@pytest.mark.filterwarnings("ignore:torch.distributed is disabled")
+def test_load_path_pt_and_dcp_and_checkpoint_path(work):
+    if not (work / BASE_PT).is_file():
+        _run([PY, "-m", "scripts.make_random_weights", "--experiment", CHUNK, "--out", ".", "--", *SHRINK], work)
+    log = _train(work, CHUNK, "load_pt", f"checkpoint.load_path={BASE_PT}")
+    assert f"weights from {BASE_PT}" in log and "iter 1/1" in log
+    # the same weights as a DCP folder (upstream's base checkpoints are DCP folders)
+    import torch.distributed.checkpoint as dcp
+
+    state = {k: v for k, v in torch.load(work / BASE_PT, weights_only=True).items()}
+    dcp.save(state, checkpoint_id=str(work / "base_dcp" / "model"))
+    log = _train(work, CHUNK, "load_dcp", f"checkpoint.load_path={work / 'base_dcp' / 'model'}")
+    assert "base_dcp" in log and "(dcp)" in log and "iter 1/1" in log
+    # the released action-conditioned layout (action embedders included) through --checkpoint-path
+    _run([PY, "-m", "scripts.make_random_weights", "--experiment", CHUNK, "--out", ".", "--", *SHRINK,
+          f"model.config.model_manager_config.dit_path={ACTION_PT}", "model.config.model_manager_config.new_modules=[]"],
+         work)
+    job_config = work / "out/cosmos_predict2_action_conditioned/cosmos_predict_v2p5/load_pt/config.yaml"
+    _run([PY, "examples/action_conditioned.py", "-i", "assets/action_conditioned/basic/inference_params.json",
+          "-o", "outputs/ac", "--checkpoint-path", ACTION_PT, "--experiment", CHUNK, "--config-file", str(job_config),
+          "--num-steps", "1", "--single-chunk", "true", "--resolution", "64,80"], work)
+    assert any(f.endswith(".mp4") for f in os.listdir(work / "outputs/ac"))
