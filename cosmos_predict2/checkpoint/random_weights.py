@@ -7,7 +7,8 @@ GB, and for the tests, which use these files instead of mocks:
   non-learned entries released files carry (RoPE tables ``pos_embedder.*``, counters ``accum_*``,
   TransformerEngine ``*._extra_state``); modules listed in ``model_manager_config.new_modules`` are left out,
   as in the released base model the experiment starts from;
-- the tokenizer files named in ``model.config.tokenizer`` (the Wan2.1 VAE state dict, float32);
+- the tokenizer files named in ``model.config.tokenizer`` (the Wan2.1 VAE state dict, float32; for
+  Cosmos-Tokenize1 a stand-in with its interface, ``tokenizers/cosmos_tokenize1_standin.py``);
 - a tiny random T5 at ``model.config.text_encoder.path`` when the experiment's text encoder is T5.
 
 Values: each parameter is initialised as the trainer would (``models/init.py`` units, seeded by name) and a
@@ -133,6 +134,13 @@ def write_random_weights(config: Any, root: str, seed: int = 1234, force: bool =
         vae = str(node_get(tok, "vae_pth", default="") or "")
         if vae:
             emit("model.config.tokenizer.vae_pth", vae, lambda p: _save(_random_wan_vae(tok, seed), p))
+    if tok is not None and str(node_get(tok, "_target_", default="")).endswith("Cosmos1CVTokenizer"):
+        from cosmos_predict2.tokenizers.cosmos_tokenize1 import DEFAULT_TOKENIZER_DIR
+        from cosmos_predict2.tokenizers.cosmos_tokenize1_standin import write_standin
+
+        folder = str(node_get(tok, "tokenizer_dir", default=DEFAULT_TOKENIZER_DIR) or DEFAULT_TOKENIZER_DIR)
+        emit("model.config.tokenizer.tokenizer_dir", folder, lambda p: write_standin(p, seed),
+             "stand-in TorchScript encoder/decoder (one strided conv each) + mean_std.pt")
     text = node_get(mcfg, "text_encoder")
     kind, path = str(node_get(text, "kind", default="none")), str(node_get(text, "path", default="") or "")
     if kind == "t5" and path:

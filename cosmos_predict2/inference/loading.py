@@ -142,6 +142,22 @@ def check_checkpoint_fits(config: Any, checkpoint: str, load_ema: bool = False, 
                                   f"{'; '.join(parts)}; {MISMATCH_FIX}") from err
 
 
+def _missing_checkpoint_fix(checkpoint: str) -> str:
+    """The fix for a checkpoint path that does not exist. A job name written with ``${now:...}`` (a guide's line
+    quotes the template; the shell expands it to nothing) points at the job folders that do exist."""
+    parts = os.path.normpath(checkpoint).split(os.sep)
+    for i, part in enumerate(parts):
+        stem = part.split("${now:")[0] if "${now:" in part else (part.rstrip("_") if part.endswith("__") else None)
+        parent = os.sep.join(parts[:i]) or "."
+        if stem and os.path.isdir(parent):
+            found = sorted(n for n in os.listdir(parent) if n.startswith(stem) and n != part)
+            if found:
+                return (f"the job folder name is a ${{now:...}} template; the runs that exist: "
+                        f"{', '.join(os.path.join(parent, n) for n in found[-3:])} (put the real folder in the path)")
+    return ("convert a training checkpoint with scripts/convert_distcp_to_pt.py or download one with "
+            "scripts/download_checkpoints.py.")
+
+
 def _check_local_files(config: Any) -> None:
     """Fail before building a multi-GB net when the tokenizer weights are not on disk."""
     from cosmos_predict2.trainer.preflight import tokenizer_findings
@@ -195,8 +211,7 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
         raise InferenceSetupError("no checkpoint given: pass --checkpoint-path / --dit_path (a converted model*.pt, "
                                   "a DCP iteration folder or a standard model/iter_N.pt).")
     if checkpoint and not os.path.exists(checkpoint):
-        raise InferenceSetupError(f"checkpoint {checkpoint!r} does not exist; convert a training checkpoint with "
-                                  "scripts/convert_distcp_to_pt.py or download one with scripts/download_checkpoints.py.")
+        raise InferenceSetupError(f"checkpoint {checkpoint!r} does not exist; {_missing_checkpoint_fix(checkpoint)}")
     config, source = resolve_inference_config(experiment, checkpoint, config_file, overrides, tokenizer_path,
                                               default_experiment)
     if checkpoint:  # the wrong experiment for this file is the first thing to say (before its tokenizer files)

@@ -200,16 +200,16 @@ def build(config, options: Optional[LaunchOptions] = None):
         log.warning("this CPU has no native bfloat16 (no AVX512_BF16 / AMX): bf16 matmuls run about 100x slower "
                     "than float32 here; set model.config.precision=float32")
 
-    # data before the model: a data problem fails in seconds
+    # the net on the meta device and its weights file matched first (metadata only, seconds): a file that does
+    # not fit the net's options fails before the data scan or any allocation
+    seed_all(seed)
+    model = instantiate(config.model, init_device="meta")
+    match, state_path, state_checkpointer = _match_source(config, model, checkpointer, resume_path)
     dl_kwargs = dict(dp_rank=dims.dp_rank, dp_world_size=dims.dp, seed=seed)
     dataloader_train = instantiate(config.dataloader_train, **dl_kwargs)
     dataloader_val = None
     if config.dataloader_val is not None and bool(config.trainer.run_validation):
         dataloader_val = instantiate(config.dataloader_val, **dl_kwargs)
-
-    seed_all(seed)
-    model = instantiate(config.model, init_device="meta")
-    match, state_path, state_checkpointer = _match_source(config, model, checkpointer, resume_path)
     template = copy.deepcopy(model.net)  # meta: an unparallelised copy to initialise units from (no memory)
     move_except_nets(model, device)
     parallelize_model(model, dims, str(mcfg.get("precision", "float32")),

@@ -1,4 +1,6 @@
-"""The Predict2.5 action experiments, unchanged but for width-shrinking overrides, start from files in the
+"""Seed experiments from random files in the released layouts (scripts/make_random_weights.py).
+
+The Predict2.5 action experiments, unchanged but for width-shrinking overrides, start from files in the
 released layouts (random weights written by scripts/make_random_weights.py) through every way weights come in:
 ``model_manager_config.dit_path`` (the base video model; the action embedders start from their
 initialisation), ``checkpoint.load_path`` (a ``.pt`` file and a DCP folder), and inference's
@@ -36,15 +38,15 @@ FAST = ["model.config.precision=float32", "model.config.tokenizer.dtype=float32"
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("p25")
-    for name in ("cosmos_predict2", "scripts", "examples", "assets"):
+    for name in ("cosmos_predict2", "cosmos_predict1", "scripts", "examples", "assets"):
         os.symlink(os.path.join(REPO, name), work / name)
     os.makedirs(work / "datasets")
     shutil.copytree(bridge_dir(), work / "datasets" / "bridge")
     return work
 
 
-def _run(cmd, cwd, timeout=300):
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1", IMAGINAIRE_OUTPUT_ROOT=str(cwd / "out"))
+def _run(cmd, cwd, timeout=300, **env_extra):
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1", IMAGINAIRE_OUTPUT_ROOT=str(cwd / "out"), **env_extra)
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert res.returncode == 0, f"{cmd}\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
     return res.stdout + res.stderr
@@ -55,8 +57,7 @@ def _train(work, experiment, name, *extra):
                  *SHRINK, *FAST, f"job.name={name}", *extra], work)
 
 
-@pytest.mark.parametrize("experiment", [CLIP, CHUNK])
-def test_dit_path_base_model(work, experiment):
+def test_dit_path_base_model(work, experiment=CLIP):
     out = _run([PY, "-m", "scripts.make_random_weights", "--experiment", experiment, "--out", ".", "--", *SHRINK], work)
     assert "RANDOM weights" in out and (work / BASE_PT).is_file()
     log = _train(work, experiment, f"dit_{experiment[:8]}")
@@ -69,8 +70,11 @@ def test_dit_path_base_model(work, experiment):
 def test_load_path_pt_and_dcp_and_checkpoint_path(work):
     if not (work / BASE_PT).is_file():
         _run([PY, "-m", "scripts.make_random_weights", "--experiment", CHUNK, "--out", ".", "--", *SHRINK], work)
+    # the base file through load_path (the chunk net: the released action-conditioned recipe); only the action
+    # embedders, which the experiment lists as new modules, start from their initialisation
     log = _train(work, CHUNK, "load_pt", f"checkpoint.load_path={BASE_PT}")
-    assert f"weights from {BASE_PT}" in log and "iter 1/1" in log
+    assert f"weights from {BASE_PT}" in log and "8 new (keep their initialisation: net.action_embedder" in log
+    assert "iter 1/1" in log
     # the same weights as a DCP folder (upstream's base checkpoints are DCP folders)
     import torch.distributed.checkpoint as dcp
 
@@ -87,3 +91,21 @@ def test_load_path_pt_and_dcp_and_checkpoint_path(work):
           "-o", "outputs/ac", "--checkpoint-path", ACTION_PT, "--experiment", CHUNK, "--config-file", str(job_config),
           "--num-steps", "1", "--single-chunk", "true", "--resolution", "64,80"], work)
     assert any(f.endswith(".mp4") for f in os.listdir(work / "outputs/ac"))
+
+
+def test_predict1_from_released_layout_files(work):
+    """Predict1: the 7B DiT file (shrunk), the Cosmos-Tokenize1 TorchScript stand-ins and its training command;
+    the checkpoint is written as Predict1 names its files."""
+    shrink = ["model.config.net.num_blocks=1", "model.config.net.model_channels=64", "model.config.net.num_heads=2"]
+    out = _run([PY, "-m", "scripts.make_random_weights", "--experiment", "video2world_action_bridge_2frames", "--out",
+                ".", "--", *shrink], work)
+    tok = work / "checkpoints/nvidia/Cosmos-Tokenize1-CV8x8x8-720p"
+    assert all((tok / f).is_file() for f in ("encoder.jit", "decoder.jit", "mean_std.pt")), out
+    log = _run([PY, "-m", "cosmos_predict1.diffusion.training.train",
+                "--config=cosmos_predict1/diffusion/training/config/config.py", "--",
+                "experiment=video2world_action_bridge_2frames", *shrink, "model.config.precision=float32",
+                "model.config.tokenizer.dtype=float32", "dataloader_train.num_workers=0", "dataloader_train.batch_size=2",
+                "trainer.max_iter=1", "trainer.progress_bar=False"], work, OUTPUT_ROOT="checkpoints")
+    assert "weights from checkpoints/nvidia/Cosmos-Predict1-7B-Video2World/model.pt (pt)" in log and "iter 1/1" in log
+    ckpts = work / "out/posttraining/diffusion_video2world_action/video2world_action_bridge_2frames/checkpoints"
+    assert (ckpts / "iter_000000001_ema_model.pt").is_file()
