@@ -6,6 +6,7 @@
   (then nothing else is read), else ``checkpoint.load_path``, else
   ``model.config.model_manager_config.dit_path``;
 - files named in the tokenizer node (``vae_pth`` and other ``*_pth`` / ``*_path`` keys);
+- that the DiT weights file fits the net's options (metadata only, the net on the meta device);
 - the datasets: ``dataloader_train`` and, when used, ``dataloader_val`` and the validation split of the
   rollout-eval callback (each dataset class's cheap ``check_files``; no video is decoded).
 
@@ -61,10 +62,14 @@ class Finding:
     problem: str
     fix: Optional[str] = None
 
+    @property
+    def fix_label(self) -> str:
+        return "fix" if self.problem.startswith("does not fit") else "get it"
+
     def lines(self) -> list[str]:
         out = [f"  - {self.key}: {self.path}: {self.problem}"]
         if self.fix:
-            out.append(f"      get it: {self.fix}")
+            out.append(f"      {self.fix_label}: {self.fix}")
         return out
 
 
@@ -75,7 +80,7 @@ class PreflightError(ConfigError):
         self.findings = findings
         if len(findings) == 1:  # one problem: one line
             f = findings[0]
-            text = f"preflight: {f.key}: {f.path}: {f.problem}" + (f"; get it: {f.fix}" if f.fix else "")
+            text = f"preflight: {f.key}: {f.path}: {f.problem}" + (f"; {f.fix_label}: {f.fix}" if f.fix else "")
             super().__init__(text + (f" {footer}" if footer else ""))
             return
         lines = [f"preflight: {len(findings)} files this run needs are missing or unusable:"]
@@ -119,6 +124,36 @@ def _weight_findings(config: Any) -> list[Finding]:
     path, key = weights_source(config)
     if path and not os.path.exists(path):
         return [Finding(key, path, "does not exist", _weights_fix(path))]
+    return _fit_findings(config, path, key) if path else []
+
+
+def _fit_findings(config: Any, path: str, key: str) -> list[Finding]:
+    """The weights file against the net's options (the net built on the meta device, the file's metadata only):
+    a released file whose layout the experiment's net does not have is reported here, in seconds."""
+    import torch
+    from torch import nn
+
+    from cosmos_predict2.checkpoint.weights import CheckpointError, match_weights
+    from cosmos_predict2.lazy_config import instantiate
+
+    mcfg = node_get(config.model, "config", default=None)
+    net_node = node_get(mcfg, "net", default=None)
+    if net_node is None:
+        return []
+    holder = nn.Module()
+    try:
+        with torch.device("meta"):
+            holder.net = instantiate(net_node)
+    except Exception:  # noqa: BLE001 - a net that cannot be built is the build's error to report
+        return []
+    new_modules = list(node_get(mcfg, "model_manager_config", "new_modules", default=[]) or [])
+    try:
+        match_weights(holder, path, new_modules=new_modules, what=key)
+    except CheckpointError as err:
+        problem = str(err)
+        fix = problem.rsplit("; ", 1)[-1].rstrip(".") if "; " in problem else "pick the experiment it was trained with"
+        return [Finding(key, path, "does not fit the experiment's net: " + problem.split(": ", 1)[-1].rsplit("; ", 1)[0],
+                        fix)]
     return []
 
 

@@ -109,3 +109,18 @@ def test_predict1_from_released_layout_files(work):
     assert "weights from checkpoints/nvidia/Cosmos-Predict1-7B-Video2World/model.pt (pt)" in log and "iter 1/1" in log
     ckpts = work / "out/posttraining/diffusion_video2world_action/video2world_action_bridge_2frames/checkpoints"
     assert (ckpts / "iter_000000001_ema_model.pt").is_file()
+
+
+def test_preflight_reports_a_file_that_does_not_fit_the_nets_options(work):
+    """The net options against the weights file, in the launch's preflight (seconds, exit 2, nothing built; also
+    listed by --dryrun): the released Predict2.5 base file has the text projection a net without it lacks."""
+    if not (work / BASE_PT).is_file():
+        _run([PY, "-m", "scripts.make_random_weights", "--experiment", CHUNK, "--out", ".", "--", *SHRINK], work)
+    env = dict(os.environ, PYTHONPATH=REPO, IMAGINAIRE_OUTPUT_ROOT=str(work / "out"))
+    res = subprocess.run([PY, "-m", "scripts.train", P25, "--", f"experiment={CHUNK}", *SHRINK,
+                          "model.config.net.use_crossattn_projection=False", "model.config.text_encoder.embed_dim=64"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    text = res.stdout + res.stderr
+    assert "does not fit the experiment's net" in text and "crossattn_proj.0.weight" in text
+    assert "fix: the file projects the text embedding (crossattn_proj)" in text
