@@ -76,6 +76,46 @@ def _run_fp32(layers: Any, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def mask_channels(
+    x_B_C_T_H_W: torch.Tensor, condition_mask_B_1_T_H_W: torch.Tensor | None, padding_mask: torch.Tensor | None,
+    use_condition_mask: bool = True, concat_padding_mask: bool = True,
+) -> list[torch.Tensor]:
+    """The extra input channels of the Video2World nets, in upstream order: the condition mask (B,1,T,H,W;
+    zeros when None) and the padding mask ((B|1,1,H',W') or (B,H',W'), resized nearest to (H, W) and repeated
+    over T; zeros when None)."""
+    B, _, T, H, W = x_B_C_T_H_W.shape
+    parts = []
+    if use_condition_mask:
+        if condition_mask_B_1_T_H_W is None:
+            condition_mask_B_1_T_H_W = x_B_C_T_H_W.new_zeros(B, 1, T, H, W)
+        elif condition_mask_B_1_T_H_W.shape != (B, 1, T, H, W):
+            raise ValueError(
+                f"condition_video_input_mask_B_C_T_H_W must be (B, 1, T, H, W)={(B, 1, T, H, W)}, "
+                f"got {tuple(condition_mask_B_1_T_H_W.shape)}"
+            )
+        parts.append(condition_mask_B_1_T_H_W.to(x_B_C_T_H_W.dtype))
+    if concat_padding_mask:
+        if padding_mask is None:
+            pad_B_1_H_W = x_B_C_T_H_W.new_zeros(B, 1, H, W)
+        else:
+            pad = padding_mask if padding_mask.ndim == 4 else padding_mask.unsqueeze(1)  # (B, H, W) -> (B,1,H,W)
+            if pad.ndim != 4 or pad.shape[1] != 1 or pad.shape[0] not in (1, B):
+                raise ValueError(f"padding_mask must be (B, 1, H, W) or (1, 1, H, W), got {tuple(padding_mask.shape)}")
+            pad_B_1_H_W = F.interpolate(pad.to(x_B_C_T_H_W.dtype), size=(H, W), mode="nearest").expand(B, 1, H, W)
+        parts.append(pad_B_1_H_W.unsqueeze(2).expand(B, 1, T, H, W))
+    return parts
+
+
+def unpatchify(x_B_T_h_w_M: torch.Tensor, patch_spatial: int, patch_temporal: int, out_channels: int) -> torch.Tensor:
+    """`B T H W (p1 p2 t C) -> B C (T t) (H p1) (W p2)`."""
+    B, T, h, w, _ = x_B_T_h_w_M.shape
+    p, pt = patch_spatial, patch_temporal
+    x = x_B_T_h_w_M.reshape(B, T, h, w, p, p, pt, out_channels)
+    # with patch 1 the reshape is a strided view of the last linear layer's output; a fresh contiguous
+    # tensor keeps FSDP2's pre-backward hook safe from in-place ops on the net's output
+    return x.permute(0, 7, 1, 6, 2, 4, 3, 5).reshape(B, out_channels, T * pt, h * p, w * p).contiguous()
+
+
 class Block(nn.Module):
     """Self-attention (RoPE) -> cross-attention -> MLP, each with its own AdaLN modulation."""
 
@@ -184,10 +224,15 @@ class FinalLayer(nn.Module):
         self, x_B_T_L_D: torch.Tensor, emb_B_T_D: torch.Tensor, adaln_lora_B_T_3D: torch.Tensor | None = None,
         fp32_modulation: bool = False,
     ) -> torch.Tensor:
+        """``fp32_modulation`` (Wan fp32 strategy): the whole layer (modulation, norm, projection) runs in float32
+        and returns float32, as upstream runs it under float32 autocast."""
         if fp32_modulation:
             mod_B_T_2D = _run_fp32(self.adaln_modulation, emb_B_T_D)
-        else:
-            mod_B_T_2D = self.adaln_modulation(emb_B_T_D)
+            if adaln_lora_B_T_3D is not None:
+                mod_B_T_2D = mod_B_T_2D + adaln_lora_B_T_3D[..., : 2 * self.dim].float()
+            shift, scale = mod_B_T_2D.unsqueeze(2).chunk(2, dim=-1)
+            return _run_fp32((self.linear,), _modulate(x_B_T_L_D.float(), shift, scale))
+        mod_B_T_2D = self.adaln_modulation(emb_B_T_D)
         if adaln_lora_B_T_3D is not None:
             mod_B_T_2D = mod_B_T_2D + adaln_lora_B_T_3D[..., : 2 * self.dim]
         shift, scale = mod_B_T_2D.to(x_B_T_L_D.dtype).unsqueeze(2).chunk(2, dim=-1)
@@ -201,8 +246,9 @@ class MiniTrainDIT(nn.Module):
         use_condition_mask: concatenate the condition-mask channel (True = Video2World / LVG layout; False =
             the plain text-to-image MiniTrainDIT layout).
         timestep_scale: multiply timesteps by this first (P2.5 uses 0.001; P2 1.0).
-        use_wan_fp32_strategy: run the t-embedder, its RMSNorm and all AdaLN modulations in float32 even
-            when the parameters are bf16 (P2.5 option). RoPE always runs in float32 here.
+        use_wan_fp32_strategy: run the t-embedder, its RMSNorm, all AdaLN modulations and the final layer in
+            float32 even when the parameters are bf16 (P2.5 option; the net then returns float32). RoPE always
+            runs in float32 here.
     Accepted for config compatibility and ignored: pos_emb_learnable, pos_emb_interpolation, min_fps,
     max_fps, sac_config (activation checkpointing lives in parallel/), use_cuda_graphs.
     """
@@ -312,30 +358,11 @@ class MiniTrainDIT(nn.Module):
             raise ValueError(
                 f"MiniTrainDIT: x must be (B, in_channels={self.in_channels}, T, H, W), got {tuple(x_B_C_T_H_W.shape)}"
             )
-        B, _, T, H, W = x_B_C_T_H_W.shape
         parts = [x_B_C_T_H_W]
         if self.concat_condition_frame:
             parts.append(self._last_condition_frame(x_B_C_T_H_W, condition_mask_B_1_T_H_W))
-        if self.use_condition_mask:
-            if condition_mask_B_1_T_H_W is None:
-                condition_mask_B_1_T_H_W = x_B_C_T_H_W.new_zeros(B, 1, T, H, W)
-            elif condition_mask_B_1_T_H_W.shape != (B, 1, T, H, W):
-                raise ValueError(
-                    f"MiniTrainDIT: condition_video_input_mask_B_C_T_H_W must be (B, 1, T, H, W)={(B, 1, T, H, W)}, "
-                    f"got {tuple(condition_mask_B_1_T_H_W.shape)}"
-                )
-            parts.append(condition_mask_B_1_T_H_W.to(x_B_C_T_H_W.dtype))
-        if self.concat_padding_mask:
-            if padding_mask is None:
-                pad_B_1_H_W = x_B_C_T_H_W.new_zeros(B, 1, H, W)
-            else:
-                pad = padding_mask if padding_mask.ndim == 4 else padding_mask.unsqueeze(1)  # (B, H, W) -> (B,1,H,W)
-                if pad.ndim != 4 or pad.shape[1] != 1 or pad.shape[0] not in (1, B):
-                    raise ValueError(
-                        f"MiniTrainDIT: padding_mask must be (B, 1, H, W) or (1, 1, H, W), got {tuple(padding_mask.shape)}"
-                    )
-                pad_B_1_H_W = F.interpolate(pad.to(x_B_C_T_H_W.dtype), size=(H, W), mode="nearest").expand(B, 1, H, W)
-            parts.append(pad_B_1_H_W.unsqueeze(2).expand(B, 1, T, H, W))
+        parts += mask_channels(x_B_C_T_H_W, condition_mask_B_1_T_H_W, padding_mask, self.use_condition_mask,
+                               self.concat_padding_mask)
         return torch.cat(parts, dim=1)
 
     @staticmethod
@@ -377,12 +404,7 @@ class MiniTrainDIT(nn.Module):
 
     def unpatchify(self, x_B_T_h_w_M: torch.Tensor) -> torch.Tensor:
         """`B T H W (p1 p2 t C) -> B C (T t) (H p1) (W p2)`."""
-        B, T, h, w, _ = x_B_T_h_w_M.shape
-        p, pt = self.patch_spatial, self.patch_temporal
-        x = x_B_T_h_w_M.reshape(B, T, h, w, p, p, pt, self.out_channels)
-        # with patch 1 the reshape is a strided view of the last linear layer's output; a fresh contiguous
-        # tensor keeps FSDP2's pre-backward hook safe from in-place ops on the net's output
-        return x.permute(0, 7, 1, 6, 2, 4, 3, 5).reshape(B, self.out_channels, T * pt, h * p, w * p).contiguous()
+        return unpatchify(x_B_T_h_w_M, self.patch_spatial, self.patch_temporal, self.out_channels)
 
     def forward(
         self,

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cosmos_predict2.models.dit import MiniTrainDIT
 from cosmos_predict2.models.layers import apply_rope, rope3d_cos_sin
@@ -115,8 +116,22 @@ def test_wan_fp32_strategy():
     with torch.no_grad():
         ref = _net()(x, t, ctx)
         torch.testing.assert_close(_net(use_wan_fp32_strategy=True)(x, t, ctx), ref, rtol=1e-5, atol=1e-5)
-        out = _net(use_wan_fp32_strategy=True).to(torch.bfloat16)(x.bfloat16(), t, ctx.bfloat16())
-    assert out.dtype == torch.bfloat16 and ((out.float() - ref).norm() / ref.norm()) < 3e-2
+        net_bf16 = _net(use_wan_fp32_strategy=True).to(torch.bfloat16)
+        out = net_bf16(x.bfloat16(), t, ctx.bfloat16())
+        # upstream runs the final layer under float32 autocast: its output is float32, and equals the float32
+        # final layer applied to the (bf16) last block's output with the bf16 weights upcast
+        captured = {}
+        net_bf16.final_layer.register_forward_hook(lambda m, a, o: captured.update(x=a[0], emb=a[1], lora=a[2]))
+        net_bf16(x.bfloat16(), t, ctx.bfloat16())
+        fl = net_bf16.final_layer
+        mod = F.linear(F.silu(captured["emb"].float()), fl.adaln_modulation[1].weight.float())
+        mod = F.linear(mod, fl.adaln_modulation[2].weight.float()) + captured["lora"][..., : 2 * fl.dim].float()
+        shift, scale = mod.unsqueeze(2).chunk(2, dim=-1)
+        normed = F.layer_norm(captured["x"].float(), (fl.dim,), eps=1e-6)
+        want = F.linear(normed * (1 + scale) + shift, fl.linear.weight.float())
+        got = fl(captured["x"], captured["emb"], captured["lora"], True)
+    assert out.dtype == torch.float32 and ((out - ref).norm() / ref.norm()) < 3e-2
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
 
 
 def test_all_parameters_get_gradients():
