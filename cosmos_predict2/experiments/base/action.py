@@ -23,7 +23,9 @@ _COMMON = dict(
         project="cosmos_predict2_action_conditioned",
         default_output_root=P25_OUTPUT_ROOT,  # as upstream when IMAGINAIRE_OUTPUT_ROOT is unset
     ),
-    model=dict(config=dict(net=P25_NET, num_video_frames=13, state_t=4, resolution="256", fsdp_shard_size=8,
+    # the parent experiment's conditioner settings (its body, after the conditioner group): text dropout 0.2
+    model=dict(config=dict(net=P25_NET, conditioner=dict(text_dropout_rate=0.2, use_video_condition_dropout_rate=0.0),
+                           num_video_frames=13, state_t=4, resolution="256", fsdp_shard_size=8,
                            min_num_conditional_frames=1, max_num_conditional_frames=1,
                            conditional_frames_probs=None, ema=dict(enabled=True, rate=0.10))),
     dataloader_train=dict(batch_size=2, dataset=dict(video_size=[256, 320], gripper_rescale_factor=1.0)),
