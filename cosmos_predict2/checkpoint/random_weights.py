@@ -42,8 +42,12 @@ class RandomFile:
 
 
 def _non_learned_entries(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The non-parameter entries of a released DiT file (values as upstream's buffers hold them)."""
+    """The non-parameter entries of a released DiT file (values as upstream's buffers hold them); a net whose
+    released files differ (Predict1) says which through ``released_non_learned_entries()``."""
     from cosmos_predict2.models.layers import rope_axis_dims
+
+    if hasattr(net, "released_non_learned_entries"):
+        return net.released_non_learned_entries()
 
     dim_t, dim_h, _ = rope_axis_dims(int(net.head_dim))
     max_len = max(int(net.max_img_h) // int(net.patch_spatial), int(net.max_img_w) // int(net.patch_spatial),

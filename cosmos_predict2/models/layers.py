@@ -93,20 +93,24 @@ def rope_axis_dims(head_dim: int) -> tuple[int, int, int]:
 
 
 def rope3d_cos_sin(
-    T: int, H: int, W: int, head_dim: int, ratios_thw: tuple[float, float, float], device: torch.device
+    T: int, H: int, W: int, head_dim: int, ratios_thw: tuple[float, float, float], device: torch.device,
+    t_scale: float | torch.Tensor = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """cos / sin tables of the 3D RoPE, each (T*H*W, 1, head_dim) in float32.
 
     Per axis with `dim` channels: theta = 10000 * ratio ** (dim / (dim - 2)) (NTK extrapolation),
     inverse frequencies 1 / theta ** (arange(0, dim, 2) / dim), integer positions. The angle vector of a
     token is cat([t, h, w] * 2) (rotate-half layout), matching the released checkpoints.
+    ``t_scale`` multiplies the temporal positions (a float or a 0-d tensor; Predict1 uses base_fps / fps).
     """
     dims = rope_axis_dims(head_dim)
     angles = []
-    for length, dim, ratio in zip((T, H, W), dims, ratios_thw):
+    for axis, (length, dim, ratio) in enumerate(zip((T, H, W), dims, ratios_thw)):
         theta = 10000.0 * float(ratio) ** (dim / (dim - 2))
         inv_freq = 1.0 / theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float64)[: dim // 2] / dim)
         pos = torch.arange(length, device=device, dtype=torch.float64)
+        if axis == 0 and not (isinstance(t_scale, (int, float)) and t_scale == 1):
+            pos = pos * (t_scale.to(device=device, dtype=torch.float64) if torch.is_tensor(t_scale) else float(t_scale))
         angles.append(torch.outer(pos, inv_freq).float())  # (length, dim/2)
     ang_t, ang_h, ang_w = angles
     half = head_dim // 2

@@ -139,7 +139,10 @@ def test_predict2_and_predict1_nets_have_no_text_projection():
     p1 = compose("experiment=video2world_action_bridge_2frames")
     tok = p1.model.config.tokenizer
     assert tok._target_.endswith("Cosmos1CVTokenizer") and tok.pixel_chunk_duration == 1  # Cosmos-Tokenize1 CV8x8x8
-    assert p1.model.config.net._target_.endswith("SingleActionConditionedDiT") and p1.model.config.net.model_channels == 4096
+    assert p1.model.config.net._target_.endswith("general_dit.ActionConditionalVideoExtendGeneralDIT")
+    sd = _meta_state(p1)  # Predict1's module tree: blocks.blockN.blocks.K...., affline_norm, 7-d action embedders
+    assert sd["blocks.block0.blocks.0.block.attn.to_q.0.weight"] == (4096, 4096) and "affline_norm.weight" in sd
+    assert sd["action_embedder_B_3D.fc1.weight"] == (4 * 4096, 7) and "crossattn_proj.0.weight" not in sd
 
 
 def test_choosing_a_group_option_replaces_the_node():

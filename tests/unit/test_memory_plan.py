@@ -44,6 +44,7 @@ def dit_param_count(net: dict) -> int:
 
         a, k = net["action_dim"], net.get("num_action_per_chunk", 12)
         inputs = {"ActionConditionedMinimalV1LVGDiT": a * k, "SingleActionConditionedDiT": a,
+                  "ActionConditionalVideoExtendGeneralDIT": a,  # Predict1: same layer list, its own names
                   "ActionChunkConditionedMinimalV1LVGDiT": features_per_step(net.get("action_features", "raw"), a)
                   * net.get("temporal_compression_ratio", 4)}[target]
         h = net.get("hidden_dim_in_action_embedder") or 4 * D

@@ -1,8 +1,10 @@
 """Predict1 action-conditioned post-training on Bridge (7B EDM, 2 frames: 1 conditioning + 1 predicted).
 
-Mapped onto this framework's pipeline: the same DiT family with a single 7-d action embedder, the
-Wan2.1 VAE encoding each frame independently (Predict1 used its own tokenizer with pixel chunk 1,
-so 2 frames give 2 latent frames as before), and EDM training (sigma_data 0.5, log-variance weighting).
+As upstream: Predict1's ``ActionConditionalVideoExtendGeneralDIT`` (faditv2_7b module tree and parameter names,
+``models/general_dit.py``; one 7-d action, only its AdaLN-LoRA path reaches the net, as upstream), the
+Cosmos-Tokenize1-CV8x8x8-720p tokenizer with ``pixel_chunk_duration=1`` (each frame an image: 2 frames give 2
+latent frames), EDM training (sigma_data 0.5, log-variance weighting) and Predict1's checkpoint files
+(``ckpt_type=fsdp``: ``iter_N_reg_model.pt`` / ``iter_N_ema_model.pt``).
 """
 
 from cosmos_predict2.configs.registry import register_experiment

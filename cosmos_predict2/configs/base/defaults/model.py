@@ -200,7 +200,7 @@ def register() -> None:
 
     # ---------------- Predict1 7B action-conditioned EDM (2 frames: 1 conditioning + 1 predicted)
     p1 = video2world_model(
-        net=_net("7B", "single"), tokenizer=cosmos1_cv8x8x8(P1_ACTION_PIXEL_CHUNK),
+        net=L(net_presets.P1_ACTION_DIT)(**net_presets.p1_action_kwargs()), tokenizer=cosmos1_cv8x8x8(P1_ACTION_PIXEL_CHUNK),
         objective=edm_objective(), sampler=edm_sampler(7.0), cond=conditioner(0.0, 0.2, use_action=True),
         num_video_frames=2, state_t=2, resolution="256", fps=4, min_cond=1, max_cond=1,
         activation_checkpointing="none",

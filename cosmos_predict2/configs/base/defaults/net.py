@@ -15,6 +15,7 @@ DIT = "cosmos_predict2.models.dit.MiniTrainDIT"
 ACTION_DIT = "cosmos_predict2.models.action_dit.ActionConditionedMinimalV1LVGDiT"
 ACTION_CHUNK_DIT = "cosmos_predict2.models.action_dit.ActionChunkConditionedMinimalV1LVGDiT"
 SINGLE_ACTION_DIT = "cosmos_predict2.models.action_dit.SingleActionConditionedDiT"
+P1_ACTION_DIT = "cosmos_predict2.models.general_dit.ActionConditionalVideoExtendGeneralDIT"
 
 
 def dit_kwargs(preset: str = "2B", **extra) -> dict:
@@ -48,6 +49,24 @@ def action_kwargs(kind: str) -> dict:
     raise ValueError(kind)
 
 
+def p1_action_kwargs(**extra) -> dict:
+    """Predict1 ``faditv2_7b`` as its action experiment uses it (upstream module tree and names, models/general_dit.py):
+    D 4096, 28 FA-CA-MLP blocks, 32 heads, T5 1024, AdaLN-LoRA 256, RoPE (h, w, t) = (1, 1, 2), one 7-d action."""
+    kwargs = dict(max_img_h=240, max_img_w=240, max_frames=128, in_channels=16, out_channels=16, patch_spatial=2,
+                  patch_temporal=1, concat_padding_mask=True, block_config="FA-CA-MLP", model_channels=4096,
+                  num_blocks=28, num_heads=32, mlp_ratio=4.0, crossattn_emb_channels=1024, pos_emb_cls="rope3d",
+                  affline_emb_norm=True, use_adaln_lora=True, adaln_lora_dim=256, rope_h_extrapolation_ratio=1.0,
+                  rope_w_extrapolation_ratio=1.0, rope_t_extrapolation_ratio=2.0, base_fps=24.0, action_dim=7,
+                  use_action_d_path=False, atten_backend="torch")
+    kwargs.update(extra)
+    return kwargs
+
+
+# CPU size of the Predict1 action net (the twin of video2world_action_bridge_2frames)
+P1_TINY = dict(max_img_h=64, max_img_w=64, max_frames=32, model_channels=128, num_blocks=4, num_heads=4,
+               crossattn_emb_channels=64, adaln_lora_dim=32)
+
+
 def register() -> None:
     for size in SIZES:
         base = dit_kwargs(size)
@@ -62,4 +81,5 @@ def register() -> None:
     register_group_option("net", "tiny_dit", L(DIT)(**tiny))
     register_group_option("net", "tiny_action_chunk_dit", L(ACTION_CHUNK_DIT)(**tiny, **action_kwargs("chunk")))
     register_group_option("net", "tiny_action_dit", L(ACTION_DIT)(**tiny, **action_kwargs("clip")))
-    register_group_option("net", "tiny_single_action_dit", L(SINGLE_ACTION_DIT)(**tiny, **action_kwargs("single")))
+    register_group_option("net", "faditv2_7b_action", L(P1_ACTION_DIT)(**p1_action_kwargs()))
+    register_group_option("net", "tiny_faditv2_action", L(P1_ACTION_DIT)(**p1_action_kwargs(**P1_TINY)))

@@ -57,7 +57,7 @@ tiny_predict2_action_conditioned = _twin(
 )
 
 tiny_video2world_action_bridge_2frames = _twin(
-    "video2world_action_bridge_2frames", "tiny_single_action_dit", "tiny_tokenizer_per_frame", "synthetic_bridge",
+    "video2world_action_bridge_2frames", "tiny_faditv2_action", "tiny_tokenizer_per_frame", "synthetic_bridge",
     job=dict(project="posttraining", group="diffusion_video2world_action", name="tiny_video2world_action_bridge_2frames"),
     model=dict(text_encoder=TINY_TEXT, resolution="64"),
     loader=dict(dataset_dir=SYNTH_BRIDGE, num_frames=2, video_size=[64, 80], t5_embedding_dim=64),
