@@ -131,8 +131,11 @@ def _meta_net(mcfg: Any) -> torch.nn.Module:
         net = instantiate(mcfg.net)
         if str(node_get(mcfg, "train_architecture", default="base")) == "lora":
             keys = {"rank": "lora_rank", "alpha": "lora_alpha", "target_modules": "lora_target_modules"}
-            inject_lora(net, **{arg: node_get(mcfg, key) for arg, key in keys.items()
-                                if node_get(mcfg, key) is not None})
+            try:
+                inject_lora(net, **{arg: node_get(mcfg, key) for arg, key in keys.items()
+                                    if node_get(mcfg, key) is not None})
+            except ValueError as err:  # e.g. target names this net does not have: a config error, before the build
+                raise ConfigError(f"model.config.lora_target_modules: {err}") from err
     return net
 
 
