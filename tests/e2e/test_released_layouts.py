@@ -3,7 +3,7 @@
 The Predict2.5 action experiments, unchanged but for width-shrinking overrides, start from files in the
 released layouts (random weights written by scripts/make_random_weights.py) through every way weights come in:
 ``model_manager_config.dit_path`` (the base video model; the action embedders start from their
-initialisation), ``checkpoint.load_path`` (a ``.pt`` file and a DCP folder), and inference's
+initialisation), ``checkpoint.load_path`` (a DCP folder), and inference's
 ``--checkpoint-path`` (the released ``robot/action-cond`` layout). Any learned key missing or unexpected, or a
 shape that differs, fails the load; each run trains one step."""
 
@@ -67,26 +67,23 @@ def test_dit_path_base_model(work, experiment=CLIP):
 
 
 @pytest.mark.filterwarnings("ignore:torch.distributed is disabled")
-def test_load_path_pt_and_dcp_and_checkpoint_path(work):
+def test_load_path_dcp_and_checkpoint_path(work):
     if not (work / BASE_PT).is_file():
         _run([PY, "-m", "scripts.make_random_weights", "--experiment", CHUNK, "--out", ".", "--", *SHRINK], work)
-    # the base file through load_path (the chunk net: the released action-conditioned recipe); only the action
-    # embedders, which the experiment lists as new modules, start from their initialisation
-    log = _train(work, CHUNK, "load_pt", f"checkpoint.load_path={BASE_PT}")
-    assert f"weights from {BASE_PT}" in log and "8 new (keep their initialisation: net.action_embedder" in log
-    assert "iter 1/1" in log
-    # the same weights as a DCP folder (upstream's base checkpoints are DCP folders)
+    # the base file as a DCP folder through load_path (upstream's base checkpoints are DCP folders; the .pt form
+    # goes through the same matching as dit_path above); only the action embedders start from their init
     import torch.distributed.checkpoint as dcp
 
     state = {k: v for k, v in torch.load(work / BASE_PT, weights_only=True).items()}
     dcp.save(state, checkpoint_id=str(work / "base_dcp" / "model"))
     log = _train(work, CHUNK, "load_dcp", f"checkpoint.load_path={work / 'base_dcp' / 'model'}")
-    assert "base_dcp" in log and "(dcp)" in log and "iter 1/1" in log
+    assert "base_dcp" in log and "(dcp)" in log and "8 new (keep their initialisation: net.action_embedder" in log
+    assert "iter 1/1" in log
     # the released action-conditioned layout (action embedders included) through --checkpoint-path
     _run([PY, "-m", "scripts.make_random_weights", "--experiment", CHUNK, "--out", ".", "--", *SHRINK,
           f"model.config.model_manager_config.dit_path={ACTION_PT}", "model.config.model_manager_config.new_modules=[]"],
          work)
-    job_config = work / "out/cosmos_predict2_action_conditioned/cosmos_predict_v2p5/load_pt/config.yaml"
+    job_config = work / "out/cosmos_predict2_action_conditioned/cosmos_predict_v2p5/load_dcp/config.yaml"
     _run([PY, "examples/action_conditioned.py", "-i", "assets/action_conditioned/basic/inference_params.json",
           "-o", "outputs/ac", "--checkpoint-path", ACTION_PT, "--experiment", CHUNK, "--config-file", str(job_config),
           "--num-steps", "1", "--single-chunk", "true", "--resolution", "64,80"], work)
