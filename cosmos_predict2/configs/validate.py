@@ -73,12 +73,20 @@ def _latent_frames(tokenizer, frames: int) -> int:
     return 1 + (frames - 1) // TEMPORAL_COMPRESSION
 
 
-def _check_text_width(mcfg) -> None:
+def _check_text_width(mcfg, config=None) -> None:
     """The text embedding the encoder / data provides must be the width the net's cross-attention takes in."""
     provided = node_get(mcfg, "text_encoder", "embed_dim")
     net = node_get(mcfg, "net", default=None)
     if provided is None or net is None:
         return
+    online = bool(node_get(mcfg, "text_encoder", "compute_online", default=False)) and \
+        node_get(mcfg, "text_encoder", "kind", default="t5") != "none"
+    for split in ("dataloader_train", "dataloader_val"):  # embeddings the data carries (unless encoded online)
+        data_dim = node_get(getattr(config, split, None), "dataset", "t5_embedding_dim") if config else None
+        if data_dim is not None and not online and int(data_dim) != int(provided):
+            raise ConfigError(
+                f"{split}.dataset.t5_embedding_dim={data_dim} but model.config.text_encoder.embed_dim={provided}: the "
+                f"data's text embeddings must have the width the model takes; set both to the same value")
     kind = node_get(mcfg, "text_encoder", "kind", default="t5")
     if node_get(net, "use_crossattn_projection", default=False):
         key, takes = "crossattn_proj_in_channels", node_get(net, "crossattn_proj_in_channels", default=1024)
@@ -122,7 +130,7 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
         raise ConfigError(
             f"model.config.net.num_heads={num_heads} is not divisible by model_parallel.context_parallel_size={cp} "
             f"(Ulysses context parallelism splits heads across ranks); use a context-parallel size that divides {num_heads}")
-    _check_text_width(mcfg)
+    _check_text_width(mcfg, config)
     _check_timestep_scale(mcfg)
     frames = node_get(mcfg, "num_video_frames")
     latent_ch = node_get(mcfg, "tokenizer", "latent_ch")

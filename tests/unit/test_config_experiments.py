@@ -180,3 +180,15 @@ def test_timestep_scale_override_is_upstreams_and_never_doubles():
     assert losses[0] == losses[1]
     with pytest.raises(ConfigError, match="timestep_scale=1 .*set model.config.net.timestep_scale=0.001"):
         validate_config(compose(*base, "model.config.net.timestep_scale=1.0"))
+
+
+def test_text_width_checks_name_the_keys():
+    """The text width the data / encoder provides against the net's cross-attention input, before any build."""
+    from cosmos_predict2.configs.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"dataloader_train.dataset.t5_embedding_dim=1024 but model.config.text_encoder"):
+        validate_config(compose("experiment=tiny_action_conditioned_bridge", "dataloader_train.dataset.t5_embedding_dim=1024"))
+    # a Predict2.5 net without its text projection cannot take the 100352-wide Reason1.1 embedding
+    with pytest.raises(ConfigError, match=r"100352-wide .* takes 1024 .*use_crossattn_projection=True"):
+        validate_config(compose("model=action_conditioned_video2world_fsdp_rectified_flow",
+                                "net=cosmos_v1_2B_action_conditioned"))
