@@ -74,7 +74,7 @@ def test_missing_files_all_listed_before_anything_is_built(seed, empty_workdir, 
 
 def test_two_ranks_report_once(empty_workdir):
     args, _ = SEEDS["bridge_2b"]
-    res = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "scripts.train", *args],
+    res = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m", "scripts.train", *args],
                empty_workdir)
     assert res.returncode != 0
     assert res.stderr.count("error: preflight:") == 1
@@ -98,7 +98,7 @@ def test_random_weights_then_build_only_on_two_ranks(tmp_path):
     os.symlink(bridge_dir(), tmp_path / "datasets" / "bridge")
     for name in ("cosmos_predict2", "scripts"):
         os.symlink(os.path.join(REPO, name), tmp_path / name)
-    res = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "scripts.train",
+    res = _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m", "scripts.train",
                 "--build-only", BASE, "--", exp, *shrink], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("build-only rank")]

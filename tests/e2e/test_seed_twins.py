@@ -44,6 +44,15 @@ def _run(cmd, cwd, env_extra=None, shell=False, timeout=300):
     return res
 
 
+def _free_port() -> int:
+    """The guide's --master_port=12341, but free (test processes may run side by side)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _bridge():
     return [f"dataloader_{s}.dataset.dataset_dir=datasets/bridge" for s in ("train", "val")]
 
@@ -66,7 +75,8 @@ def test_seed001_predict1_chain(work):
     """Seed 001: OUTPUT_ROOT=checkpoints training writes iter_N_{reg,ema}_model.pt; the guide's copy step; its
     inference line, stray '\\ ' included."""
     env = {"OUTPUT_ROOT": "checkpoints"}
-    _run([PY, "-m", "torch.distributed.run", "--nproc_per_node=1", "-m", "cosmos_predict1.diffusion.training.train",
+    _run([PY, "-m", "torch.distributed.run", "--nproc_per_node=1", "--standalone", "-m",
+          "cosmos_predict1.diffusion.training.train",
           "--config=cosmos_predict1/diffusion/training/config/config.py", "--",
           "experiment=tiny_video2world_action_bridge_2frames", *_bridge(), *FAST], work, env)
     ckpts = work / "checkpoints/posttraining/diffusion_video2world_action/tiny_video2world_action_bridge_2frames/checkpoints"
@@ -97,7 +107,7 @@ def test_seed001_predict1_chain(work):
 def test_seed002_predict25_action_chain(work):
     """Seed 002: train, the guide's conversion block verbatim (job name swapped), examples/action_conditioned.py."""
     env = {"IMAGINAIRE_OUTPUT_ROOT": str(work / "imaginaire4-output")}
-    _run([PY, "-m", "torch.distributed.run", "--nproc_per_node=1", "--master_port=12341", "-m", "scripts.train",
+    _run([PY, "-m", "torch.distributed.run", "--nproc_per_node=1", f"--master_port={_free_port()}", "-m", "scripts.train",
           "--config=cosmos_predict2/_src/predict2/action/configs/action_conditioned/config.py", "--",
           "experiment=tiny_ac_reason_embeddings_rectified_flow", "~dataloader_train.dataloaders", *_bridge(), *FAST],
          work, env)
