@@ -225,7 +225,7 @@ def test_two_rank_sharded_checkpoint_is_consolidated(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.start_processes(_sharded_save_worker, args=(port, path, full), nprocs=2, join=True, start_method="fork")
+    mp.start_processes(_sharded_save_worker, args=(port, path, full), nprocs=2, join=True, start_method="spawn")
     assert sorted(f for f in os.listdir(path) if f.endswith(".distcp")) == ["__0_0.distcp", "__1_0.distcp"]
     assert convert_main([str(tmp_path / "iter_000000008"), str(tmp_path / "o"), "--no-progress"]) == 0
     got = _load(tmp_path / "o" / "model.pt")

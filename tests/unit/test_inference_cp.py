@@ -46,7 +46,7 @@ def _free_port() -> int:
 
 def test_context_parallel_chunk_equals_single_process(tmp_path):
     reference = _chunk(1)
-    mp.start_processes(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork")
+    mp.start_processes(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
     for rank in range(2):
         got = np.load(tmp_path / f"rank{rank}.npy")
         assert got.shape == reference.shape
