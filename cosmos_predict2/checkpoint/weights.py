@@ -556,6 +556,18 @@ def match_weights(model: nn.Module, path: str, *, prefer_ema: bool = False, new_
     return WeightMatch(source.path, source.kind, assign, fold, new, ema_copy, ignored, unused, notes, source)
 
 
+def match_net_node(net_node: Any, path: str, *, prefer_ema: bool = False, new_modules: Sequence[str] = (),
+                   what: str = "the weights path") -> WeightMatch:
+    """The net a config node describes, built on the meta device (no memory), against ``path``'s metadata: the
+    check the preflight and the inference scripts run before anything is built (see :func:`match_weights`)."""
+    from cosmos_predict2.lazy_config import instantiate
+
+    holder = nn.Module()
+    with torch.device("meta"):
+        holder.net = instantiate(net_node)
+    return match_weights(holder, path, prefer_ema=prefer_ema, new_modules=new_modules, what=what)
+
+
 # ----------------------------------------------------------------------------- loading
 @dataclasses.dataclass
 class LoadReport:

@@ -116,16 +116,10 @@ def _config_name(config: Any) -> str:
 def check_checkpoint_fits(config: Any, checkpoint: str, load_ema: bool = False, source: str = "") -> None:
     """The net of ``config`` built on the meta device (no memory) against the checkpoint's metadata; a file that
     does not fit is one :class:`InferenceSetupError` line: the file, the mismatching keys / shapes and the fix."""
-    from torch import nn
+    from cosmos_predict2.checkpoint.weights import CheckpointError, match_net_node
 
-    from cosmos_predict2.checkpoint.weights import CheckpointError, match_weights
-    from cosmos_predict2.lazy_config import instantiate
-
-    holder = nn.Module()
-    with torch.device("meta"):
-        holder.net = instantiate(config.model.config.net)
     try:
-        match_weights(holder, checkpoint, prefer_ema=load_ema, what="--checkpoint-path / --dit_path")
+        match_net_node(config.model.config.net, checkpoint, prefer_ema=load_ema, what="--checkpoint-path / --dit_path")
     except CheckpointError as err:
         info = getattr(err, "mismatch", None)
         if info is None:  # not a mismatch (unreadable file, no net.* keys): its own message says it all

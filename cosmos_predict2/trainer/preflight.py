@@ -130,30 +130,22 @@ def _weight_findings(config: Any) -> list[Finding]:
 def _fit_findings(config: Any, path: str, key: str) -> list[Finding]:
     """The weights file against the net's options (the net built on the meta device, the file's metadata only):
     a released file whose layout the experiment's net does not have is reported here, in seconds."""
-    import torch
-    from torch import nn
-
-    from cosmos_predict2.checkpoint.weights import CheckpointError, match_weights
-    from cosmos_predict2.lazy_config import instantiate
+    from cosmos_predict2.checkpoint.weights import CheckpointError, match_net_node
 
     mcfg = node_get(config.model, "config", default=None)
     net_node = node_get(mcfg, "net", default=None)
     if net_node is None:
         return []
-    holder = nn.Module()
-    try:
-        with torch.device("meta"):
-            holder.net = instantiate(net_node)
-    except Exception:  # noqa: BLE001 - a net that cannot be built is the build's error to report
-        return []
     new_modules = list(node_get(mcfg, "model_manager_config", "new_modules", default=[]) or [])
     try:
-        match_weights(holder, path, new_modules=new_modules, what=key)
+        match_net_node(net_node, path, new_modules=new_modules, what=key)
     except CheckpointError as err:
         problem = str(err)
         fix = problem.rsplit("; ", 1)[-1].rstrip(".") if "; " in problem else "pick the experiment it was trained with"
         return [Finding(key, path, "does not fit the experiment's net: " + problem.split(": ", 1)[-1].rsplit("; ", 1)[0],
                         fix)]
+    except Exception:  # noqa: BLE001 - a net that cannot be built is the build's error to report
+        return []
     return []
 
 
