@@ -41,34 +41,6 @@ class RandomFile:
     note: str = ""
 
 
-def _non_learned_entries(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The non-parameter entries of a released DiT file (values as upstream's buffers hold them); a net whose
-    released files differ (Predict1) says which through ``released_non_learned_entries()``."""
-    from cosmos_predict2.models.layers import rope_axis_dims
-
-    if hasattr(net, "released_non_learned_entries"):
-        return net.released_non_learned_entries()
-
-    dim_t, dim_h, _ = rope_axis_dims(int(net.head_dim))
-    max_len = max(int(net.max_img_h) // int(net.patch_spatial), int(net.max_img_w) // int(net.patch_spatial),
-                  int(net.max_frames) // int(net.patch_temporal))
-    out = {
-        "pos_embedder.seq": torch.arange(max_len, dtype=torch.float32),
-        "pos_embedder.dim_spatial_range": torch.arange(0, dim_h, 2)[: dim_h // 2].float() / dim_h,
-        "pos_embedder.dim_temporal_range": torch.arange(0, dim_t, 2)[: dim_t // 2].float() / dim_t,
-        "accum_video_sample_counter": torch.tensor(0, dtype=torch.int64),
-        "accum_image_sample_counter": torch.tensor(0, dtype=torch.int64),
-        "accum_iteration": torch.tensor(0, dtype=torch.int64),
-        "accum_train_in_hours": torch.tensor(0.0, dtype=torch.float32),
-        "t_embedding_norm._extra_state": torch.empty(0, dtype=torch.uint8),
-    }
-    for i in range(len(net.blocks)):
-        for attn in ("self_attn", "cross_attn"):
-            for norm in ("q_norm", "k_norm"):
-                out[f"blocks.{i}.{attn}.{norm}._extra_state"] = torch.empty(0, dtype=torch.uint8)
-    return out
-
-
 @torch.no_grad()
 def random_dit_state_dict(net_node: Any, new_modules=(), seed: int = 1234,
                           dtype: torch.dtype = torch.bfloat16) -> dict[str, torch.Tensor]:
@@ -85,7 +57,7 @@ def random_dit_state_dict(net_node: Any, new_modules=(), seed: int = 1234,
     for name, value in iter_initial_values(net, seed, torch.device("cpu"), keep):  # one unit at a time
         out[f"net.{name}"] = (value.float() + 0.02 * torch.randn(value.shape, generator=gen)).to(dtype)
     out = {f"net.{name}": out[f"net.{name}"] for name in keep}  # parameter order, as a saved state dict
-    for name, value in _non_learned_entries(net).items():
+    for name, value in net.released_non_learned_entries().items():
         out[f"net.{name}"] = value
     return out
 

@@ -34,6 +34,7 @@ from cosmos_predict2.models.layers import (
     RMSNorm,
     TimestepEmbedding,
     Timesteps,
+    rope_axis_dims,
     rope3d_cos_sin,
     trunc_normal_fan_in_,
 )
@@ -340,6 +341,28 @@ class MiniTrainDIT(nn.Module):
             model_channels, patch_spatial, patch_temporal, out_channels, use_adaln_lora, adaln_lora_dim
         )
         self.t_embedding_norm = RMSNorm(model_channels, eps=1e-6)
+
+    def released_non_learned_entries(self) -> dict[str, torch.Tensor]:
+        """Entries a released Predict2 / 2.5 DiT file holds besides parameters (values as upstream's buffers hold
+        them): the RoPE tables, the training counters and TransformerEngine ``_extra_state`` of the norms."""
+        dim_t, dim_h, _ = rope_axis_dims(self.head_dim)
+        max_len = max(self.max_img_h // self.patch_spatial, self.max_img_w // self.patch_spatial,
+                      self.max_frames // self.patch_temporal)
+        out = {
+            "pos_embedder.seq": torch.arange(max_len, dtype=torch.float32),
+            "pos_embedder.dim_spatial_range": torch.arange(0, dim_h, 2)[: dim_h // 2].float() / dim_h,
+            "pos_embedder.dim_temporal_range": torch.arange(0, dim_t, 2)[: dim_t // 2].float() / dim_t,
+            "accum_video_sample_counter": torch.tensor(0, dtype=torch.int64),
+            "accum_image_sample_counter": torch.tensor(0, dtype=torch.int64),
+            "accum_iteration": torch.tensor(0, dtype=torch.int64),
+            "accum_train_in_hours": torch.tensor(0.0, dtype=torch.float32),
+            "t_embedding_norm._extra_state": torch.empty(0, dtype=torch.uint8),
+        }
+        for i in range(len(self.blocks)):
+            for attn in ("self_attn", "cross_attn"):
+                for norm in ("q_norm", "k_norm"):
+                    out[f"blocks.{i}.{attn}.{norm}._extra_state"] = torch.empty(0, dtype=torch.uint8)
+        return out
 
     def init_weights(self) -> None:
         """(Re-)initialise every parameter as at construction (unit by unit, models/init.py).
