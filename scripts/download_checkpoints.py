@@ -17,8 +17,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from cosmos_predict2.checkpoint.download import (MODEL_SIZES, MODEL_TYPES, DownloadError,  # noqa: E402
-                                                 hf_snapshot_download, plan_downloads, run_downloads)
+from cosmos_predict2.checkpoint.download import (MODEL_SIZES, MODEL_TYPES, download_cli,  # noqa: E402
+                                                 hf_snapshot_download, plan_downloads)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,15 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None, download_fn=hf_snapshot_download) -> int:
     args = parse_args(argv)
-    try:
-        plan = plan_downloads(args.model_sizes, args.model_types, args.checkpoint_dir, args.resolution, args.fps,
-                              include_t5=args.t5)
-        run_downloads(plan, download_fn=download_fn, token=args.hf_token, dry_run=args.dry_run)
-    except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print("dry run: nothing downloaded" if args.dry_run else f"done: {len(plan)} repositories in {args.checkpoint_dir}")
-    return 0
+    return download_cli(lambda: plan_downloads(args.model_sizes, args.model_types, args.checkpoint_dir, args.resolution,
+                                               args.fps, include_t5=args.t5),
+                        args.checkpoint_dir, args.hf_token, args.dry_run, download_fn)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from cosmos_predict2.checkpoint.download import (DownloadError, hf_snapshot_download, plan_downloads,  # noqa: E402
-                                                 run_downloads)
+from cosmos_predict2.checkpoint.download import download_cli, hf_snapshot_download, plan_downloads  # noqa: E402
 
 SIZES = ("7B", "14B")
 TYPES = {"Video2World": "Predict1-Video2World", "Text2World": "Predict1-Text2World"}
@@ -59,14 +58,7 @@ def main(argv=None, download_fn=hf_snapshot_download) -> int:
         print("error: nothing to download: pass --model_sizes 7B|14B and --model_types Video2World|Text2World",
               file=sys.stderr)
         return 2
-    try:
-        items = plan(args)
-        run_downloads(items, download_fn=download_fn, token=args.hf_token, dry_run=args.dry_run)
-    except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print("dry run: nothing downloaded" if args.dry_run else f"done: {len(items)} repositories in {args.checkpoint_dir}")
-    return 0
+    return download_cli(lambda: plan(args), args.checkpoint_dir, args.hf_token, args.dry_run, download_fn)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from typing import Callable, Iterable, Optional, Sequence
 
 MODEL_TYPES = ("Video2World", "Video2World-Action", "GR00T-GR1", "GR00T-DROID", "Guardrail", "Reason1",
@@ -184,6 +185,19 @@ def _explain(item: DownloadItem, err: BaseException) -> DownloadError:
         return DownloadError(f"{item.repo_id} was not found on the Hub (or is private and you are not logged in)")
     return DownloadError(f"download of {item.repo_id} failed ({name}: {str(err).splitlines()[0] if str(err) else ''}); "
                          "re-run the same command to resume")
+
+
+def download_cli(make_plan: Callable[[], Sequence[DownloadItem]], checkpoint_dir: str, token: Optional[str] = None,
+                 dry_run: bool = False, download_fn: Callable[..., str] = hf_snapshot_download) -> int:
+    """What the download scripts do once their flags are parsed: plan, fetch, one-line error (exit 2) or a summary."""
+    try:
+        items = make_plan()
+        run_downloads(items, download_fn=download_fn, token=token, dry_run=dry_run)
+    except DownloadError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("dry run: nothing downloaded" if dry_run else f"done: {len(items)} repositories in {checkpoint_dir}")
+    return 0
 
 
 def run_downloads(items: Sequence[DownloadItem], download_fn: Callable[..., str] = hf_snapshot_download,
