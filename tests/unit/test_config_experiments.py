@@ -192,3 +192,37 @@ def test_text_width_checks_name_the_keys():
     with pytest.raises(ConfigError, match=r"100352-wide .* takes 1024 .*use_crossattn_projection=True"):
         validate_config(compose("model=action_conditioned_video2world_fsdp_rectified_flow",
                                 "net=cosmos_v1_2B_action_conditioned"))
+
+
+def test_list_marks_cpu_and_gpu_experiments():
+    from cosmos_predict2.configs.registry import listing
+
+    lines = {line.split()[0]: line for line in listing("experiment")}
+    assert lines["tiny_video2world_action_bridge_2frames"].split()[1] == "[cpu]"
+    assert lines["video2world_action_bridge_2frames"].split()[1] == "[gpu]"
+    assert "(alias of action_conditional_predict2_video2world_2b_training)" in \
+        lines["action_conditioned_predict2_video2world_2b_training"]
+    assert listing("net") == sorted(registered_options("net"))  # other groups: plain names
+
+
+def test_output_root_and_timestamped_job_names(monkeypatch, caplog):
+    """Predict2.5 experiments write under upstream's /tmp/imaginaire4-output when IMAGINAIRE_OUTPUT_ROOT is unset
+    (the guide's conversion block relies on it) and say so; a ${now:...} job name is warned about at launch."""
+    import logging
+
+    from cosmos_predict2.trainer.launch import _log_job_dir_notes
+
+    for key in ("IMAGINAIRE_OUTPUT_ROOT", "OUTPUT_ROOT"):
+        monkeypatch.delenv(key, raising=False)
+    p25 = compose("experiment=ac_reason_embeddings_rectified_flow_2b_256_320")
+    assert p25.job.path_local == ("/tmp/imaginaire4-output/cosmos_predict2_action_conditioned/cosmos_predict_v2p5/"
+                                  "2b_bridge_action_conditioned")
+    p2 = compose("experiment=action_conditional_predict2_video2world_2b_training")
+    assert p2.job.path_local.startswith("checkpoints/posttraining/video2world/action_conditional_predict2_video2world_")
+    with caplog.at_level(logging.WARNING):
+        _log_job_dir_notes(p25)
+        _log_job_dir_notes(p2)
+    text = caplog.text
+    assert "IMAGINAIRE_OUTPUT_ROOT is not set" in text and "contains ${now:...}" in text
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", "/data/out")
+    assert p25.job.path_local.startswith("/data/out/cosmos_predict2_action_conditioned/")
