@@ -65,6 +65,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used (missing, unreadable, not matching the net); says how to fix it."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint file that asks to import or call something a checkpoint never holds (refused unread)."""
+
+
 def peak_rss_gib() -> float:
     """Peak resident memory of this process so far (GiB; file-backed pages of mapped files included)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -249,14 +253,11 @@ class _DcpSource(_Source):
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
-        from torch.distributed.checkpoint import FileSystemReader
         from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
-        try:
-            self.metadata = FileSystemReader(path).read_metadata()
-        except Exception as err:  # noqa: BLE001 - any parse failure is a broken file
-            raise CheckpointError(f"{path}/.metadata cannot be read ({type(err).__name__}: {err}); the checkpoint is "
-                                  "truncated or not a DCP checkpoint; re-save or pick another iteration.") from err
+        from cosmos_predict2.checkpoint.safe_dcp import read_dcp_metadata
+
+        self.metadata = read_dcp_metadata(path)  # never unpickles anything but DCP metadata
         self._check_shard_sizes()
         items = self.metadata.state_dict_metadata
         self.names = _normalised_names(items)
@@ -283,16 +284,15 @@ class _DcpSource(_Source):
     def _load(self, targets: dict[str, torch.Tensor]) -> None:
         """DCP-load ``{normalised key: tensor or DTensor}`` (each rank reads only its shards)."""
         import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
+        from torch.distributed.checkpoint import DefaultLoadPlanner
+
+        from cosmos_predict2.checkpoint.safe_dcp import SafeFileSystemReader, read_error
 
         try:
-            dcp.load({self.names[k]: v for k, v in targets.items()}, storage_reader=FileSystemReader(self.path),
+            dcp.load({self.names[k]: v for k, v in targets.items()}, storage_reader=SafeFileSystemReader(self.path),
                      planner=DefaultLoadPlanner(allow_partial_load=True))
-        except (Exception, CheckpointException) as err:  # noqa: BLE001 - broken shard files surface here
-            lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
-            raise CheckpointError(f"DCP checkpoint {self.path} cannot be read ({type(err).__name__}: "
-                                  f"{(lines[-1] if lines else '')[:200]}); a .distcp file is missing or truncated; "
-                                  "re-save it or pick another iteration.") from err
+        except (Exception, CheckpointException) as err:  # noqa: BLE001 - broken or refused shard files surface here
+            raise read_error(self.path, err) from None
 
     def read(self, key: str, index: Optional[tuple] = None) -> torch.Tensor:
         items = self.metadata.state_dict_metadata[self.names[key]]
@@ -302,10 +302,11 @@ class _DcpSource(_Source):
 
     def read_all(self, progress: bool, batch_size: int = 16) -> dict[str, Any]:
         """Every entry as plain CPU objects, without a process group, in batches (progress bar)."""
-        from torch.distributed.checkpoint import FileSystemReader
         from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner
         from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
         from tqdm import tqdm
+
+        from cosmos_predict2.checkpoint.safe_dcp import SafeFileSystemReader, read_error
 
         raw_keys = sorted(self.metadata.state_dict_metadata)
         out: dict[str, Any] = {}
@@ -316,13 +317,10 @@ class _DcpSource(_Source):
                 chunk = raw_keys[i:i + batch_size]
                 sd: dict[str, Any] = {}
                 try:
-                    _load_state_dict(sd, storage_reader=FileSystemReader(self.path),
+                    _load_state_dict(sd, storage_reader=SafeFileSystemReader(self.path),
                                      planner=_EmptyStateDictLoadPlanner(keys=set(chunk)), no_dist=True)
-                except (Exception, CheckpointException) as err:  # noqa: BLE001 - broken shard files surface here
-                    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
-                    raise CheckpointError(f"DCP checkpoint {self.path} cannot be read ({type(err).__name__}: "
-                                          f"{(lines[-1] if lines else '')[:200]}); a .distcp file is missing or "
-                                          "truncated; re-save it or pick another iteration.") from err
+                except (Exception, CheckpointException) as err:  # noqa: BLE001 - broken or refused shard files
+                    raise read_error(self.path, err) from None
                 out.update(_flatten(sd))
                 bar.update(len(chunk))
         return {k: out[raw] for k, raw in self.names.items() if raw in out}

@@ -7,17 +7,16 @@ scalars may appear. Anything else (``os.system``, ``builtins.eval``, ...) raises
 
 from __future__ import annotations
 
-import _compat_pickle
-import io
 import os
-import pickle
 
 import numpy as np
 
 from cosmos_predict2.data.errors import DataError, UnsafePickleError
+from cosmos_predict2.utils.restricted_pickle import RefusedGlobal, restricted_loads
 
-# (module, name) pairs a numpy-array pickle legitimately needs (numpy 1.x and 2.x module paths).
-_ALLOWED = {
+# (module, name) pairs a numpy-array pickle legitimately needs (numpy 1.x and 2.x module paths); plain
+# containers are always allowed (utils/restricted_pickle.py)
+_NUMPY = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"),
@@ -26,36 +25,7 @@ _ALLOWED = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy.core.numeric", "_frombuffer"),
     ("numpy._core.numeric", "_frombuffer"),
-    ("builtins", "list"),
-    ("builtins", "tuple"),
-    ("builtins", "dict"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "bytearray"),
-    ("builtins", "complex"),
-    ("collections", "OrderedDict"),
-    ("_codecs", "encode"),  # how protocol-2 pickles store bytes
 }
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def __init__(self, file, path: str):
-        super().__init__(file)
-        self._path = path
-
-    def find_class(self, module, name):
-        if (module, name) in _compat_pickle.NAME_MAPPING:  # protocol <= 2 names (__builtin__, copy_reg)
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        elif module in _compat_pickle.IMPORT_MAPPING:
-            module = _compat_pickle.IMPORT_MAPPING[module]
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise UnsafePickleError(
-            self._path,
-            f"pickle refers to '{module}.{name}', which is not a plain container or numpy array; "
-            "refusing to load it (it could run code)",
-            "regenerate the file with scripts/get_t5_embeddings.py",
-        )
 
 
 def safe_load_pickle(path: str | os.PathLike):
@@ -66,9 +36,11 @@ def safe_load_pickle(path: str | os.PathLike):
     with open(path, "rb") as f:
         data = f.read()
     try:
-        return _SafeUnpickler(io.BytesIO(data), path).load()
-    except UnsafePickleError:
-        raise
+        return restricted_loads(data, _NUMPY)
+    except RefusedGlobal as e:
+        raise UnsafePickleError(
+            path, f"pickle refers to '{e.module}.{e.name}', which is not a plain container or numpy array; "
+            "refusing to load it (it could run code)", "regenerate the file with scripts/get_t5_embeddings.py") from None
     except Exception as e:
         raise DataError(path, f"cannot unpickle embedding file ({type(e).__name__}: {e})",
                         "regenerate it with scripts/get_t5_embeddings.py") from e

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from cosmos_predict2.utils.files import atomic_write_bytes
+
 DEFAULT_T5_ID = "google-t5/t5-11b"
 DOWNLOAD_HINT = (
     "Download it with `huggingface-cli download google-t5/t5-11b --local-dir checkpoints/google-t5/t5-11b` "
@@ -111,15 +113,16 @@ class T5TextEncoder:
 
 
 def save_embedding_pickle(path: str, emb_N_D: np.ndarray) -> None:
-    """Write the ``t5_xxl/<name>.pickle`` format: a list holding one float16 array (n_tokens, D)."""
-    with open(path, "wb") as f:
-        pickle.dump([np.asarray(emb_N_D, dtype=np.float16)], f)
+    """Write the ``t5_xxl/<name>.pickle`` format (atomically): a list holding one float16 array (n_tokens, D)."""
+    atomic_write_bytes(path, pickle.dumps([np.asarray(emb_N_D, dtype=np.float16)]))
 
 
 def load_embedding_pickle(path: str) -> np.ndarray:
-    """Read a ``t5_xxl/<name>.pickle`` file back as its float16 array (n_tokens, D)."""
-    with open(path, "rb") as f:
-        obj = pickle.load(f)
+    """Read a ``t5_xxl/<name>.pickle`` file back as its float16 array (n_tokens, D); the file is unpickled
+    with the safe loader (plain containers and numpy data only: a crafted pickle cannot run code)."""
+    from cosmos_predict2.data.safe_pickle import safe_load_pickle
+
+    obj = safe_load_pickle(path)
     if not (isinstance(obj, list) and len(obj) == 1 and isinstance(obj[0], np.ndarray) and obj[0].ndim == 2):
         raise ValueError(f"{path!r} is not a T5 embedding pickle (expected a list with one (n_tokens, D) array)")
     return obj[0]

@@ -61,9 +61,12 @@ class Finding:
     path: str
     problem: str
     fix: Optional[str] = None
+    label: Optional[str] = None  # what the fix line is called; default: "fix" for a misfit, else "get it"
 
     @property
     def fix_label(self) -> str:
+        if self.label:
+            return self.label
         return "fix" if self.problem.startswith("does not fit") else "get it"
 
     def lines(self) -> list[str]:
@@ -130,7 +133,7 @@ def _weight_findings(config: Any) -> list[Finding]:
 def _fit_findings(config: Any, path: str, key: str) -> list[Finding]:
     """The weights file against the net's options (the net built on the meta device, the file's metadata only):
     a released file whose layout the experiment's net does not have is reported here, in seconds."""
-    from cosmos_predict2.checkpoint.weights import CheckpointError, match_net_node
+    from cosmos_predict2.checkpoint.weights import CheckpointError, UnsafeCheckpointError, match_net_node
 
     mcfg = node_get(config.model, "config", default=None)
     net_node = node_get(mcfg, "net", default=None)
@@ -139,6 +142,9 @@ def _fit_findings(config: Any, path: str, key: str) -> list[Finding]:
     new_modules = list(node_get(mcfg, "model_manager_config", "new_modules", default=[]) or [])
     try:
         match_net_node(net_node, path, new_modules=new_modules, what=key)
+    except UnsafeCheckpointError as err:  # names the refused file inside the checkpoint
+        problem, _, fix = str(err).rpartition("; ")
+        return [Finding(key, path, problem, fix, label="fix")]
     except CheckpointError as err:
         problem = str(err)
         fix = problem.rsplit("; ", 1)[-1].rstrip(".") if "; " in problem else "pick the experiment it was trained with"
