@@ -47,9 +47,15 @@ def encode_prompt_files(jobs: list[tuple[str, str]], model: str, max_length: int
 def encode_metas(dataset_path: str, model: str = DEFAULT_T5, max_length: int | None = None,
                  batch_size: int = 8, device: str = "cpu") -> tuple[int, int]:
     """metas/*.txt -> t5_xxl/*.pickle, skipping existing pickles. Returns (written, skipped)."""
+    from cosmos_predict2.data.errors import DataError
+
+    if not os.path.isdir(dataset_path):
+        raise DataError(dataset_path, "dataset folder does not exist",
+                        "pass --dataset_path DIR of a video-text dataset (videos/*.mp4 + metas/*.txt)")
     metas = sorted(glob.glob(os.path.join(dataset_path, "metas", "*.txt")))
     if not metas:
-        raise SystemExit(f"error: no metas/*.txt under {dataset_path}")
+        raise DataError(dataset_path, "no metas/*.txt captions to encode",
+                        "write one metas/<clip>.txt caption per videos/<clip>.mp4, or pass the dataset folder that has them")
     jobs, skipped = [], 0
     for m in metas:
         out = os.path.join(dataset_path, "t5_xxl", os.path.splitext(os.path.basename(m))[0] + ".pickle")
@@ -69,7 +75,16 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
-    written, skipped = encode_metas(a.dataset_path, a.cache_dir, a.max_length, a.batch_size, a.device)
+    from cosmos_predict2.data.errors import DataError
+
+    try:
+        written, skipped = encode_metas(a.dataset_path, a.cache_dir, a.max_length, a.batch_size, a.device)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:  # the T5 encoder (--cache_dir) is not there
+        print(f"error: --cache_dir {a.cache_dir}: {err}", file=sys.stderr)
+        return 2
     print(f"done: {written} embeddings written, {skipped} already present, in {a.dataset_path}/t5_xxl")
     return 0
 

@@ -18,6 +18,7 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.video_text import read_groot_metadata_csv
 from scripts.get_t5_embeddings import DEFAULT_T5, encode_prompt_files
 
@@ -26,7 +27,13 @@ DEFAULT_PREFIX = "The robot arm is performing a task. "
 
 def write_metas(dataset_path: str, meta_csv: str | None = None, prompt_prefix: str = DEFAULT_PREFIX) -> list[tuple[str, str]]:
     """Write metas/<basename>.txt for every csv row; returns [(prompt, t5 pickle path)] still to encode."""
-    rows = read_groot_metadata_csv(meta_csv or os.path.join(dataset_path, "metadata.csv"))
+    csv = meta_csv or os.path.join(dataset_path, "metadata.csv")
+    if not os.path.isfile(csv):
+        raise DataError(csv, "metadata csv does not exist",
+                        "pass --dataset_path DIR that holds metadata.csv (as downloaded from nvidia/GR1-100), or --meta_csv PATH")
+    rows = read_groot_metadata_csv(csv)
+    if not rows:
+        raise DataError(csv, "has no rows after the header", "expected one 'video_filename,prompt' line per video")
     os.makedirs(os.path.join(dataset_path, "metas"), exist_ok=True)
     jobs = []
     for video, prompt in rows:
@@ -50,8 +57,15 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
-    jobs = write_metas(a.dataset_path, a.meta_csv, a.prompt_prefix)
-    written = encode_prompt_files(jobs, a.cache_dir, a.max_length, a.batch_size, a.device)
+    try:
+        jobs = write_metas(a.dataset_path, a.meta_csv, a.prompt_prefix)
+        written = encode_prompt_files(jobs, a.cache_dir, a.max_length, a.batch_size, a.device)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:  # the T5 encoder (--cache_dir) is not there
+        print(f"error: --cache_dir {a.cache_dir}: {err}", file=sys.stderr)
+        return 2
     print(f"done: metas written for {a.dataset_path}; {written} embeddings written")
     return 0
 

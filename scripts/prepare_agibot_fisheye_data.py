@@ -12,6 +12,9 @@ Source tree: ``<data_dir>/observations/<task>/<episode>/videos/<camera>.mp4``.
 Output: ``<output_dir>/{train,val}/videos/task_<t>_episode_<e>_window_<w>_frame_<s>-<e>.mp4``
 (default output_dir ``datasets/agibot_<camera>``), plus ``metas/<clip>.txt`` when a captions jsonl
 (fields video_clip, caption, episode_id) is given. Windows are cut with imageio-ffmpeg's ffmpeg.
+A source tree without any ``<camera>.mp4`` (wrong --data_dir / --task_ids / --camera), unknown
+--val_episode_ids or a missing --captions_jsonl is one ``error:`` line and exit code 2, before anything is
+cut or deleted.
 """
 
 from __future__ import annotations
@@ -122,7 +125,38 @@ def write_captions(out_dir: str, jsonl: str, val_ids: set[str]) -> int:
     return n
 
 
+class InputError(Exception):
+    """A missing / unusable input: one line naming it and the fix (exit code 2)."""
+
+
+def check_source(data_dir: str, task_ids: list[str], camera: str) -> list[str]:
+    """Episode folders that hold ``videos/<camera>.mp4``; InputError when there are none (nothing to do)."""
+    eps = [ep for t in task_ids for ep in episode_dirs(data_dir, t)]
+    tasks = task_ids[0] if len(task_ids) == 1 else "{" + ",".join(task_ids) + "}"
+    where = os.path.join(data_dir, "observations", tasks)
+    if not eps:
+        raise InputError(f"no episode folders under {where}/ (expected <data_dir>/observations/<task>/<episode>/videos/"
+                         f"{camera}.mp4): download them first (run without --split-only / --delete-only) or pass "
+                         f"--data_dir / --task_ids of an existing download")
+    with_cam = [ep for ep in eps if os.path.isfile(os.path.join(ep, "videos", f"{camera}.mp4"))]
+    if not with_cam:
+        found = sorted({os.path.splitext(os.path.basename(f))[0]
+                        for ep in eps for f in glob.glob(os.path.join(ep, "videos", "*.mp4"))})
+        seen = f"cameras found: {', '.join(found[:8])}" if found else "no videos/*.mp4 found at all"
+        raise InputError(f"none of the {len(eps)} episodes under {where}/ has videos/{camera}.mp4: "
+                         f"pass --camera NAME ({seen})")
+    return with_cam
+
+
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task_ids", nargs="+", default=["327"])
     p.add_argument("--data_dir", default="datasets/agibot")
@@ -138,9 +172,20 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     out = a.output_dir or f"datasets/agibot_{a.camera}"
     if a.split_only:
+        eps = check_source(a.data_dir, a.task_ids, a.camera)
+        if a.captions_jsonl and not os.path.isfile(a.captions_jsonl):
+            raise InputError(f"--captions_jsonl {a.captions_jsonl} does not exist; pass the captions file or leave "
+                             f"the flag out")
+        unknown = sorted(set(map(str, a.val_episode_ids)) - {os.path.basename(ep) for ep in eps})
+        if unknown:
+            raise InputError(f"--val_episode_ids {' '.join(unknown)}: no such episode with videos/{a.camera}.mp4 under "
+                             f"{a.data_dir}/observations/ (e.g. {', '.join(os.path.basename(e) for e in eps[:3])})")
         jsonl = a.captions_jsonl or (f"datasets/agibot_{a.camera}.jsonl" if os.path.isfile(f"datasets/agibot_{a.camera}.jsonl") else None)
         counts = split(a.data_dir, out, a.task_ids, a.camera, set(map(str, a.val_episode_ids)), a.window_size,
                        a.min_last_window, jsonl)
+        if not counts.get("train", 0) + counts.get("val", 0):
+            raise InputError(f"no clips cut from the {len(eps)} episode videos ({a.camera}.mp4) under "
+                             f"{a.data_dir}/observations/: they hold no frames; re-download or re-extract them")
         print(f"done: {counts.get('train', 0)} train and {counts.get('val', 0)} val clips in {out}"
               + (f"; {counts['captions']} captions" if "captions" in counts else ""))
         return 0
@@ -148,6 +193,7 @@ def main(argv=None) -> int:
         download(a.data_dir, a.task_ids)
         n = extract(a.data_dir, a.task_ids, a.keep_tar)
         print(f"extracted {n} tar files")
+    check_source(a.data_dir, a.task_ids, a.camera)  # before deleting: a wrong --camera would empty every episode
     kept = clean(a.data_dir, a.task_ids, a.camera)
     print(f"done: {kept} episodes with {a.camera}.mp4 in {a.data_dir}/observations")
     return 0

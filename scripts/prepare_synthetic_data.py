@@ -54,6 +54,9 @@ def main(argv=None) -> int:
     cfg = SyntheticConfig(height=a.height, width=a.width, frames=a.frames, fps=a.fps, num_objects=a.num_objects,
                           yaw_range=a.yaw_range, gripper_scale=a.gripper_scale)
     try:
+        if a.episodes < 1:
+            raise ValueError(f"--episodes {a.episodes}: nothing to generate; pass --episodes N with N >= 1 "
+                             f"(default 40)")
         cfg.check()
         ratio = parse_split_ratio(a.split_ratio)
     except ValueError as e:

@@ -55,20 +55,26 @@ def main(argv: list[str] | None = None) -> int:
         from cosmos_predict2.configs.compose import load_config_module
         from cosmos_predict2.configs.registry import listing
 
-        load_config_module(args.config)()
-        print("\n".join(listing(args.list)))
+        try:
+            load_config_module(args.config)()
+            print("\n".join(listing(args.list)))
+        except ConfigError as err:
+            print(f"config error: {err}", file=sys.stderr)
+            return 2
         return 0
     try:
         config = compose_config(args.config, args.opts)
         world_size = args.world_size if args.world_size is not None else (
             int(os.environ["WORLD_SIZE"]) if "WORLD_SIZE" in os.environ else None)
-        notes = validate_config(config, world_size if (args.dryrun or world_size is not None) else None)
+        if args.dryrun and world_size is None:  # the plan --dryrun shows: the experiment's own FSDP group
+            world_size = default_world_size(config)
+        notes = validate_config(config, world_size)
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2
     if args.dryrun:
         try:
-            return dryrun(config, notes, world_size or default_world_size(config))
+            return dryrun(config, notes, world_size)
         except ConfigError as err:
             print(f"config error: {err}", file=sys.stderr)
             return 2

@@ -7,10 +7,13 @@ Group names follow the upstream spelling; a few upstream aliases are accepted:
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+
+from cosmos_predict2.configs.errors import ConfigError
 
 # group name -> package it merges into
 GROUP_PACKAGES: dict[str, str] = {
@@ -133,7 +136,16 @@ def is_cpu_experiment(name: str) -> bool:
 
 
 def listing(group: str) -> list[str]:
-    """``--list GROUP`` lines: option names; experiments marked ``[cpu]`` (trains on a CPU) or ``[gpu]``."""
+    """``--list GROUP`` lines: option names; experiments marked ``[cpu]`` (trains on a CPU) or ``[gpu]``.
+
+    An unknown group is a :class:`~cosmos_predict2.configs.errors.ConfigError` naming the known groups.
+    """
+    if canonical_group(group) not in GROUP_PACKAGES:
+        near = difflib.get_close_matches(group, list(GROUP_PACKAGES) + list(GROUP_ALIASES), n=3, cutoff=0.6)
+        hint = f" Did you mean: {', '.join(near)}?" if near else ""
+        raise ConfigError(f"unknown config group {group!r} for --list.{hint} Known groups: "
+                          f"{', '.join(GROUP_PACKAGES)} (aliases: {', '.join(GROUP_ALIASES)}); "
+                          f"e.g. --list experiment")
     names = sorted(registered_options(group))
     if canonical_group(group) != "experiment":
         return names

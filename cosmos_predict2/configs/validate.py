@@ -16,10 +16,54 @@ from cosmos_predict2.configs.schema import Config
 
 TEMPORAL_COMPRESSION = 4
 SPATIAL_FACTOR = 16  # 8x VAE downsampling x 2x2 patches
+NO_EXPERIMENT = ("no experiment chosen (the config has no model to train): add `-- experiment=NAME` to the command "
+                 "line; list the experiments with `python -m scripts.train --list experiment`")
+
+
+def valid_shard_sizes(world_size: int, context_parallel_size: int) -> list[int]:
+    """``model.config.fsdp_shard_size`` values that split ``world_size`` ranks into whole FSDP shard groups:
+    the divisors of the world size that are multiples of the context-parallel size (-1 = the whole world)."""
+    cp = max(1, int(context_parallel_size))
+    return [s for s in range(cp, int(world_size) + 1, cp) if world_size % s == 0]
+
+
+def _shard_size(fsdp_shard_size) -> int:
+    if fsdp_shard_size is None:
+        return -1
+    try:
+        return int(fsdp_shard_size)
+    except (TypeError, ValueError):
+        raise ConfigError(f"model.config.fsdp_shard_size must be an integer (-1 = the whole world), "
+                          f"got {fsdp_shard_size!r}") from None
+
+
+def check_shard_size(fsdp_shard_size, context_parallel_size: int) -> int:
+    """The checks of ``fsdp_shard_size`` that hold for every world size; returns it as an int (None -> -1)."""
+    size, cp = _shard_size(fsdp_shard_size), int(context_parallel_size)
+    if size < -1:
+        raise ConfigError(f"model.config.fsdp_shard_size must be -1 (whole world), 0 (off) or > 0, got {size}")
+    if size > 1 and cp >= 1 and size % cp != 0:
+        sizes = [cp * k for k in range(1, 5)]
+        raise ConfigError(
+            f"model.config.fsdp_shard_size={size} is not a multiple of model_parallel.context_parallel_size={cp} "
+            f"(context-parallel ranks share one FSDP shard group); set model.config.fsdp_shard_size to a multiple "
+            f"of {cp} (e.g. {', '.join(map(str, sizes))}) or -1 for the whole world")
+    return size
 
 
 def parallel_layout(world_size: int, fsdp_shard_size: int, context_parallel_size: int) -> dict:
-    """(replicate, shard, cp) sizes of the device mesh; raises ConfigError with the fix when impossible."""
+    """(replicate, shard, cp) sizes of the device mesh; raises ConfigError with the fix when impossible.
+
+    ``fsdp_shard_size``: -1 / None = one shard group over the whole world (FSDP); 0 or 1 = no sharding beyond
+    the context-parallel group; N = shard groups of N ranks, replicated world/N times (HSDP). N must divide the
+    world size and be a multiple of the context-parallel size. An N that is a multiple of the world size (an
+    experiment written for a bigger cluster, e.g. 8 on 2 ranks) shards over the whole world; any other N is an
+    error listing the valid sizes, never rounded to one.
+    """
+    world_size = int(world_size)
+    if world_size < 1:
+        raise ConfigError(f"the world size (--world-size / number of launched processes) must be >= 1, "
+                          f"got {world_size}")
     cp = int(context_parallel_size)
     if cp < 1:
         raise ConfigError(f"model_parallel.context_parallel_size must be >= 1, got {cp}")
@@ -30,21 +74,22 @@ def parallel_layout(world_size: int, fsdp_shard_size: int, context_parallel_size
     dp = world_size // cp
     # FSDP shards parameters over ``shard`` ranks; context-parallel ranks are part of a shard group
     # (they hold different sequence pieces of the same sample), so a group is dp_shard x cp ranks.
-    if fsdp_shard_size in (-1, None):
+    size = check_shard_size(fsdp_shard_size, cp)
+    if size == -1:
         shard = world_size
-    elif fsdp_shard_size in (0, 1):
+    elif size in (0, 1):
         shard = cp
-    elif fsdp_shard_size < -1:
-        raise ConfigError(f"model.config.fsdp_shard_size must be -1 (whole world), 0 (off) or > 0, got {fsdp_shard_size}")
+    elif size % world_size == 0:  # the whole world is (a piece of) one shard group of the experiment's layout
+        shard = world_size
+    elif world_size % size == 0:
+        shard = size
     else:
-        shard = min(int(fsdp_shard_size), world_size)
-        if shard % cp != 0 or world_size % shard != 0:
-            good = [s for s in range(cp, world_size + 1, cp) if world_size % s == 0]
-            raise ConfigError(
-                f"cannot split world size {world_size} into FSDP shard groups of model.config.fsdp_shard_size="
-                f"{fsdp_shard_size} with model_parallel.context_parallel_size={cp}: the shard group size must divide "
-                f"the world size and be a multiple of the context-parallel size; valid shard sizes here: {good} "
-                f"(or -1 for the whole world), or launch a multiple of {shard} processes")
+        good = valid_shard_sizes(world_size, cp)
+        raise ConfigError(
+            f"model.config.fsdp_shard_size={size} cannot split world size {world_size} into FSDP shard groups "
+            f"(model_parallel.context_parallel_size={cp}): a shard group must divide the world size (a multiple of "
+            f"the world size shards over the whole world); valid shard sizes here: {good} or -1 (the whole world); "
+            f"set model.config.fsdp_shard_size to one of them or launch a multiple of {size} processes")
     return dict(replicate=world_size // shard, shard=shard // cp, cp=cp, dp=dp)
 
 
@@ -121,6 +166,8 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
     ``world_size=None`` checks only what does not depend on the number of processes.
     """
     notes: list[str] = []
+    if config.model is None:
+        raise ConfigError(NO_EXPERIMENT)
     mcfg = node_get(config.model, "config", default={})
     cp = int(config.model_parallel.context_parallel_size)
     if cp < 1:
@@ -179,9 +226,12 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
             raise ConfigError(
                 f"{split}.dataset.num_frames={data_frames} differs from model.config.num_video_frames={frames}; "
                 f"set both to the same value")
+    shard = check_shard_size(node_get(mcfg, "fsdp_shard_size", default=-1), cp)
     if world_size is not None:
-        shard = node_get(mcfg, "fsdp_shard_size", default=-1)
-        layout = parallel_layout(int(world_size), shard if shard is not None else -1, cp)
+        layout = parallel_layout(int(world_size), shard, cp)
+        if shard > int(world_size):
+            notes.append(f"model.config.fsdp_shard_size={shard} is larger than the world size {world_size}: "
+                         f"parameters are sharded over all {world_size} ranks")
         notes.append(f"layout for world size {world_size}: replicate {layout['replicate']} x data shard "
                      f"{layout['shard']} x context parallel {layout['cp']} (FSDP group {layout['shard'] * layout['cp']} ranks)")
     return notes

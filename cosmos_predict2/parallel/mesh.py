@@ -67,7 +67,13 @@ class ParallelDims:
 
 def build_parallel_dims(world_size: int, fsdp_shard_size: int, context_parallel_size: int,
                         device_type: str = "cpu") -> ParallelDims:
-    """Create the device mesh (collective: every rank must call it)."""
+    """Create the device mesh (collective: every rank must call it).
+
+    A layout the world cannot hold (``fsdp_shard_size`` that neither divides nor is a multiple of the world
+    size, or is not a multiple of the context-parallel size; a world not divisible by the context-parallel size)
+    raises :class:`~cosmos_predict2.configs.errors.ConfigError` (a ValueError) naming the config key and the
+    valid sizes, before any process group is touched; a size is never rounded to a valid one.
+    """
     layout = parallel_layout(world_size, fsdp_shard_size, context_parallel_size)
     dims = ParallelDims(world_size, layout["replicate"], layout["shard"], layout["cp"])
     mesh = init_device_mesh(device_type, (dims.replicate, dims.shard, dims.cp),

@@ -118,12 +118,88 @@ def test_parallel_layouts():
     assert parallel_layout(8, 8, 2) == dict(replicate=1, shard=4, cp=2, dp=4)
     assert parallel_layout(32, 32, 8) == dict(replicate=1, shard=4, cp=8, dp=4)
     assert parallel_layout(16, 8, 1) == dict(replicate=2, shard=8, cp=1, dp=16)
-    assert parallel_layout(2, 8, 1)["shard"] == 2  # shard size is capped at the world size
+    assert parallel_layout(2, 8, 1)["shard"] == 2  # a multiple of the world size: shard over the whole world
     assert parallel_layout(4, -1, 1) == dict(replicate=1, shard=4, cp=1, dp=4)
+    assert parallel_layout(4, None, 2) == dict(replicate=1, shard=2, cp=2, dp=2)
+    assert parallel_layout(8, 0, 2) == dict(replicate=4, shard=1, cp=2, dp=4)
     with pytest.raises(ConfigError, match="not divisible by model_parallel.context_parallel_size=8"):
         parallel_layout(12, 32, 8)
     with pytest.raises(ConfigError, match="valid shard sizes here"):
         parallel_layout(12, 8, 1)
+
+
+@pytest.mark.parametrize("world,shard,cp,expected", [
+    (2, 3, 1, r"fsdp_shard_size=3 cannot split world size 2 .* valid shard sizes here: \[1, 2\] or -1"),
+    (6, 4, 1, r"fsdp_shard_size=4 cannot split world size 6 .* valid shard sizes here: \[1, 2, 3, 6\] or -1"),
+    (8, 3, 2, r"fsdp_shard_size=3 is not a multiple of model_parallel.context_parallel_size=2"),
+    (8, 6, 2, r"fsdp_shard_size=6 cannot split world size 8 .* valid shard sizes here: \[2, 4, 8\] or -1"),
+    (4, -2, 1, r"fsdp_shard_size must be -1 \(whole world\), 0 \(off\) or > 0, got -2"),
+    (0, -1, 1, r"world size .* must be >= 1, got 0"),
+])
+def test_shard_sizes_the_world_cannot_hold_are_errors_not_rounded(world, shard, cp, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parallel_layout(world, shard, cp)
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_dryrun_refuses_a_shard_size_that_does_not_divide_the_world(tmp_path, capsys):
+    base = ["--dryrun", "--world-size", "2", "--", "experiment=tiny_action_conditioned_bridge"]
+    assert main([*base, "model.config.fsdp_shard_size=3"]) == 2
+    out, err = capsys.readouterr()
+    line = _one_line(err)
+    assert line.startswith("config error: model.config.fsdp_shard_size=3 cannot split world size 2")
+    assert "valid shard sizes here: [1, 2] or -1" in line
+    assert out == "" and not (tmp_path / "out").exists()  # nothing printed, no config.yaml / memory plan written
+    # without --world-size the dry run plans the experiment's own group, and a size that is no multiple of the
+    # context-parallel size fails for every world size
+    assert main(["--dryrun", "--", "experiment=tiny_action_conditioned_bridge", "model_parallel.context_parallel_size=2",
+                 "model.config.fsdp_shard_size=3"]) == 2
+    assert "fsdp_shard_size=3 is not a multiple of model_parallel.context_parallel_size=2" in _one_line(
+        capsys.readouterr().err)
+    # a multiple of the world size shards over the whole world, and the dry run says so
+    assert main([*base, "model.config.fsdp_shard_size=8"]) == 0
+    assert "[dryrun] model.config.fsdp_shard_size=8 is larger than the world size 2: parameters are sharded " \
+           "over all 2 ranks" in capsys.readouterr().out
+
+
+def test_launch_refuses_the_layout_before_building(monkeypatch, capsys):
+    import cosmos_predict2.trainer.launch as launch_module
+
+    monkeypatch.setattr(launch_module, "launch", lambda *a, **k: pytest.fail("launch() reached"))
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun --nproc_per_node=2 sets
+    assert main(["--", "experiment=tiny_action_conditioned_bridge", "model.config.fsdp_shard_size=3"]) == 2
+    assert "model.config.fsdp_shard_size=3 cannot split world size 2" in _one_line(capsys.readouterr().err)
+    cfg = compose("experiment=tiny_action_conditioned_bridge", "model.config.fsdp_shard_size=3")
+    with pytest.raises(ConfigError, match="valid shard sizes here: \\[1, 2\\]"):
+        validate_config(cfg, 2)  # what launch.build() runs on every rank before the mesh
+
+
+@pytest.mark.parametrize("argv", [[], ["--dryrun"], ["--dryrun", "--world-size", "2"], ["--", "trainer.max_iter=5"]],
+                         ids=["train", "dryrun", "dryrun-world", "overrides-only"])
+def test_no_experiment_is_an_error(argv, tmp_path, capsys):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    line = _one_line(err)
+    assert line.startswith("config error: no experiment chosen") and "-- experiment=NAME" in line
+    assert "--list experiment" in line
+    assert out == "" and not (tmp_path / "out").exists()
+
+
+def test_list_of_an_unknown_group_names_the_known_groups(capsys):
+    assert main(["--list", "foo"]) == 2
+    out, err = capsys.readouterr()
+    line = _one_line(err)
+    assert line.startswith("config error: unknown config group 'foo' for --list.") and out == ""
+    assert "Known groups: data_train, data_val, optimizer" in line and "experiment" in line
+    assert main(["--list", "experimnt"]) == 2
+    assert "Did you mean: experiment?" in capsys.readouterr().err
+    assert main(["--list", "dataloader_train"]) == 0  # aliases still list
+    assert "bridge_train" in capsys.readouterr().out.split()
 
 
 @pytest.mark.parametrize("overrides,world,expected", [

@@ -45,3 +45,43 @@ def test_benchmark_dataloader_runs(tmp_path):
                 "--height", "32", "--width", "32", "--episodes", "2", "--frames", "16", "--num_frames", "5"])
     lines = [ln for ln in out.splitlines() if ln.startswith(("bridge", "video_text"))]
     assert len(lines) == 2 and all(len(ln.split()) == 7 for ln in lines)
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_t5_scripts_without_inputs_are_errors(tmp_path, capsys):
+    from scripts.get_t5_embeddings import main as t5_main
+    from scripts.get_t5_embeddings_from_groot_dataset import main as groot_main
+
+    missing, empty = tmp_path / "missing", tmp_path / "empty"
+    os.makedirs(empty / "videos")
+    assert t5_main(["--dataset_path", str(missing)]) == 2
+    std, err = capsys.readouterr()
+    assert _one_line(err) == f"error: {missing}: dataset folder does not exist (fix: pass --dataset_path DIR of a " \
+                             f"video-text dataset (videos/*.mp4 + metas/*.txt))" and std == ""
+    assert t5_main(["--dataset_path", str(empty)]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"error: {empty}: no metas/*.txt captions to encode")
+    os.makedirs(empty / "metas")
+    (empty / "metas" / "a.txt").write_text("a caption")
+    assert t5_main(["--dataset_path", str(empty), "--cache_dir", str(tmp_path / "no_t5")]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"error: --cache_dir {tmp_path / 'no_t5'}: ")
+    assert not (empty / "t5_xxl").exists()
+    assert groot_main(["--dataset_path", str(missing)]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"error: {missing}/metadata.csv: metadata csv does not exist")
+    (empty / "metadata.csv").write_text("video,prompt\n")
+    assert groot_main(["--dataset_path", str(empty)]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"error: {empty}/metadata.csv: has no rows after the header")
+    assert not missing.exists()
+
+
+def test_prepare_synthetic_zero_episodes_is_an_error(tmp_path, capsys):
+    from scripts.prepare_synthetic_data import main
+
+    assert main(["--out", str(tmp_path / "d"), "--episodes", "0"]) == 2
+    std, err = capsys.readouterr()
+    assert _one_line(err).startswith("error: --episodes 0: nothing to generate") and std == ""
+    assert not (tmp_path / "d").exists()

@@ -48,3 +48,19 @@ def test_experiment_builds_on_meta_with_valid_layout(name):
     block_params, blocks, dim, p, _ = dit_shape(net)
     assert blocks == len(net.blocks) and 0 < block_params <= params
     assert train_flops_per_sample(block_params, blocks, dim, 1000) > 6 * block_params * 1000 - 1
+
+
+@pytest.mark.parametrize("world,shard,cp,key", [
+    (2, 3, 1, "model.config.fsdp_shard_size=3 cannot split world size 2"),
+    (4, 3, 2, "model.config.fsdp_shard_size=3 is not a multiple of model_parallel.context_parallel_size=2"),
+    (3, -1, 2, "world size 3 is not divisible by model_parallel.context_parallel_size=2"),
+])
+def test_build_parallel_dims_refuses_instead_of_rounding(world, shard, cp, key):
+    """Called directly (no config validation first), the mesh builder raises before any process group is used."""
+    import torch.distributed as dist
+
+    from cosmos_predict2.parallel.mesh import build_parallel_dims
+
+    assert not dist.is_initialized()
+    with pytest.raises(ValueError, match=key):
+        build_parallel_dims(world, shard, cp)

@@ -97,3 +97,62 @@ def test_batch_input_json(tmp_path):
         {"input_video": str(d / "a.png"), "prompt": "prompt a", "output_video": "outdir/a.mp4"},
         {"input_video": str(d / "b.jpg"), "prompt": "prompt b", "output_video": "outdir/b.mp4"},
     ]
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("flag", ["--split-only", "--delete-only"])
+def test_agibot_without_source_data_is_an_error(flag, tmp_path, capsys):
+    from scripts.prepare_agibot_fisheye_data import main
+
+    data, out = tmp_path / "agibot", tmp_path / "out"
+    assert main([flag, "--data_dir", str(data), "--output_dir", str(out)]) == 2
+    std, err = capsys.readouterr()
+    line = _one_line(err)
+    assert line.startswith(f"error: no episode folders under {data}/observations/327/") and "--data_dir" in line
+    assert std == "" and not out.exists() and not data.exists()
+
+
+def test_agibot_wrong_camera_or_episode_deletes_and_cuts_nothing(tmp_path, capsys):
+    from scripts.prepare_agibot_fisheye_data import main
+
+    data, out = tmp_path / "agibot", tmp_path / "out"
+    ep = data / "observations" / "327" / "100"
+    write_video(str(ep / "videos" / "cam.mp4"), generate_episode(1, 0, TINY)["frames"][:4], fps=2)
+    (ep / "extra.json").write_text("{}")
+    assert main(["--delete-only", "--data_dir", str(data), "--camera", "head"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "none of the 1 episodes" in line and "videos/head.mp4" in line and "cameras found: cam" in line
+    assert sorted(os.listdir(ep)) == ["extra.json", "videos"] and os.listdir(ep / "videos") == ["cam.mp4"]
+    assert main(["--split-only", "--data_dir", str(data), "--camera", "cam", "--output_dir", str(out),
+                 "--val_episode_ids", "999"]) == 2
+    assert _one_line(capsys.readouterr().err).startswith("error: --val_episode_ids 999: no such episode")
+    assert main(["--split-only", "--data_dir", str(data), "--camera", "cam", "--output_dir", str(out),
+                 "--captions_jsonl", str(tmp_path / "nope.jsonl")]) == 2
+    assert f"--captions_jsonl {tmp_path / 'nope.jsonl'} does not exist" in _one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_batch_input_json_without_usable_inputs_is_an_error(tmp_path, capsys):
+    import imageio.v2 as iio
+
+    from scripts.prepare_batch_input_json import main
+
+    out = tmp_path / "batch.json"
+    args = ["--save_path", "outdir", "--output_path", str(out)]
+    assert main(["--dataset_path", str(tmp_path / "missing"), *args]) == 2
+    std, err = capsys.readouterr()
+    assert _one_line(err).startswith(f"error: --dataset_path {tmp_path / 'missing'} is not a folder") and std == ""
+    empty = tmp_path / "empty"
+    os.makedirs(empty)
+    assert main(["--dataset_path", str(empty), *args]) == 2
+    assert "has no usable inputs: it holds no *.jpg / *.png images" in _one_line(capsys.readouterr().err)
+    iio.imwrite(empty / "c.png", np.zeros((8, 8, 3), np.uint8))  # an image without its prompt
+    assert main(["--dataset_path", str(empty), *args]) == 2
+    std, err = capsys.readouterr()
+    assert "none of its 1 image(s) has a prompt <stem>.txt (e.g. c.png)" in _one_line(err) and std == ""
+    assert not out.exists()
