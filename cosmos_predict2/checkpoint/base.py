@@ -80,6 +80,9 @@ class Checkpointer:
     def finalize(self) -> None:
         """Wait for pending (async) saves and publish them."""
 
+    def recover(self) -> None:
+        """Collective, at start-up before :meth:`latest_path`: settle what an interrupted save left behind."""
+
     # ------------------------------------------------------------------ shared
     def latest_path(self) -> Optional[str]:
         name = read_latest(self.checkpoint_dir)

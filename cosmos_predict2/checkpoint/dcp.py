@@ -10,9 +10,11 @@ Layout (as Predict2.5)::
 
 Every rank writes its shards into ``iter_%09d.tmp``; once all ranks are done rank 0 renames the folder
 and then rewrites ``latest_checkpoint.txt``. With ``checkpoint.dcp_async_mode_enabled`` the model and
-optimizer shards are staged to CPU and written by a background thread over a dedicated gloo group, and
-published (renamed + pointed to) at the next save or at
-the end of training. Loading reads any world size's checkpoint (DCP reshards).
+optimizer shards are staged to CPU and written by a background thread over a dedicated gloo group, which
+publishes the folder (rename + pointer) the moment the write is complete; the next save and the end of
+training wait for it. At start-up :meth:`DistributedCheckpointer.recover` publishes a complete ``.tmp`` an
+interrupted run left behind and removes an incomplete one, with a log line each. Loading reads any world
+size's checkpoint (DCP reshards) through the safe reader (``checkpoint/safe_dcp.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.api import CheckpointException
 
 from cosmos_predict2.checkpoint import state as ckstate
-from cosmos_predict2.checkpoint.base import Checkpointer, iter_name, remove_path
+from cosmos_predict2.checkpoint.base import Checkpointer, iter_name, parse_iteration, read_latest, remove_path
+from cosmos_predict2.checkpoint.safe_dcp import SafeFileSystemReader, read_dcp_metadata, read_error
 from cosmos_predict2.checkpoint.weights import CheckpointError, is_dcp_dir
 from cosmos_predict2.utils import distributed as du
 
@@ -54,7 +58,7 @@ class DistributedCheckpointer(Checkpointer):
                  **kwargs: Any) -> None:
         super().__init__(config_checkpoint, config_job, checkpoint_dir, **kwargs)
         self.async_mode = bool(getattr(config_checkpoint, "dcp_async_mode_enabled", False))
-        self._pending: Optional[tuple[list, str, str, int]] = None
+        self._pending: Optional[tuple[Any, int]] = None  # (future of the background write, iteration)
         self._pool = None
         self._group = None
         if self.async_mode and dist.is_initialized():
@@ -81,45 +85,96 @@ class DistributedCheckpointer(Checkpointer):
         model_sd = ckstate.model_state_dict(model)
         optim_sd = ckstate.optimizer_state_dict(model, optimizer) if optimizer is not None else None
         rng_all = ckstate.gather_to_rank0(ckstate.rng_state())
-        parts = [(model_sd, os.path.join(tmp, "model"))]
-        if optim_sd is not None:
-            parts.append((optim_sd, os.path.join(tmp, "optim")))
-        futures = []
-        if self._pool is not None:
-            staged = [(_stage(sd), path) for sd, path in parts]
-            group = self._group
-            futures.append(self._pool.submit(lambda: [_save_part(sd, path, group) for sd, path in staged]))
-        else:
-            for sd, path in parts:
-                _save_part(sd, path)
-        if du.is_rank0():
+        if du.is_rank0():  # before the shards: a background write publishes the folder as soon as it is done
             sched = scheduler.state_dict() if scheduler is not None else {}
             torch.save(sched, os.path.join(tmp, "scheduler", "state.pt"))
             torch.save(dict(trainer_state, rng=rng_all, world_size=du.get_world_size()),
                        os.path.join(tmp, "trainer", "state.pt"))
-        self._pending = (futures, tmp, final, iteration)
-        if self._pool is None:
-            self.finalize()
-            if du.is_rank0():
-                log.info("saved checkpoint %s in %.2fs", final, time.perf_counter() - t0)
-
-    def finalize(self) -> None:
-        if self._pending is None:
+        parts = [(model_sd, os.path.join(tmp, "model"))]
+        if optim_sd is not None:
+            parts.append((optim_sd, os.path.join(tmp, "optim")))
+        if self._pool is not None:
+            staged = [(_stage(sd), path) for sd, path in parts]
+            self._pending = (self._pool.submit(self._write_and_publish, staged, tmp, final, self._group), iteration)
             return
-        futures, tmp, final, iteration = self._pending
-        self._pending = None
-        for fut in futures:
-            fut.result()
+        for sd, path in parts:
+            _save_part(sd, path)
         du.barrier()  # every rank's shards are on disk
         if du.is_rank0():
-            if os.path.exists(final):  # re-saving an iteration: keep the old copy until the new one is in place
-                os.replace(final, final + ".old")
-            os.replace(tmp, final)
-            self.publish(os.path.basename(final))
-            for entry in self._entries():  # leftovers of saves that crashed half-way
-                if entry.startswith("iter_") and entry.endswith((".tmp", ".old")):
-                    remove_path(os.path.join(self.checkpoint_dir, entry))
+            self._publish_folder(tmp, final)
+            log.info("saved checkpoint %s in %.2fs", final, time.perf_counter() - t0)
         du.barrier()
+
+    def _write_and_publish(self, staged: list, tmp: str, final: str, group) -> None:
+        """Background thread: write the staged shards, then (rank 0) publish at once. DCP's save ends with a
+        collective in which rank 0 writes ``.metadata`` after every rank's shards are written, so when it returns
+        on rank 0 the whole checkpoint is on disk."""
+        t0 = time.perf_counter()
+        for sd, path in staged:
+            _save_part(sd, path, group)
+        if du.is_rank0():
+            self._publish_folder(tmp, final)
+            log.info("saved checkpoint %s in the background in %.2fs", final, time.perf_counter() - t0)
+
+    def _publish_folder(self, tmp: str, final: str) -> None:
+        """Rank 0: ``iter_N.tmp`` -> ``iter_N``, point ``latest_checkpoint.txt`` at it, drop leftovers."""
+        if os.path.exists(final):  # re-saving an iteration: keep the old copy until the new one is in place
+            os.replace(final, final + ".old")
+        os.replace(tmp, final)
+        self.publish(os.path.basename(final))
+        remove_path(final + ".old")
+
+    def finalize(self) -> None:
+        """Wait for a background write (it publishes itself); raises what it raised."""
+        if self._pending is None:
+            return
+        future, _iteration = self._pending
+        self._pending = None
+        future.result()
+        du.barrier()
+
+    # ------------------------------------------------------------------ relaunch
+    def recover(self) -> None:
+        """Collective, before :meth:`latest_path` at start-up: rank 0 settles what an interrupted run left. A
+        complete ``iter_N.tmp`` newer than the published checkpoint (a background write finished, the process
+        died before publishing) is verified and published; an incomplete one is removed; ``.old`` copies of a
+        re-saved iteration are restored or removed. Each decision is logged."""
+        if du.is_rank0() and os.path.isdir(self.checkpoint_dir):
+            latest = read_latest(self.checkpoint_dir)
+            latest_iter = parse_iteration(latest) if latest else None
+            for entry in sorted(self._entries()):
+                path = os.path.join(self.checkpoint_dir, entry)
+                if entry.startswith("iter_") and entry.endswith(".old"):
+                    self._settle_old(path)
+            for entry in sorted(self._entries()):
+                if entry.startswith("iter_") and entry.endswith(".tmp"):
+                    latest_iter = self._settle_tmp(os.path.join(self.checkpoint_dir, entry), latest_iter)
+        du.barrier()
+
+    def _settle_old(self, old: str) -> None:
+        final = old[: -len(".old")]
+        if os.path.exists(final):
+            log.info("removing %s (the previous copy of a re-saved checkpoint)", old)
+            remove_path(old)
+        else:
+            log.warning("restoring %s to %s (a re-save of that iteration was interrupted)", old, final)
+            os.replace(old, final)
+
+    def _settle_tmp(self, tmp: str, latest_iter: Optional[int]) -> Optional[int]:
+        """Publish ``tmp`` when it is complete and newer than ``latest_iter``, else remove it; returns the
+        published iteration."""
+        final = tmp[: -len(".tmp")]
+        iteration = parse_iteration(final)
+        problem = incomplete_reason(tmp)
+        if problem is None and iteration is not None and (latest_iter is None or iteration > latest_iter):
+            log.warning("publishing %s: its save had completed on every rank but the run stopped before publishing "
+                        "it; resuming from it", final)
+            self._publish_folder(tmp, final)
+            return iteration
+        why = problem or f"not newer than the published iteration {latest_iter}"
+        log.warning("removing %s: %s (an interrupted save; the last complete checkpoint is kept)", tmp, why)
+        remove_path(tmp)
+        return latest_iter
 
     # ------------------------------------------------------------------ load
     def model_path(self, path: str) -> str:
@@ -136,8 +191,12 @@ class DistributedCheckpointer(Checkpointer):
             if not is_dcp_dir(optim_dir):
                 raise CheckpointError(f"{path} has no optimizer state (optim/); set checkpoint.load_training_state"
                                       f"=False to load the weights only")
+            read_dcp_metadata(optim_dir)  # refused before torch's loader sees the file
             osd = ckstate.optimizer_state_dict(model, optimizer)
-            dcp.load(osd, checkpoint_id=optim_dir)
+            try:
+                dcp.load(osd, storage_reader=SafeFileSystemReader(optim_dir))
+            except (Exception, CheckpointException) as err:  # noqa: BLE001 - broken or refused shard files
+                raise read_error(optim_dir, err) from None
             ckstate.set_optimizer_state(model, optimizer, osd)
         sched_file = os.path.join(path, "scheduler", "state.pt")
         if scheduler is not None and os.path.isfile(sched_file):
@@ -147,3 +206,25 @@ class DistributedCheckpointer(Checkpointer):
         if du.is_rank0():
             log.info("loaded the training state of %s in %.2fs", path, time.perf_counter() - t0)
         return trainer_state
+
+
+def incomplete_reason(folder: str) -> Optional[str]:
+    """None when DCP iteration ``folder`` is complete (every part's metadata reads safely, every shard byte it
+    names is on disk, the scheduler and trainer states load), else what is missing."""
+    from cosmos_predict2.checkpoint.weights import open_source
+
+    for part in ("model", "optim"):
+        sub = os.path.join(folder, part)
+        if not is_dcp_dir(sub):  # training always saves both
+            return f"{part}/.metadata is missing"
+        try:
+            open_source(sub)  # safe metadata read + shard sizes
+        except CheckpointError as err:
+            return str(err)
+    for part in ("scheduler", "trainer"):
+        file = os.path.join(folder, part, "state.pt")
+        try:
+            torch.load(file, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - missing or cut short
+            return f"{part}/state.pt cannot be read ({type(err).__name__})"
+    return None
