@@ -11,12 +11,14 @@ Layouts (`dataset_dir` is the folder holding them):
 Samples are windows ``[f, f+k, ..., f+(L-1)k]`` (k = `sequence_interval`, L = `num_frames`) for every
 start f with stride `start_frame_interval` (`val_start_frame_interval` outside training), sorted by
 (file, first frame). Actions come from the states (see :mod:`cosmos_predict2.data.actions`).
+
+A bad annotation stops the construction (``on_bad_sample="error"``) or drops the episode ("skip"); a video
+that fails while training is handled by the trainer (see :class:`~cosmos_predict2.data.skipping.SkippingDataset`).
 """
 
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +28,13 @@ import numpy as np
 import torch
 
 from cosmos_predict2.data.actions import actions_from_states
+from cosmos_predict2.data.bad_samples import DEFAULT_MAX_BAD_SAMPLE_FRACTION
+from cosmos_predict2.data.bridge_annotation import parse_bridge_annotation
+from cosmos_predict2.data.checks import Check, parse_preflight
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.resize import frames_to_video
 from cosmos_predict2.data.safe_pickle import load_embedding
+from cosmos_predict2.data.scan import scan_error
 from cosmos_predict2.data.skipping import SkippingDataset
 from cosmos_predict2.data.video_io import read_frames
 
@@ -58,41 +64,6 @@ def find_bridge_annotations(dataset_dir: str, mode: str) -> tuple[list[str], str
     if not files:
         raise DataError(where, "annotation folder holds no *.json files")
     return files, layout
-
-
-def parse_bridge_annotation(path: str, state_key: str = "state", gripper_key: str = "continuous_gripper_state",
-                            need_videos: bool = True) -> dict:
-    """Read and check one annotation JSON. Returns dict(state (N,>=6) f64, gripper (N,) f64, ann=raw JSON)."""
-    try:
-        with open(path) as f:
-            ann = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(path, f"invalid JSON ({e})") from e
-    except OSError as e:
-        raise DataError(path, f"cannot read annotation ({e})") from e
-    if not isinstance(ann, dict):
-        raise DataError(path, f"annotation is a JSON {type(ann).__name__}, expected an object")
-    keys = [state_key, gripper_key] + (["videos"] if need_videos else [])
-    for k in keys:
-        if k not in ann:
-            raise DataError(path, f"missing key '{k}' (keys present: {sorted(ann)[:12]})")
-    try:
-        state = np.asarray(ann[state_key], dtype=np.float64)
-        grip = np.asarray(ann[gripper_key], dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as e:
-        raise DataError(path, f"'{state_key}' / '{gripper_key}' are not numeric arrays ({e})") from e
-    if state.ndim != 2 or state.shape[1] < 6:
-        raise DataError(path, f"'{state_key}' has shape {state.shape}, expected (N, >=6) [x,y,z,roll,pitch,yaw,...]")
-    if len(grip) != len(state):
-        raise DataError(path, f"'{gripper_key}' has {len(grip)} entries but '{state_key}' has {len(state)} rows")
-    if "action" in ann and ann["action"] is not None and len(ann["action"]) != len(state) - 1:
-        raise DataError(path, f"'action' has {len(ann['action'])} rows but '{state_key}' has {len(state)} "
-                              f"(expected {len(state) - 1} = N-1)")
-    if not (np.isfinite(state[:, :6]).all() and np.isfinite(grip).all()):
-        raise DataError(path, f"'{state_key}' or '{gripper_key}' contains NaN/inf")
-    if need_videos and (not isinstance(ann["videos"], list) or not ann["videos"]):
-        raise DataError(path, "'videos' must be a non-empty list of {\"video_path\": ...}")
-    return {"state": state, "gripper": grip, "ann": ann}
 
 
 def bridge_video_path(dataset_dir: str, ann_path: str, ann: dict, cam_id: int, layout: str) -> str:
@@ -137,6 +108,7 @@ class BridgeActionDataset(SkippingDataset):
     Sample keys: video uint8 (C,T,H,W); action float32 (T-1,7) (when `load_action`); t5_text_embeddings
     float32 (512,D); t5_text_mask (512,); fps; image_size [H,W,H,W]; num_frames; padding_mask (1,H,W);
     annotation_file; __key__ (episode_id, else the JSON stem); ai_caption ("").
+    ``on_bad_sample`` / ``max_bad_sample_fraction``: see :class:`~cosmos_predict2.data.skipping.SkippingDataset`.
     """
 
     def __init__(
@@ -158,7 +130,8 @@ class BridgeActionDataset(SkippingDataset):
         gripper_rescale_factor: float = 1.0,
         state_key: str = "state",
         gripper_key: str = "continuous_gripper_state",
-        skip_bad_samples: bool = False,
+        on_bad_sample: str = "error",
+        max_bad_sample_fraction: float = DEFAULT_MAX_BAD_SAMPLE_FRACTION,
         fps: int = 4,
         num_scan_threads: int = 8,
         video_path: str | None = None,
@@ -167,10 +140,11 @@ class BridgeActionDataset(SkippingDataset):
         test_annotation_path: str | None = None,
         num_action_per_chunk: int | None = None,
         fps_downsample_ratio: int | None = None,
+        preflight: str | bool = "on",
         **unused,
     ):
         super().__init__()
-        self._init_skip(skip_bad_samples)
+        self._init_skip(on_bad_sample, max_bad_sample_fraction)
         if unused:
             log.info("BridgeActionDataset ignores unknown arguments: %s", sorted(unused))
         # upstream argument names: P1/P2 video_path + <mode>_annotation_path; P2.5 window = 1 + num_action_per_chunk
@@ -200,16 +174,18 @@ class BridgeActionDataset(SkippingDataset):
         self.gripper_rescale_factor = float(gripper_rescale_factor)
         self.state_key, self.gripper_key = state_key, gripper_key
         self.fps = fps
+        self.preflight = parse_preflight(preflight)  # the up-front file scan at training start (data/scan.py)
 
         self.ann_files, self.layout = _annotation_files(self.dataset_dir, mode, ann_dir)
         with ThreadPoolExecutor(max(1, num_scan_threads)) as pool:
             results = list(pool.map(self._scan_one, self.ann_files))
         self.episodes: list[dict] = []
         self.samples: list[tuple[int, int]] = []  # (episode index, first frame), sorted by (file, frame)
+        bad = [res for res in results if isinstance(res, DataError)]
+        if bad and self.on_bad_sample == "error":  # every unusable annotation at once, not one per launch
+            raise bad[0] if len(bad) == 1 else scan_error([str(e) for e in bad], len(self.ann_files))
         for path, res in zip(self.ann_files, results):
             if isinstance(res, DataError):
-                if not self.skip_bad_samples:
-                    raise res
                 self.record_skip(res, "annotation")
                 continue
             ep_idx = len(self.episodes)
@@ -228,6 +204,30 @@ class BridgeActionDataset(SkippingDataset):
         ann_dir = {"train": train_annotation_path, "val": val_annotation_path, "test": test_annotation_path}.get(mode)
         _annotation_files(str(dataset_dir if dataset_dir is not None else video_path), mode, ann_dir)
 
+    def scan_checks(self) -> list[Check]:
+        """Every file this dataset reads and what it must hold (run by :mod:`cosmos_predict2.data.scan`): each
+        annotation; each camera's video with the frames its windows need; each embedding when loaded."""
+        span = (self.num_frames - 1) * self.sequence_interval
+        full = self.preflight == "full"
+        out = [Check.make("bridge_annotation", p, state_key=self.state_key, gripper_key=self.gripper_key)
+               for p in self.ann_files]
+        for ep in self.episodes:
+            for cam in self.cam_ids:
+                try:
+                    video = bridge_video_path(self.dataset_dir, ep["path"], ep["ann"], int(cam), self.layout)
+                except DataError as err:
+                    out.append(Check.failed(err))
+                    continue
+                out.append(Check.make("video", video, ep["path"], min_frames=ep["starts"][-1] + span + 1,
+                                      full_decode=full))
+            if self.load_t5_embeddings:
+                stem = os.path.splitext(ep["path"])[0]
+                emb = stem + ".npy" if os.path.isfile(stem + ".npy") and not os.path.isfile(stem + ".pickle") \
+                    else stem + ".pickle"
+                out.append(Check.make("embedding", emb, ep["path"], dim=self.t5_embedding_dim,
+                                      max_tokens=self.max_text_tokens))
+        return out
+
     def _scan_one(self, path: str):
         """Parse + check one annotation; returns the episode record or the DataError (raised later)."""
         try:
@@ -237,7 +237,7 @@ class BridgeActionDataset(SkippingDataset):
             if not starts:
                 raise DataError(path, f"episode has {n} frames, shorter than one window of {self.num_frames} "
                                       f"frames at sequence_interval={self.sequence_interval}",
-                                "lower num_frames or drop the episode (skip_bad_samples=True)")
+                                "lower num_frames or drop the episode (on_bad_sample=skip)")
             ann = p["ann"]
             key = ann.get("episode_id", ann.get("original_path", os.path.splitext(os.path.basename(path))[0]))
             return {"path": path, "state": p["state"], "gripper": p["gripper"], "ann": ann,
@@ -247,6 +247,9 @@ class BridgeActionDataset(SkippingDataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def sample_key(self, index: int) -> str:
+        return self.episodes[self.samples[index][0]]["key"]
 
     def _embedding(self, ep: dict) -> tuple[torch.Tensor, torch.Tensor]:
         emb = torch.zeros(self.max_text_tokens, self.t5_embedding_dim, dtype=torch.float32)

@@ -7,6 +7,10 @@ across ranks, and the loader can save/restore its position mid-epoch:
 
     state = loader.state_dict()      # {"epoch", "samples_consumed", ...}
     loader2 = build_dataloader(...); loader2.load_state_dict(state)   # continues where it stopped
+
+A sample that fails to load (:class:`~cosmos_predict2.data.errors.DataError`) does not raise inside a
+worker: it is listed under ``batch["__bad_samples__"]`` for the trainer to handle (see
+:mod:`cosmos_predict2.data.bad_samples`); it still counts as consumed, so a resume stays exact.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Iterator
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from cosmos_predict2.data.bad_samples import LoaderIndex, collate_with_bad_samples
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,7 @@ class ResumableDistributedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         order = self._order()
         start, self.start = self.start, 0  # a resume applies to one pass only
-        return iter(order[start:])
+        return (LoaderIndex(i) for i in order[start:])  # bad samples come back as markers, not raised
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -100,6 +106,7 @@ class ResumableDataLoader(DataLoader):
         self._consumed = 0
 
     def _batch_len(self, batch) -> int:
+        """Sampler indices behind one batch: bad samples (dropped from the batch) were consumed too."""
         return int(self.batch_size or 1)
 
     @property
@@ -140,7 +147,7 @@ def build_dataloader(
 
     `pin_memory=None` pins only when CUDA is available; `persistent_workers=None` means True when
     `num_workers > 0`. Unknown keyword arguments (e.g. upstream's `sampler`, `dataloaders`) are logged
-    and ignored.
+    and ignored. Batches collate with :func:`collate_with_bad_samples` (bad samples under "__bad_samples__").
     """
     if ignored_kwargs:
         log.info("build_dataloader ignores arguments: %s", sorted(ignored_kwargs))
@@ -156,4 +163,5 @@ def build_dataloader(
         extra = dict(persistent_workers=True if persistent_workers is None else persistent_workers,
                      prefetch_factor=prefetch_factor, worker_init_fn=_worker_init)
     return ResumableDataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                               drop_last=drop_last, pin_memory=pin_memory, **extra)
+                               drop_last=drop_last, pin_memory=pin_memory, collate_fn=collate_with_bad_samples,
+                               **extra)

@@ -1,7 +1,9 @@
 """Up-front checks of a whole dataset folder (used by ``scripts/validate_dataset.py``).
 
-Every annotation is parsed, every video fully decoded and its length compared with what the
-annotation / window needs, and every embedding loaded and compared with the others.
+Every annotation is parsed (its unread ``action`` field too), every video opened and its length compared with
+what the annotation / window needs (every frame decoded with ``full_decode``, else packets counted as the
+training scan does), and every embedding loaded and compared with the others. The per-file checks are those of
+:mod:`cosmos_predict2.data.checks`, shared with the training scan.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from cosmos_predict2.data.bridge import MODES, bridge_video_path, parse_bridge_annotation
+from cosmos_predict2.data.bridge import MODES, bridge_video_path
+from cosmos_predict2.data.bridge_annotation import action_field_problem, parse_bridge_annotation
+from cosmos_predict2.data.checks import check_caption, check_embedding, check_video
 from cosmos_predict2.data.errors import DataError
-from cosmos_predict2.data.safe_pickle import load_embedding
-from cosmos_predict2.data.video_io import decode_all_count
 from cosmos_predict2.data.video_text import match_video_text_files
 
 
@@ -64,7 +66,8 @@ def _bridge_files(dataset_dir: str) -> tuple[list[str], str]:
 
 
 def validate_bridge(dataset_dir: str, num_frames: int | None = None, sequence_interval: int = 1,
-                    t5_embedding_dim: int | None = None, wrap: Callable = lambda it, **kw: it) -> Report:
+                    t5_embedding_dim: int | None = None, wrap: Callable = lambda it, **kw: it,
+                    full_decode: bool = True) -> Report:
     rep = Report("bridge")
     if not os.path.isdir(dataset_dir):
         rep.add(DataError(dataset_dir, "dataset folder does not exist"))
@@ -82,25 +85,23 @@ def validate_bridge(dataset_dir: str, num_frames: int | None = None, sequence_in
         except DataError as e:
             rep.add(e)
             continue
+        action = action_field_problem(path, p["ann"], len(p["state"]))  # unread by training, still reported
+        if action is not None:
+            rep.add(action)
         n = len(p["state"])
         if num_frames is not None and n < (num_frames - 1) * sequence_interval + 1:
             rep.add(DataError(path, f"episode has {n} frames, shorter than one window of {num_frames} frames"))
         for cam in range(len(p["ann"]["videos"])):
             try:
-                vpath = bridge_video_path(dataset_dir, path, p["ann"], cam, layout)
-                nv, _, _ = decode_all_count(vpath)
+                check_video(bridge_video_path(dataset_dir, path, p["ann"], cam, layout), n, full_decode, path)
                 n_videos += 1
-                if nv < n:
-                    rep.add(DataError(vpath, f"video has {nv} decodable frames but {os.path.basename(path)} "
-                                             f"has {n} states"))
             except DataError as e:
                 rep.add(e)
         stem = os.path.splitext(path)[0]
         for cand in (stem + ".pickle", stem + ".npy"):
             if os.path.isfile(cand):
                 try:
-                    arr = load_embedding(cand, t5_embedding_dim, 512)
-                    emb_dims.setdefault(arr.shape[1], cand)
+                    emb_dims.setdefault(check_embedding(cand, t5_embedding_dim, 512)[1], cand)
                     n_emb += 1
                 except DataError as e:
                     rep.add(e)
@@ -111,7 +112,7 @@ def validate_bridge(dataset_dir: str, num_frames: int | None = None, sequence_in
 
 
 def validate_video_text(dataset_dir: str, num_frames: int | None = None, t5_embedding_dim: int | None = None,
-                        wrap: Callable = lambda it, **kw: it) -> Report:
+                        wrap: Callable = lambda it, **kw: it, full_decode: bool = True) -> Report:
     rep = Report("video_text")
     try:
         need = os.path.isdir(os.path.join(dataset_dir, "t5_xxl"))
@@ -127,15 +128,16 @@ def validate_video_text(dataset_dir: str, num_frames: int | None = None, t5_embe
     emb_dims: dict[int, str] = {}
     for e in wrap(entries, desc="videos", unit="video"):
         try:
-            n, _, _ = decode_all_count(e["video"])
-            if num_frames is not None and n < num_frames:
-                rep.add(DataError(e["video"], f"video has {n} frames, fewer than num_frames={num_frames}"))
+            check_video(e["video"], num_frames or 1, full_decode)
+        except DataError as err:
+            rep.add(err)
+        try:
+            check_caption(e["meta"])
         except DataError as err:
             rep.add(err)
         if e["t5"]:
             try:
-                arr = load_embedding(e["t5"], t5_embedding_dim, 512)
-                emb_dims.setdefault(arr.shape[1], e["t5"])
+                emb_dims.setdefault(check_embedding(e["t5"], t5_embedding_dim, 512)[1], e["t5"])
             except DataError as err:
                 rep.add(err)
     if len(emb_dims) > 1:

@@ -5,8 +5,9 @@ fixed by the index otherwise), resized to `video_size`, with the T5 embedding ze
 `max_text_tokens` and a mask of the real tokens.
 
 Every video must have a caption and (when `load_t5_embeddings`) an embedding with the same stem;
-a mismatch is an error naming the files, or, with ``skip_bad_samples=True``, the video is dropped,
-logged and counted in ``num_skipped``.
+a mismatch is an error naming the files, or, with ``on_bad_sample="skip"``, the video is dropped,
+logged and counted in ``num_skipped``. A video that fails while training is handled by the trainer
+(see :class:`~cosmos_predict2.data.skipping.SkippingDataset`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from cosmos_predict2.data.bad_samples import DEFAULT_MAX_BAD_SAMPLE_FRACTION
+from cosmos_predict2.data.checks import Check, parse_preflight
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.resize import frames_to_video
 from cosmos_predict2.data.safe_pickle import load_embedding
@@ -101,6 +104,7 @@ class VideoTextDataset(SkippingDataset):
     Sample keys: video uint8 (C,T,H,W); t5_text_embeddings float32 (max_text_tokens, D);
     t5_text_mask int64 (max_text_tokens,) (1 on real tokens); fps (from the video, default 16);
     image_size [H,W,H,W]; num_frames; padding_mask (1,H,W); video_name; __key__; ai_caption (the caption).
+    ``on_bad_sample`` / ``max_bad_sample_fraction``: see :class:`~cosmos_predict2.data.skipping.SkippingDataset`.
     """
 
     def __init__(
@@ -112,11 +116,13 @@ class VideoTextDataset(SkippingDataset):
         max_text_tokens: int = 512,
         mode: str = "train",
         load_t5_embeddings: bool = True,
-        skip_bad_samples: bool = False,
+        on_bad_sample: str = "error",
+        max_bad_sample_fraction: float = DEFAULT_MAX_BAD_SAMPLE_FRACTION,
+        preflight: str | bool = "on",
         **unused,
     ):
         super().__init__()
-        self._init_skip(skip_bad_samples)
+        self._init_skip(on_bad_sample, max_bad_sample_fraction)
         if unused:
             log.info("VideoTextDataset ignores unknown arguments: %s", sorted(unused))
         self.dataset_dir = str(dataset_dir)
@@ -126,9 +132,10 @@ class VideoTextDataset(SkippingDataset):
         self.max_text_tokens = int(max_text_tokens)
         self.mode = mode
         self.load_t5_embeddings = load_t5_embeddings
+        self.preflight = parse_preflight(preflight)  # the up-front file scan at training start (data/scan.py)
         entries, problems = match_video_text_files(self.dataset_dir, load_t5_embeddings)
         for p in problems:
-            if not self.skip_bad_samples:
+            if self.on_bad_sample == "error":
                 raise p
             self.record_skip(p, "file")
         if not entries:
@@ -136,18 +143,34 @@ class VideoTextDataset(SkippingDataset):
         self.entries = entries
 
     @staticmethod
-    def check_files(dataset_dir: str, load_t5_embeddings: bool = True, skip_bad_samples: bool = False,
+    def check_files(dataset_dir: str, load_t5_embeddings: bool = True, on_bad_sample: str = "error",
                     **unused) -> None:
         """Preflight (no video opened): videos, captions and embeddings are there and pair up. Raises
-        :class:`DataError` (the first problem, with the count of all)."""
+        :class:`DataError` (the first problem, with the count of all; none with ``on_bad_sample="skip"``)."""
         _, problems = match_video_text_files(str(dataset_dir), load_t5_embeddings)
-        if problems and not skip_bad_samples:
+        if problems and on_bad_sample == "error":
             first = problems[0]
             more = f" ({len(problems) - 1} more problems like it)" if len(problems) > 1 else ""
             raise DataError(first.path, first.problem + more, first.fix)
 
+    def scan_checks(self) -> list[Check]:
+        """Every file this dataset reads and what it must hold (run by :mod:`cosmos_predict2.data.scan`): each
+        video with ``num_frames`` frames, its caption, its embedding when loaded."""
+        out = []
+        for e in self.entries:
+            out.append(Check.make("video", e["video"], min_frames=self.num_frames,
+                                  full_decode=self.preflight == "full"))
+            out.append(Check.make("caption", e["meta"]))
+            if self.load_t5_embeddings:
+                out.append(Check.make("embedding", e["t5"], e["video"], dim=self.t5_embedding_dim,
+                                      max_tokens=self.max_text_tokens))
+        return out
+
     def __len__(self) -> int:
         return len(self.entries)
+
+    def sample_key(self, index: int) -> str:
+        return self.entries[index]["name"]
 
     def _load(self, index: int) -> dict:
         e = self.entries[index]

@@ -7,9 +7,11 @@ Order (torchtitan style; no rank ever holds the unsharded net):
 2. process group, config validation for this world size, device mesh; a relaunch with nothing left to do
    stops here;
 3. memory plan (logged, ``memory_plan.json`` next to ``config.yaml``); a build that cannot fit stops here;
-4. data loaders;
-5. the model with its nets (net, LoRA adapters, EMA net) on the ``meta`` device; the weights file is matched
+4. the model with its nets (net, LoRA adapters, EMA net) on the ``meta`` device; the weights file is matched
    against it (metadata only: a file of another net fails here, before any allocation);
+5. data loaders, then the dataset scan (``trainer/data_scan.py``, unless a dataset says ``preflight=off``): every
+   video, embedding and annotation they read is opened and checked (cached per file; rank 0 scans, every rank
+   stops with the same list of problems);
 6. parallelism: context parallel -> activation checkpointing -> FSDP2;
 7. each rank allocates its shards (``to_empty``), initialises what the file does not provide (seeded per
    parameter name: identical on any world size) and loads its slices of the file (``checkpoint/weights.py``);
@@ -17,8 +19,8 @@ Order (torchtitan style; no rank ever holds the unsharded net):
 8. optimizer, scheduler, checkpointer, callbacks; resume of the training state; :class:`Trainer`.
 
 User errors (config, data, checkpoint, memory: ``ValueError`` subclasses) are printed as one line (the
-preflight's list once, on rank 0) and give exit code 2; ``COSMOS_DEBUG=1`` re-raises them with the traceback.
-A NaN / Inf loss gives exit code 3.
+preflight's and the dataset scan's lists once, on rank 0) and give exit code 2; ``COSMOS_DEBUG=1`` re-raises
+them with the traceback. A NaN / Inf loss gives exit code 3.
 """
 
 from __future__ import annotations
@@ -158,6 +160,7 @@ def build(config, options: Optional[LaunchOptions] = None):
     from cosmos_predict2.configs.validate import validate_config
     from cosmos_predict2.parallel.mesh import build_parallel_dims
     from cosmos_predict2.parallel.parallelize import parallelize_model
+    from cosmos_predict2.trainer.data_scan import scan_loaders
     from cosmos_predict2.trainer.memory_plan import build_memory_plan, check_memory_plan
     from cosmos_predict2.trainer.metrics import count_params
     from cosmos_predict2.trainer.trainer import Trainer, seed_all
@@ -178,6 +181,7 @@ def build(config, options: Optional[LaunchOptions] = None):
     seed = int(config.trainer.seed)
     checkpointer = (instantiate(config.checkpoint.type, config_checkpoint=config.checkpoint, config_job=config.job)
                     if config.checkpoint.type is not None else NoCheckpointer(config.checkpoint, config.job))
+    checkpointer.recover()  # an interrupted run's finished save is published, a half-written one removed
     resume_path = checkpointer.latest_path()
     done = parse_iteration(resume_path) if resume_path is not None else None
     if done is not None and done >= int(config.trainer.max_iter) and not options.build_only:
@@ -210,6 +214,9 @@ def build(config, options: Optional[LaunchOptions] = None):
     dataloader_val = None
     if config.dataloader_val is not None and bool(config.trainer.run_validation):
         dataloader_val = instantiate(config.dataloader_val, **dl_kwargs)
+    # every file those datasets read, before any allocation (rank 0 scans; cached per file)
+    scan_loaders([("dataloader_train", dataloader_train), ("dataloader_val", dataloader_val)], job_dir,
+                 progress=du.is_rank0() and bool(getattr(config.trainer, "progress_bar", True)))
     template = copy.deepcopy(model.net)  # meta: an unparallelised copy to initialise units from (no memory)
     move_except_nets(model, device)
     parallelize_model(model, dims, str(mcfg.get("precision", "float32")),
@@ -319,7 +326,10 @@ def launch(config, options: Optional[LaunchOptions] = None) -> int:
     except (ValueError, ImportError, FileNotFoundError) as err:
         if debug or not _is_user_error(err):
             raise
-        print(f"error{_rank_tag()}: {err}", file=sys.stderr)
+        if not getattr(err, "print_once", False):
+            print(f"error{_rank_tag()}: {err}", file=sys.stderr)
+        elif du.is_rank0():  # the same on every rank (the dataset scan's verdict): said once
+            print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
         du.destroy_distributed()

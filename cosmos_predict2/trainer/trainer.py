@@ -6,6 +6,11 @@ optimizer and scheduler step -> EMA update -> metrics / validation / checkpoint.
 
 A non-finite loss on any rank stops every rank with :class:`NonFiniteLossError` naming the iteration and
 the ``__key__`` of the samples in the offending batch.
+
+Samples that fail to load arrive as ``batch["__bad_samples__"]`` (:mod:`cosmos_predict2.data.bad_samples`):
+the dataset's ``on_bad_sample`` either stops the run with a one-line :class:`DataError` naming the file, the
+``__key__`` and the iteration, or skips them (listed in ``<job_dir>/bad_samples.jsonl``). Every rank stops
+together (one tiny all-reduce per micro-batch when there are several ranks).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import torch.distributed as dist
 from torch import nn
 
 from cosmos_predict2.checkpoint.state import rng_state, set_rng_state
+from cosmos_predict2.data.bad_samples import BadSamplePolicy, pop_bad_samples
+from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.parallel.fsdp import set_gradient_sync
 from cosmos_predict2.trainer import metrics as tm
 from cosmos_predict2.utils import distributed as du
@@ -57,6 +64,16 @@ def batch_size_of(batch: Any) -> int:
     return 1
 
 
+def stop_loader_workers(loader: Any, *iterators: Any) -> None:
+    """Stop the worker processes of ``loader``'s iterators: after an error, nothing they print follows it."""
+    for it in (*iterators, getattr(loader, "_iterator", None)):
+        shutdown = getattr(it, "_shutdown_workers", None)  # idempotent; absent without workers
+        if shutdown is not None:
+            shutdown()
+    if getattr(loader, "_iterator", None) is not None:
+        loader._iterator = None  # a persistent-workers loader would otherwise reuse the stopped iterator
+
+
 class Trainer:
     """Runs ``max_iter`` iterations of a (parallelised) model; see the module docstring."""
 
@@ -81,6 +98,7 @@ class Trainer:
         self.step_metrics: dict[str, Any] = {}
         self.loss_history: list[float] = []  # global mean loss per iteration (rank 0 and others alike)
         self._data_iter: Optional[Iterator] = None
+        self._bad_sample_policies: dict[str, BadSamplePolicy] = {}
         self._pending_rng: Optional[dict] = None
         self._own_loader_generator(dataloader_train)
         self._other_params = [p for n, p in model.named_parameters() if p.requires_grad and not hasattr(p, "device_mesh")]
@@ -140,7 +158,8 @@ class Trainer:
         seed_all(int(self.config.trainer.seed) + 1000 * dp_rank + iteration)
 
     # ------------------------------------------------------------------ data
-    def _next_batch(self) -> Any:
+    def _draw(self) -> Any:
+        """The next training batch as the loader yields it (a new epoch after the last batch)."""
         if self._data_iter is None:
             self._data_iter = iter(self.dataloader_train)
         try:
@@ -148,6 +167,50 @@ class Trainer:
         except StopIteration:
             self._data_iter = iter(self.dataloader_train)
             return next(self._data_iter)
+
+    def _next_batch(self) -> Any:
+        """The next training batch with at least one good sample (bad ones handled by ``on_bad_sample``)."""
+        batch, err = self._good_batch(self._draw, self._bad_sample_policy("dataloader_train"), self.iteration + 1)
+        self._agree_on_data(err, self.iteration + 1)
+        return batch
+
+    def _bad_sample_policy(self, loader_name: str) -> BadSamplePolicy:
+        if loader_name not in self._bad_sample_policies:
+            self._bad_sample_policies[loader_name] = BadSamplePolicy.for_loader(
+                getattr(self, loader_name), loader_name, self.job_dir, du.get_rank())
+        return self._bad_sample_policies[loader_name]
+
+    @staticmethod
+    def _good_batch(draw, policy: BadSamplePolicy, iteration: int) -> tuple[Any, Optional[DataError]]:
+        """``(batch, None)``: the next batch of ``draw()`` holding a good sample (batch None once ``draw()``
+        returns None); ``(None, error)`` when ``policy`` stops the run. Batches of only bad samples are skipped."""
+        while True:
+            batch = draw()
+            if batch is None:
+                return None, None
+            bad = pop_bad_samples(batch)
+            num_good = 0 if isinstance(batch, dict) and not batch else batch_size_of(batch)
+            err = policy.update(bad, num_good, iteration)
+            if err is not None:
+                return None, err
+            if num_good:
+                return batch, None
+
+    def _agree_on_data(self, err: Optional[DataError], iteration: int, exhausted: bool = False) -> bool:
+        """Raise on every rank when any rank has a data error (one rank raising alone would leave the others
+        waiting in a collective): ``err`` on its rank, a line naming that rank on the others. Returns whether
+        any rank's data is ``exhausted`` (validation)."""
+        bad_rank, any_exhausted = (du.get_rank() if err is not None else -1), bool(exhausted)
+        if du.get_world_size() > 1:
+            flags = torch.tensor([bad_rank + 1, int(exhausted)], dtype=torch.int64, device=self._reduce_device())
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            bad_rank, any_exhausted = int(flags[0].item()) - 1, bool(flags[1].item())
+        if err is not None:
+            raise err
+        if bad_rank >= 0:
+            raise DataError(None, f"stopping at iteration {iteration}: rank {bad_rank} hit bad data (its error line "
+                                  f"names the file)")
+        return any_exhausted
 
     # ------------------------------------------------------------------ main loop
     def train(self) -> list[float]:
@@ -169,6 +232,10 @@ class Trainer:
                     last_saved = it
             if self.checkpointer is not None and last_saved != self.iteration:
                 self.save()
+        except BaseException:
+            stop_loader_workers(self.dataloader_train, self._data_iter)
+            self._data_iter = None
+            raise
         finally:
             if self.checkpointer is not None:
                 self.checkpointer.finalize()
@@ -283,13 +350,20 @@ class Trainer:
         saved = rng_state()  # validation must not change the training RNG stream (resume equality)
         seed_all(int(self.config.trainer.seed) + 12345 + (self.dims.dp_rank if self.dims else 0))
         self.model.eval()
+        policy = self._bad_sample_policy("dataloader_val")
+        batches = None
         try:
-            for i, batch in enumerate(self.dataloader_val):
-                if max_batches is not None and i >= int(max_batches):
+            batches = iter(self.dataloader_val)
+            while max_batches is None or n < int(max_batches):
+                batch, err = self._good_batch(lambda: next(batches, None), policy, self.iteration)
+                if self._agree_on_data(err, self.iteration, exhausted=batch is None):
                     break
                 loss, _ = step(to_device(batch, self.device), self.iteration)
                 total += float(loss)
                 n += 1
+        except BaseException:
+            stop_loader_workers(self.dataloader_val, batches)
+            raise
         finally:
             self.model.train()
             set_rng_state(saved)

@@ -14,6 +14,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from cosmos_predict2.configs.schema import CheckpointConfig, Config, JobConfig, ModelParallelConfig, TrainerConfig
+from cosmos_predict2.data.errors import DataError
+from cosmos_predict2.data.skipping import SkippingDataset
 from cosmos_predict2.lazy_config import PLACEHOLDER, L, instantiate
 from cosmos_predict2.trainer.ema import PowerEMA
 
@@ -47,6 +49,26 @@ class ToyDataset(Dataset):
                 "ctx": torch.randn(CTX, 16, generator=g), "__key__": f"sample_{i:03d}"}
 
 
+class ToyBadDataset(SkippingDataset):
+    """:class:`ToyDataset` whose samples in ``bad`` fail to load with a DataError naming ``<root>/bad_<i>.mp4``."""
+
+    def __init__(self, n: int = 16, bad: tuple = (), on_bad_sample: str = "error",
+                 max_bad_sample_fraction: float = 0.01, root: str = "/toy"):
+        self._init_skip(on_bad_sample, max_bad_sample_fraction)
+        self.good, self.bad, self.root = ToyDataset(n), {int(i) for i in bad}, root
+
+    def __len__(self) -> int:
+        return len(self.good)
+
+    def sample_key(self, index: int) -> str:
+        return f"sample_{index:03d}"
+
+    def _load(self, index: int) -> dict:
+        if index in self.bad:
+            raise DataError(f"{self.root}/bad_{index}.mp4", "cannot decode video (toy)", "re-encode or remove the file")
+        return self.good[index]
+
+
 class ToyModel(nn.Module):
     """``net`` + ``net_ema`` (power EMA) with a deterministic MSE ``training_step``."""
 
@@ -77,8 +99,10 @@ def toy_config(job_root: str, name: str = "toy", batch_size: int = 2, fsdp_shard
                max_iter: int = 4, save_iter: int = 2, ckpt: str = "dcp", precision: str = "float32",
                activation_checkpointing: str = "none", grad_accum: int = 1, nan_index: int = -1,
                lr: float = 1e-3, keep_last_k: int = 0, load_path: str = "",
-               load_training_state: bool = False) -> Config:
-    """A :class:`Config` that ``cosmos_predict2.trainer.launch.build`` turns into a toy training run."""
+               load_training_state: bool = False, bad: tuple = (), on_bad_sample: str = "error",
+               max_bad_sample_fraction: float = 0.01, async_save: bool = False) -> Config:
+    """A :class:`Config` that ``cosmos_predict2.trainer.launch.build`` turns into a toy training run (with
+    ``bad`` sample indices: on :class:`ToyBadDataset` and its ``on_bad_sample`` policy)."""
     model = L("trainer_toy.ToyModel")(config=dict(
         net=tiny_net_config(), fsdp_shard_size=fsdp_shard_size, precision=precision,
         activation_checkpointing=activation_checkpointing, ema=True), _recursive_=False)
@@ -86,9 +110,12 @@ def toy_config(job_root: str, name: str = "toy", batch_size: int = 2, fsdp_shard
                  "standard": "cosmos_predict2.checkpoint.standard.StandardCheckpointer",
                  "fsdp": "cosmos_predict2.checkpoint.predict1.Predict1Checkpointer",
                  "dummy": "cosmos_predict2.checkpoint.base.NoCheckpointer"}[ckpt]
+    dataset = L("trainer_toy.ToyDataset")(n=16, nan_index=nan_index)
+    if bad:
+        dataset = L("trainer_toy.ToyBadDataset")(n=16, bad=list(bad), on_bad_sample=on_bad_sample,
+                                                 max_bad_sample_fraction=max_bad_sample_fraction)
     loader = L("cosmos_predict2.data.loader.build_dataloader")(
-        dataset=L("trainer_toy.ToyDataset")(n=16, nan_index=nan_index), batch_size=batch_size, num_workers=0,
-        shuffle=True, drop_last=True)
+        dataset=dataset, batch_size=batch_size, num_workers=0, shuffle=True, drop_last=True)
     return Config(
         model=model,
         optimizer=L("cosmos_predict2.trainer.optim.build_optimizer")(model=PLACEHOLDER, name="adamw", lr=lr,
@@ -102,7 +129,8 @@ def toy_config(job_root: str, name: str = "toy", batch_size: int = 2, fsdp_shard
                               max_iter=max_iter, logging_iter=1, seed=0, grad_accum_iter=grad_accum,
                               progress_bar=False),
         checkpoint=CheckpointConfig(type=L(ck_target)(), save_iter=save_iter, keep_last_k=keep_last_k,
-                                    load_path=load_path, load_training_state=load_training_state),
+                                    load_path=load_path, load_training_state=load_training_state,
+                                    dcp_async_mode_enabled=async_save),
         model_parallel=ModelParallelConfig(context_parallel_size=cp),
     )
 

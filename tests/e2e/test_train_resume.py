@@ -95,14 +95,21 @@ def test_sigkill_then_relaunch_continues_with_same_losses(bridge_data, tmp_path)
 
 
 def test_torchrun_two_processes_trains(bridge_data, tmp_path):
+    """FSDP over 2 gloo ranks with asynchronous saves: each background write is published complete."""
     cmd = [PY, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m", "scripts.train",
-           "--config=cosmos_predict2/configs/base/config.py", "--"] + _overrides(bridge_data, "ddp2", 3, 3)
+           "--config=cosmos_predict2/configs/base/config.py", "--"] + _overrides(bridge_data, "ddp2", 4, 2) + [
+           "checkpoint.dcp_async_mode_enabled=True"]
     res = subprocess.run(cmd, cwd=ROOT, env=_env(str(tmp_path)), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     job = _job_dir(str(tmp_path), "ddp2")
     losses = _losses(job)
-    assert sorted(losses) == [1, 2, 3] and all(v == v for v in losses.values())
-    assert os.path.exists(os.path.join(job, "checkpoints", "iter_000000003", "model", "__1_0.distcp"))
+    assert sorted(losses) == [1, 2, 3, 4] and all(v == v for v in losses.values())
+    for it in ("iter_000000002", "iter_000000004"):
+        for part in ("model", "optim"):
+            assert os.path.exists(os.path.join(job, "checkpoints", it, part, "__1_0.distcp"))
+            assert os.path.exists(os.path.join(job, "checkpoints", it, part, ".metadata"))
+    assert open(os.path.join(job, "checkpoints", "latest_checkpoint.txt")).read().strip() == "iter_000000004"
+    assert not [e for e in os.listdir(os.path.join(job, "checkpoints")) if e.endswith((".tmp", ".old"))]
     assert os.path.exists(os.path.join(job, "config.yaml"))
 
 

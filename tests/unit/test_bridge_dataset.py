@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from cosmos_predict2.data.bad_samples import BadSample, LoaderIndex
 from cosmos_predict2.data.bridge import BridgeActionDataset
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.video_io import read_frames
@@ -120,7 +121,6 @@ def _damage_first(root, fn):
     (lambda a: a.pop("state"), "missing key 'state'"),
     (lambda a: a.pop("continuous_gripper_state"), "missing key 'continuous_gripper_state'"),
     (lambda a: a["continuous_gripper_state"].pop(), "has 15 entries but 'state' has 16 rows"),
-    (lambda a: a["action"].pop(), "'action' has 14 rows"),
     (lambda a: a.update(state=a["state"][:3], continuous_gripper_state=a["continuous_gripper_state"][:3],
                         action=a["action"][:2]), "shorter than one window"),
 ])
@@ -130,7 +130,7 @@ def test_bad_annotations_raise_or_skip(damage, message):
     with pytest.raises(DataError, match=message) as ei:
         _ds(root)
     assert bad in str(ei.value) and isinstance(ei.value, ValueError)
-    ds = _ds(root, skip_bad_samples=True)
+    ds = _ds(root, on_bad_sample="skip")
     assert ds.num_skipped == 1 and bad in ds.skipped[0] and len(ds) == 3 * 12
 
 
@@ -141,6 +141,12 @@ def test_invalid_json_and_missing_folders(tmp_path):
     with pytest.raises(DataError, match="invalid JSON") as ei:
         _ds(root)
     assert bad in str(ei.value)
+    first = sorted(glob.glob(f"{root}/annotation/train/*.json"))[0]
+    open(first, "w").write("")
+    with pytest.raises(DataError, match="2 problems") as ei:  # every unusable annotation in one list
+        _ds(root)
+    lines = str(ei.value).splitlines()
+    assert len(lines) == 3 and bad in lines[2] and first in lines[1] and "invalid JSON" in lines[1]
     with pytest.raises(DataError, match="does not exist"):
         _ds(str(tmp_path / "nope"))
     with pytest.raises(DataError, match="no annotation/train/ folder"):
@@ -169,9 +175,19 @@ def test_corrupt_short_and_missing_videos():
     assert ds[24]["video"].shape[1] == 5  # frames 0..4 exist
     with pytest.raises(DataError, match="has 6 frames but frame 10 was requested"):
         ds[24 + 6]
-    ds = _ds(root, skip_bad_samples=True)
-    s = ds[0]  # skips all 24 windows of the two broken videos and lands on episode 2
-    assert ds.num_skipped == 24 and s["annotation_file"] == ds.episodes[2]["path"]
+    ds = _ds(root, on_bad_sample="skip")  # never another sample in its place: the caller decides
+    with pytest.raises(DataError, match="cannot decode video"):
+        ds[0]
+    marker = ds[LoaderIndex(13)]  # what the project's loader gets instead of the exception
+    assert marker == BadSample(13, ds.episodes[1]["key"], paths[1], "video file does not exist", None)
+    assert marker.as_dict()["error"] == f"{paths[1]}: video file does not exist"
+
+
+def test_on_bad_sample_is_validated():
+    with pytest.raises(ValueError, match=r"BridgeActionDataset: on_bad_sample=True is not one of error, skip"):
+        _ds(bridge_dir(), on_bad_sample=True)
+    with pytest.raises(ValueError, match=r"max_bad_sample_fraction=1.5 must be a number in \[0, 1\)"):
+        _ds(bridge_dir(), on_bad_sample="skip", max_bad_sample_fraction=1.5)
 
 
 def test_upstream_argument_names():

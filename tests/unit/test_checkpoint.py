@@ -9,17 +9,10 @@ import pytest
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "distributed"))
-from dist_helpers import single_process_group  # noqa: E402
 from trainer_toy import tiny_net_config, toy_config  # noqa: E402
 
 from cosmos_predict2.checkpoint.base import read_latest  # noqa: E402
 from cosmos_predict2.lazy_config import instantiate  # noqa: E402
-
-
-@pytest.fixture
-def group():
-    with single_process_group():
-        yield
 
 
 def _build(root, **kw):
@@ -48,11 +41,10 @@ def test_keys_have_no_wrapper_prefixes(group, tmp_path):
     assert read_latest(_ckdir(tmp_path)) == "iter_000000001.pt"
 
 
-def test_interrupted_dcp_save_keeps_previous(group, tmp_path, monkeypatch):
+def fail_optim_saves(monkeypatch):
+    """Make every DCP write of an ``optim`` part fail like a full disk; returns the real writer."""
     from cosmos_predict2.checkpoint import dcp as dcp_mod
 
-    trainer = _build(tmp_path, max_iter=2, save_iter=2)
-    trainer.train()
     real = dcp_mod._save_part
 
     def failing(state, path, process_group=None):
@@ -61,6 +53,15 @@ def test_interrupted_dcp_save_keeps_previous(group, tmp_path, monkeypatch):
         return real(state, path, process_group)
 
     monkeypatch.setattr(dcp_mod, "_save_part", failing)
+    return real
+
+
+def test_interrupted_dcp_save_keeps_previous(group, tmp_path, monkeypatch):
+    from cosmos_predict2.checkpoint import dcp as dcp_mod
+
+    trainer = _build(tmp_path, max_iter=2, save_iter=2)
+    trainer.train()
+    real = fail_optim_saves(monkeypatch)
     trainer.max_iter = 4
     trainer.train_step()
     with pytest.raises(OSError):
@@ -72,6 +73,7 @@ def test_interrupted_dcp_save_keeps_previous(group, tmp_path, monkeypatch):
     monkeypatch.setattr(dcp_mod, "_save_part", real)
     resumed = _build(tmp_path, max_iter=4, save_iter=2)
     assert resumed.iteration == 2
+    assert not os.path.exists(os.path.join(ck, "iter_000000003.tmp"))  # removed at relaunch (logged)
 
 
 def test_interrupted_standard_save_keeps_previous(group, tmp_path, monkeypatch):

@@ -12,18 +12,11 @@ import pytest
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "distributed"))
-from dist_helpers import single_process_group  # noqa: E402
 from trainer_toy import toy_config  # noqa: E402
 
 from cosmos_predict2.checkpoint.base import read_latest  # noqa: E402
 
 KEY = "blocks.0.self_attn.q_proj.weight"
-
-
-@pytest.fixture
-def group():
-    with single_process_group():
-        yield
 
 
 def _build(root, **kw):

@@ -12,16 +12,9 @@ import pytest
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "distributed"))
-from dist_helpers import single_process_group  # noqa: E402
 from trainer_toy import tiny_net_config, toy_config  # noqa: E402
 
 from cosmos_predict2.lazy_config import L, instantiate  # noqa: E402
-
-
-@pytest.fixture
-def group():
-    with single_process_group():
-        yield
 
 
 def _build(root, config=None, **kw):

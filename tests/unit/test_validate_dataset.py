@@ -55,3 +55,31 @@ def test_video_text_problems_cli():
     assert r.returncode == 1
     assert f"{root}/videos/ep_0002.mp4: no embedding t5_xxl/ep_0002.pickle" in r.stdout
     assert f"{root}/videos/ep_0001.mp4: cannot decode video" in r.stdout
+
+
+def test_malformed_action_field_is_reported(capsys):
+    """Training never reads 'action' (actions come from the states), yet a malformed one is named, with the fix."""
+    root = copy_of(bridge_dir(), "validate_action")
+    wide, short = f"{root}/annotation/train/0.json", f"{root}/annotation/train/1.json"
+    for path, damage in ((wide, lambda a: [row[:6] for row in a]), (short, lambda a: a[:-1])):
+        ann = json.load(open(path))
+        ann["action"] = damage(ann["action"])
+        json.dump(ann, open(path, "w"))
+    assert main([root, "--quick"]) == 1
+    out = capsys.readouterr().out
+    assert "2 problem(s):" in out
+    assert (f"{wide}: 'action' row 0 has width 6, expected 7 numbers [dx,dy,dz,droll,dpitch,dyaw,gripper]; training "
+            "does not read this field (actions come from 'state') but it is malformed (fix: correct the 'action' "
+            "field or remove it from the JSON)") in out
+    assert f"{short}: 'action' has 14 rows but there are 16 states (expected 15 = N-1); training does not" in out
+
+
+def test_missing_or_unrecognised_folder_is_a_usage_error(tmp_path, capsys):
+    assert main([str(tmp_path / "missing")]) == 2
+    std, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'missing'}: dataset folder does not exist")
+    assert std == ""
+    assert main([str(tmp_path), "--num_frames", "13"]) == 2  # exists, but neither annotation/ nor videos/
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "cannot tell the layout" in lines[0] and "--layout" in lines[0]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from cosmos_predict2.data.bad_samples import BadSample, LoaderIndex
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.video_io import read_frames
 from cosmos_predict2.data.video_text import VideoTextDataset, read_groot_metadata_csv
@@ -59,7 +60,7 @@ def test_mismatched_and_bad_files():
     with pytest.raises(DataError, match="no embedding t5_xxl/ep_0002.pickle") as ei:
         VideoTextDataset(root, 6, [16, 24], t5_embedding_dim=8)
     assert "ep_0002.mp4" in str(ei.value)
-    ds = VideoTextDataset(root, 6, [16, 24], t5_embedding_dim=8, skip_bad_samples=True)
+    ds = VideoTextDataset(root, 6, [16, 24], t5_embedding_dim=8, on_bad_sample="skip")
     assert len(ds) == 2 and ds.num_skipped == 1
     open(f"{root}/metas/extra.txt", "w").write("orphan")
     with pytest.raises(DataError, match="caption has no matching video"):
@@ -74,8 +75,13 @@ def test_mismatched_and_bad_files():
     with pytest.raises(DataError, match="embedding dim is 8"):
         VideoTextDataset(root, 6, [16, 24])[0]
     open(f"{root}/videos/ep_0001.mp4", "wb").write(b"\x00" * 1000)
-    ds = VideoTextDataset(root, 6, [16, 24], t5_embedding_dim=8, skip_bad_samples=True)
-    assert ds[1]["__key__"] == "ep_0002" and ds.num_skipped == 1 and "ep_0001.mp4" in ds.skipped[0]
+    ds = VideoTextDataset(root, 6, [16, 24], t5_embedding_dim=8, on_bad_sample="skip")
+    with pytest.raises(DataError, match="ep_0001.mp4: cannot decode video"):
+        ds[1]  # never another sample in its place
+    marker = ds[LoaderIndex(1)]  # what the project's loader gets instead of the exception
+    assert isinstance(marker, BadSample) and (marker.index, marker.key) == (1, "ep_0001")
+    assert marker.path == f"{root}/videos/ep_0001.mp4" and marker.problem.startswith("cannot decode video")
+    assert ds.num_skipped == 0 and ds[2]["__key__"] == "ep_0002"
     with pytest.raises(DataError, match="no t5_xxl/ folder"):
         VideoTextDataset(video_text_dir(), 6, [16, 24])
     with pytest.raises(DataError, match="no videos/ folder"):

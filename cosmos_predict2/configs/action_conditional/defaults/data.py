@@ -32,6 +32,9 @@ def bridge_loader(mode: str, num_frames: int = 13, video_size=(480, 640), batch_
         t5_embedding_dim=t5_embedding_dim,
         action_scaler=20.0,
         gripper_rescale_factor=gripper_rescale_factor,
+        on_bad_sample="error",  # or "skip": drop samples that fail to load, listed in <job>/bad_samples.jsonl
+        max_bad_sample_fraction=0.01,
+        preflight="on",  # check every file before the model is built (cached); "full" decodes every frame; "off"
     )
     return L(BUILD_DATALOADER)(dataset=dataset, batch_size=batch_size, num_workers=num_workers,
                                shuffle=mode == "train", drop_last=mode == "train")

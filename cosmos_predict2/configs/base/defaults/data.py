@@ -18,7 +18,10 @@ VIDEO_TEXT = "cosmos_predict2.data.video_text.VideoTextDataset"
 def video_text_loader(dataset_dir: str, num_frames: int, video_size, batch_size: int = 1, num_workers: int = 8,
                       mode: str = "train", t5_embedding_dim: int = 1024):
     dataset = L(VIDEO_TEXT)(dataset_dir=dataset_dir, num_frames=num_frames, video_size=list(video_size), mode=mode,
-                            t5_embedding_dim=t5_embedding_dim)
+                            t5_embedding_dim=t5_embedding_dim,
+                            # or "skip": drop samples that fail to load, listed in <job>/bad_samples.jsonl
+                            on_bad_sample="error", max_bad_sample_fraction=0.01,
+                            preflight="on")  # check every file before the model is built (cached); "full" / "off"
     return L(BUILD_DATALOADER)(dataset=dataset, batch_size=batch_size, num_workers=num_workers,
                                shuffle=mode == "train", drop_last=mode == "train")
 
