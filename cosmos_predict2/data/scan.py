@@ -56,7 +56,8 @@ class ScanReport:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.by_kind.items()))
         where = f" ({', '.join(self.cache_files)})" if self.cache_files else " (cache off)"
         pool = f" on {self.workers} processes" if self.workers > 1 else ""
-        return (f"dataset scan: {self.checks} files ({kinds}) in {self.seconds:.1f} s: {len(self.problems)} problems; "
+        return (f"dataset scan: {self.checks} files ({kinds}) in {self.seconds:.1f} s: {len(self.problems)} "
+                f"problem{'' if len(self.problems) == 1 else 's'}; "
                 f"{self.cache_hits} answered from the cache{where}, {self.scanned} checked{pool}")
 
 
