@@ -122,6 +122,12 @@ def _net_node(experiment: Optional[str], config_file: Optional[str], checkpoint_
     node = OmegaConf.select(OmegaConf.load(job_cfg), "model.config.net")
     if node is None:
         raise CheckpointError(f"{job_cfg} has no model.config.net; pass --experiment NAME.")
+    from cosmos_predict2.lazy_config.instantiate import refuse_foreign_targets
+
+    try:  # the file is data: only this project's classes are built from it
+        refuse_foreign_targets(node, job_cfg, "model.config.net", "pass --experiment NAME instead")
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
     return node
 
 

@@ -72,6 +72,8 @@ def load_job_config(path: str, required: bool = True):
     ``required=False``: None when the file has no ``model.config.net`` (instead of an error)."""
     from omegaconf import OmegaConf
 
+    from cosmos_predict2.lazy_config.instantiate import refuse_foreign_targets
+
     if not os.path.isfile(path):
         raise InferenceSetupError(f"--config_file {path} does not exist; pass the config.yaml the trainer wrote into "
                                   "the job folder (<job>/config.yaml, next to <job>/checkpoints/)")
@@ -85,6 +87,10 @@ def load_job_config(path: str, required: bool = True):
             return None
         raise InferenceSetupError(f"--config_file {path} has no model.config.net: it is not a training job's "
                                   "config.yaml; pass <job>/config.yaml or --experiment NAME")
+    try:  # a config.yaml is data: it may name only this project's classes (nothing else is imported or called)
+        refuse_foreign_targets(cfg.model, path, "model", "pass --experiment NAME instead of this config")
+    except ValueError as err:
+        raise InferenceSetupError(str(err)) from None
     mc = cfg.model.config
     if "ema" in mc and mc.ema is not None:
         mc.ema.enabled = False

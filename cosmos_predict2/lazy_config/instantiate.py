@@ -59,3 +59,38 @@ def instantiate(cfg: Any, *args: Any, **kwargs: Any) -> Any:
     if dataclasses.is_dataclass(cfg):
         return cfg
     return _to_plain(cfg)
+
+
+PROJECT_PACKAGES = ("cosmos_predict2.", "cosmos_predict1.")
+
+
+def foreign_targets(cfg: Any, allowed: Sequence[str] = PROJECT_PACKAGES, where: str = "") -> list[tuple[str, str]]:
+    """``(key, target)`` of every ``_target_`` in ``cfg`` that does not start with one of ``allowed``: what a
+    config file from elsewhere (a downloaded job's ``config.yaml``) would make :func:`instantiate` import and call."""
+    out: list[tuple[str, str]] = []
+    if isinstance(cfg, (DictConfig, Mapping)):
+        for key in cfg:
+            path = f"{where}.{key}" if where else str(key)
+            value = cfg[key]
+            if key == "_target_":
+                name = value if isinstance(value, str) else getattr(value, "__module__", "?") + "." + \
+                    getattr(value, "__qualname__", "?")
+                if not name.startswith(tuple(allowed)):
+                    out.append((path, name))
+            else:
+                out += foreign_targets(value, allowed, path)
+    elif isinstance(cfg, ListConfig) or (isinstance(cfg, Sequence) and not isinstance(cfg, (str, bytes))):
+        for i, item in enumerate(cfg):
+            out += foreign_targets(item, allowed, f"{where}.{i}" if where else str(i))
+    return out
+
+
+def refuse_foreign_targets(cfg: Any, source: str, where: str = "", fix: str = "") -> None:
+    """Raise ValueError naming ``source`` and the first target outside this project (see :func:`foreign_targets`)."""
+    bad = foreign_targets(cfg, where=where)
+    if bad:
+        key, name = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ValueError(f"{source}: {key} names {name!r}{more}, outside this project; a training job's config only "
+                         f"names {'/'.join(p.rstrip('.') for p in PROJECT_PACKAGES)} classes; refusing to build it "
+                         f"(it could run code){'; ' + fix if fix else ''}")
