@@ -160,6 +160,42 @@ def _check_timestep_scale(mcfg) -> None:
             f"model.config.net.timestep_scale={1.0 / steps:g}")
 
 
+# keys kept for upstream compatibility whose features this trainer does not have: (section, key, default, what to use)
+UNSUPPORTED_KEYS = (
+    ("trainer", "memory_format", "preserve_format", "tensors keep their layout"),
+    ("checkpoint", "dcp_allow_mismatched_size", False, "a shape mismatch is always an error naming the keys"),
+    ("checkpoint", "broadcast_via_filesystem", False, "every rank reads its own shards from the checkpoint"),
+    ("checkpoint", "verbose", True, "loading always logs one summary line"),
+    ("model_parallel", "tensor_model_parallel_size", 1, "shard with model.config.fsdp_shard_size and "
+                                                         "model_parallel.context_parallel_size"),
+    ("model_parallel", "pipeline_model_parallel_size", 1, "shard with model.config.fsdp_shard_size and "
+                                                           "model_parallel.context_parallel_size"),
+    ("model_parallel", "sequence_parallel", False, "split the frames with model_parallel.context_parallel_size"),
+    ("trainer", "profiling", False, "not implemented yet: run one rank under torch.profiler or py-spy"),
+    ("checkpoint", "only_load_scheduler_state", False, "not implemented yet: resume loads the whole training state, "
+                                                       "checkpoint.load_training_state=False loads the weights only"),
+    ("checkpoint", "keys_not_to_resume", [], "not implemented yet: resume restores every key; start from "
+                                             "checkpoint.load_path with load_training_state=False instead"),
+)
+
+
+def _check_unsupported_keys(config: Config) -> None:
+    """Keys accepted for upstream compatibility must keep their default: a set value would silently do nothing."""
+    for section, key, default, instead in UNSUPPORTED_KEYS:
+        value = getattr(getattr(config, section), key)
+        if value != default:
+            raise ConfigError(f"{section}.{key}={value!r} is accepted for upstream compatibility but not supported "
+                              f"(only {default!r}): {instead}; remove the override")
+    parallelism = str(config.trainer.distributed_parallelism).lower()
+    if parallelism != "fsdp":
+        raise ConfigError(f"trainer.distributed_parallelism={config.trainer.distributed_parallelism!r} is not supported: "
+                          "this trainer shards with FSDP2 ('fsdp'); for DDP-style full replicas on every rank set "
+                          "model.config.fsdp_shard_size=1 (gradients are all-reduced, parameters not sharded)")
+    if int(config.trainer.timeout_period) < 1:
+        raise ConfigError(f"trainer.timeout_period={config.trainer.timeout_period} must be >= 1 (seconds allowed for "
+                          "one iteration before the run stops)")
+
+
 def validate_config(config: Config, world_size: Optional[int] = None) -> list[str]:
     """Raise :class:`ConfigError` on an impossible config; return notes (warnings) otherwise.
 
@@ -168,6 +204,7 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
     notes: list[str] = []
     if config.model is None:
         raise ConfigError(NO_EXPERIMENT)
+    _check_unsupported_keys(config)
     mcfg = node_get(config.model, "config", default={})
     cp = int(config.model_parallel.context_parallel_size)
     if cp < 1:

@@ -20,7 +20,8 @@ Order (torchtitan style; no rank ever holds the unsharded net):
 
 User errors (config, data, checkpoint, memory: ``ValueError`` subclasses) are printed as one line (the
 preflight's and the dataset scan's lists once, on rank 0) and give exit code 2; ``COSMOS_DEBUG=1`` re-raises
-them with the traceback. A NaN / Inf loss gives exit code 3.
+them with the traceback. A NaN / Inf loss, or an iteration longer than ``trainer.timeout_period`` seconds, gives
+exit code 3.
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ def build_only_summary(trainer) -> str:
 
 def launch(config, options: Optional[LaunchOptions] = None) -> int:
     """Preflight, then train with ``config``; returns the process exit code (0 ok, 2 user error, 3 non-finite
-    loss)."""
+    loss or an iteration over ``trainer.timeout_period``)."""
     from cosmos_predict2.trainer.preflight import PreflightError, check_preflight
 
     options = options or LaunchOptions()
@@ -297,7 +298,7 @@ def launch(config, options: Optional[LaunchOptions] = None) -> int:
         if int(os.environ.get("RANK", "0")) == 0:  # every rank finds the same files missing: say it once
             print(f"error: {err}", file=sys.stderr)
         return 2
-    from cosmos_predict2.trainer.trainer import NonFiniteLossError
+    from cosmos_predict2.trainer.trainer import IterationTimeoutError, NonFiniteLossError
 
     t0 = time.time()
     try:
@@ -318,7 +319,7 @@ def launch(config, options: Optional[LaunchOptions] = None) -> int:
                   f"{(time.time() - t0) / 60:.1f} min; last checkpoint {last or 'none'}. {_convert_hint(last)}",
                   flush=True)
         return 0
-    except NonFiniteLossError as err:
+    except (NonFiniteLossError, IterationTimeoutError) as err:
         print(f"error{_rank_tag()}: {err}", file=sys.stderr)
         if debug:
             raise

@@ -15,11 +15,13 @@ together (one tiny all-reduce per micro-batch when there are several ranks).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-import os
+import signal
+import threading
 import time
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -37,6 +39,37 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN / Inf loss or gradient norm."""
+
+
+class IterationTimeoutError(RuntimeError):
+    """An iteration took longer than ``trainer.timeout_period`` seconds (a hung rank, a stalled filesystem)."""
+
+
+WATCHDOG_OFF = 999_999_999  # trainer.timeout_period's default (upstream's): no per-iteration alarm
+
+
+@contextlib.contextmanager
+def iteration_watchdog(seconds: int, iteration: Callable[[], int]):
+    """While active, the yielded ``arm()`` (re)starts a ``seconds`` alarm; when it fires, :class:`IterationTimeoutError`
+    names the iteration. A no-op at upstream's default (``WATCHDOG_OFF`` seconds: no alarm is touched), off the main
+    thread, or without ``SIGALRM``."""
+    usable = (int(seconds) < WATCHDOG_OFF and hasattr(signal, "SIGALRM")
+              and threading.current_thread() is threading.main_thread())
+
+    def fire(signum, frame):
+        raise IterationTimeoutError(f"iteration {iteration() + 1} took more than trainer.timeout_period={seconds} s; "
+                                    "a rank or the data may be stuck (raise trainer.timeout_period if steps are "
+                                    "legitimately this slow)")
+
+    if not usable:
+        yield lambda: None
+        return
+    previous = signal.signal(signal.SIGALRM, fire)
+    try:
+        yield lambda: signal.alarm(max(1, int(seconds)))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -222,14 +255,16 @@ class Trainer:
         self._call("on_train_start")
         last_saved = self.iteration
         try:
-            while self.iteration < self.max_iter:
-                self.train_step()
-                it = self.iteration
-                if self._should_validate(it):
-                    self.validate()
-                if self.checkpointer is not None and it % int(self.config.checkpoint.save_iter) == 0:
-                    self.save()
-                    last_saved = it
+            with iteration_watchdog(int(self.config.trainer.timeout_period), lambda: self.iteration) as arm:
+                while self.iteration < self.max_iter:
+                    arm()  # one iteration, with its validation and save, within trainer.timeout_period
+                    self.train_step()
+                    it = self.iteration
+                    if self._should_validate(it):
+                        self.validate()
+                    if self.checkpointer is not None and it % int(self.config.checkpoint.save_iter) == 0:
+                        self.save()
+                        last_saved = it
             if self.checkpointer is not None and last_saved != self.iteration:
                 self.save()
         except BaseException:

@@ -185,3 +185,34 @@ def test_launch_summaries_relaunch_and_build_only(tmp_path, capsys, monkeypatch)
     assert random_init_requested(["experiment=x", "model.config.model_manager_config.dit_path=''"])
     assert random_init_requested(["model.config.pipe_config.model_manager_config.dit_path="])
     assert not random_init_requested(["model.config.model_manager_config.dit_path=a.pt"])
+
+
+def test_an_iteration_over_timeout_period_stops_the_run(tmp_path, capsys, monkeypatch):
+    """trainer.timeout_period (upstream's per-iteration watchdog): a stuck iteration ends the run with one line
+    naming it and exit code 3; iterations within the limit are unaffected."""
+    import time
+
+    from cosmos_predict2.trainer import launch as launch_mod
+    from cosmos_predict2.trainer.trainer import Trainer
+
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
+    monkeypatch.delenv("COSMOS_DEBUG", raising=False)
+    real_step = Trainer.train_step
+
+    def stuck_at_third(self):
+        if self.iteration == 2:
+            time.sleep(5)
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", stuck_at_third)
+    cfg = toy_config(str(tmp_path), ckpt="dummy", max_iter=4)
+    cfg.trainer.timeout_period = 2
+    started = time.time()
+    assert launch_mod.launch(cfg) == 3
+    assert time.time() - started < 30
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err == ["error: iteration 3 took more than trainer.timeout_period=2 s; a rank or the data may be stuck "
+                   "(raise trainer.timeout_period if steps are legitimately this slow)"]
+    import signal
+
+    assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None) and signal.alarm(0) == 0  # nothing left armed

@@ -251,3 +251,26 @@ def test_tokenizer_width_must_match_the_net():
     cfg = compose("experiment=tiny_action_conditioned_bridge", "model.config.tokenizer.latent_ch=16")
     with pytest.raises(ConfigError, match="does not match the tokenizer's latent_ch=16"):
         validate_config(cfg)
+
+
+@pytest.mark.parametrize("override", [
+    "trainer.memory_format=channels_last", "checkpoint.dcp_allow_mismatched_size=True",
+    "checkpoint.broadcast_via_filesystem=True", "checkpoint.verbose=False",
+    "model_parallel.tensor_model_parallel_size=2", "model_parallel.pipeline_model_parallel_size=2",
+    "model_parallel.sequence_parallel=True", "trainer.profiling=True", "checkpoint.only_load_scheduler_state=True",
+    "checkpoint.keys_not_to_resume=[net_ema]",
+])
+def test_upstream_keys_without_a_feature_are_errors_when_set(override, tmp_path, capsys):
+    key = override.split("=")[0]
+    assert main(["--dryrun", "--", "experiment=tiny_action_conditioned_bridge", override]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert err.startswith(f"config error: {key}=") and "not supported" in err
+    validate_config(compose("experiment=tiny_action_conditioned_bridge"))  # the defaults themselves pass
+
+
+def test_ddp_and_a_zero_timeout_are_errors_naming_the_fix(capsys):
+    assert main(["--dryrun", "--", "experiment=tiny_action_conditioned_bridge", "trainer.distributed_parallelism=ddp"]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "trainer.distributed_parallelism='ddp' is not supported" in err and "model.config.fsdp_shard_size=1" in err
+    with pytest.raises(ConfigError, match="trainer.timeout_period=0 must be >= 1"):
+        validate_config(compose("experiment=tiny_action_conditioned_bridge", "trainer.timeout_period=0"))
