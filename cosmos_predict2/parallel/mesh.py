@@ -16,7 +16,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
-import torch.distributed as dist
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
 from cosmos_predict2.configs.validate import parallel_layout
@@ -82,7 +81,3 @@ def build_parallel_dims(world_size: int, fsdp_shard_size: int, context_parallel_
     dims.flat["dp"] = mesh["dp_replicate", "dp_shard"]._flatten("dp")
     dims.mesh = mesh
     return dims
-
-
-def is_dist() -> bool:
-    return dist.is_available() and dist.is_initialized()
