@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Optional
 
 import torch
@@ -58,7 +58,7 @@ class DistributedCheckpointer(Checkpointer):
                  **kwargs: Any) -> None:
         super().__init__(config_checkpoint, config_job, checkpoint_dir, **kwargs)
         self.async_mode = bool(getattr(config_checkpoint, "dcp_async_mode_enabled", False))
-        self._pending: Optional[tuple[Any, int]] = None  # (future of the background write, iteration)
+        self._pending: Optional[Future] = None  # the background write in flight
         self._pool = None
         self._group = None
         if self.async_mode and dist.is_initialized():
@@ -95,7 +95,7 @@ class DistributedCheckpointer(Checkpointer):
             parts.append((optim_sd, os.path.join(tmp, "optim")))
         if self._pool is not None:
             staged = [(_stage(sd), path) for sd, path in parts]
-            self._pending = (self._pool.submit(self._write_and_publish, staged, tmp, final, self._group), iteration)
+            self._pending = self._pool.submit(self._write_and_publish, staged, tmp, final, self._group)
             return
         for sd, path in parts:
             _save_part(sd, path)
@@ -128,8 +128,7 @@ class DistributedCheckpointer(Checkpointer):
         """Wait for a background write (it publishes itself); raises what it raised."""
         if self._pending is None:
             return
-        future, _iteration = self._pending
-        self._pending = None
+        future, self._pending = self._pending, None
         future.result()
         du.barrier()
 

@@ -30,7 +30,7 @@ import torch
 from cosmos_predict2.data.actions import actions_from_states
 from cosmos_predict2.data.bad_samples import DEFAULT_MAX_BAD_SAMPLE_FRACTION
 from cosmos_predict2.data.bridge_annotation import parse_bridge_annotation
-from cosmos_predict2.data.checks import Check, parse_preflight
+from cosmos_predict2.data.checks import Check, Problem, parse_preflight
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.resize import frames_to_video
 from cosmos_predict2.data.safe_pickle import load_embedding
@@ -183,7 +183,7 @@ class BridgeActionDataset(SkippingDataset):
         self.samples: list[tuple[int, int]] = []  # (episode index, first frame), sorted by (file, frame)
         bad = [res for res in results if isinstance(res, DataError)]
         if bad and self.on_bad_sample == "error":  # every unusable annotation at once, not one per launch
-            raise bad[0] if len(bad) == 1 else scan_error([str(e) for e in bad], len(self.ann_files))
+            raise bad[0] if len(bad) == 1 else scan_error([Problem.from_error(e) for e in bad], len(self.ann_files))
         for path, res in zip(self.ann_files, results):
             if isinstance(res, DataError):
                 self.record_skip(res, "annotation")

@@ -13,10 +13,10 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from typing import Optional
 
 from cosmos_predict2.data.checks import Problem
+from cosmos_predict2.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +109,8 @@ class ScanCache:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             entries = self._read()
             entries.update(self.new)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(self.path))
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump({"format": FORMAT, "version": self.version, "root": self.root, "entries": entries}, f)
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            atomic_write_text(self.path, json.dumps({"format": FORMAT, "version": self.version, "root": self.root,
+                                                     "entries": entries}))
             self.new = {}
         except OSError as e:
             log.warning("dataset scan cache %s not written (%s); the next launch scans again (set %s to a writable "

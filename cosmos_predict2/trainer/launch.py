@@ -217,7 +217,7 @@ def build(config, options: Optional[LaunchOptions] = None):
         dataloader_val = instantiate(config.dataloader_val, **dl_kwargs)
     # every file those datasets read, before any allocation (rank 0 scans; cached per file)
     scan_loaders([("dataloader_train", dataloader_train), ("dataloader_val", dataloader_val)], job_dir,
-                 progress=du.is_rank0() and bool(getattr(config.trainer, "progress_bar", True)))
+                 progress=du.is_rank0() and bool(config.trainer.progress_bar))
     template = copy.deepcopy(model.net)  # meta: an unparallelised copy to initialise units from (no memory)
     move_except_nets(model, device)
     parallelize_model(model, dims, str(mcfg.get("precision", "float32")),

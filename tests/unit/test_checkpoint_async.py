@@ -35,7 +35,7 @@ def test_async_save_is_published_when_its_write_finishes(group, tmp_path):
     trainer.train_step()
     trainer.train_step()
     trainer.save()  # returns once the state is staged; the shards are written in the background
-    future = trainer.checkpointer._pending[0]
+    future = trainer.checkpointer._pending
     # published by the background write itself: no further save, step or finalize is needed
     assert _wait_for(lambda: read_latest(ck) == "iter_000000002")
     assert future.done() and not os.path.exists(os.path.join(ck, "iter_000000002.tmp"))
