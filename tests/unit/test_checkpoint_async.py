@@ -38,7 +38,8 @@ def test_async_save_is_published_when_its_write_finishes(group, tmp_path):
     future = trainer.checkpointer._pending
     # published by the background write itself: no further save, step or finalize is needed
     assert _wait_for(lambda: read_latest(ck) == "iter_000000002")
-    assert future.done() and not os.path.exists(os.path.join(ck, "iter_000000002.tmp"))
+    assert not os.path.exists(os.path.join(ck, "iter_000000002.tmp"))
+    assert _wait_for(future.done)  # the thread logs after publishing: it may still be finishing that line
     trainer.train_step()  # training goes on meanwhile
     trainer.checkpointer.finalize()
     resumed = _build(tmp_path, max_iter=4, save_iter=100, async_save=True)
