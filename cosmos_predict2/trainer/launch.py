@@ -297,6 +297,8 @@ def launch(config, options: Optional[LaunchOptions] = None) -> int:
             raise
         if int(os.environ.get("RANK", "0")) == 0:  # every rank finds the same files missing: say it once
             print(f"error: {err}", file=sys.stderr)
+        else:
+            _give_rank0_time_to_report()
         return 2
     from cosmos_predict2.trainer.trainer import IterationTimeoutError, NonFiniteLossError
 
@@ -331,9 +333,20 @@ def launch(config, options: Optional[LaunchOptions] = None) -> int:
             print(f"error{_rank_tag()}: {err}", file=sys.stderr)
         elif du.is_rank0():  # the same on every rank (the dataset scan's verdict): said once
             print(f"error: {err}", file=sys.stderr)
+        else:
+            _give_rank0_time_to_report()
         return 2
     finally:
         du.destroy_distributed()
+
+
+REPORT_GRACE_S = 3.0
+
+
+def _give_rank0_time_to_report() -> None:
+    """A rank that leaves an error said once by rank 0 waits a moment first: torchrun stops every worker as soon
+    as one exits, which could kill rank 0 before it printed the message."""
+    time.sleep(REPORT_GRACE_S)
 
 
 def _rank_tag() -> str:
