@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from cosmos_predict2.evaluation.metrics import episode_scores
     from cosmos_predict2.inference.action_conditioned import check_model_fits, run_episodes
     from cosmos_predict2.inference.loading import build_inference_model, job_config_for
     from cosmos_predict2.inference.params import (ACTION_CONDITIONED_SCHEMA, ParamError, parse_cli_overrides,
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
                                           tokenizer_path=args.tokenizer_path,
                                           preflight=lambda cfg: check_model_fits(cfg, params))
     summary = run_episodes(model, config, params, output_dir, side_by_side=args.side_by_side,
-                           action_mode=args.action_mode)
+                           action_mode=args.action_mode, score=episode_scores)
     print(f"{len(summary['episodes'])} episodes: mean PSNR {summary['psnr_mean']:.2f} dB, "
           f"mean SSIM {summary['ssim_mean']:.3f}; outputs in {output_dir}")
     return 0

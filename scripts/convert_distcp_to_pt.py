@@ -4,7 +4,7 @@
         [--no-ema] [--merge-lora [--lora-alpha A]] [--format pt|safetensors|diffusers [--experiment NAME]]
 
 Writes ``model.pt`` (net.* + net_ema.*), ``model_ema_fp32.pt`` and ``model_ema_bf16.pt`` (EMA renamed to
-net.*); runs on CPU in one process. See cosmos_predict2/checkpoint/convert.py for the details.
+net.*); runs on CPU in one process. See cosmos_predict2/conversion/convert.py for the details.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from cosmos_predict2.checkpoint.convert import convert_checkpoint, iter_outputs
+    from cosmos_predict2.conversion.convert import convert_checkpoint, iter_outputs
     from cosmos_predict2.checkpoint.weights import CheckpointError
 
     try:

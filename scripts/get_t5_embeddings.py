@@ -28,7 +28,8 @@ def encode_prompt_files(jobs: list[tuple[str, str]], model: str, max_length: int
     """Encode [(prompt, output_pickle_path)] in batches with T5TextEncoder; returns the number written."""
     if not jobs:
         return 0
-    from cosmos_predict2.text_encoders.t5 import T5TextEncoder, save_embedding_pickle
+    from cosmos_predict2.data.safe_pickle import save_embedding_pickle
+    from cosmos_predict2.text_encoders.t5 import T5TextEncoder
 
     enc = T5TextEncoder(model, max_length=max_length or 512, device=device)
     written = 0

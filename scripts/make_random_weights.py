@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from cosmos_predict2.checkpoint.random_weights import write_random_weights
     from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config
-    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.lazy_config.errors import ConfigError
 
     t0 = time.time()
     try:

@@ -18,7 +18,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config, to_yaml, write_config_yaml  # noqa: E402
-from cosmos_predict2.configs.errors import ConfigError  # noqa: E402
+from cosmos_predict2.lazy_config.errors import ConfigError  # noqa: E402
 from cosmos_predict2.configs.validate import validate_config  # noqa: E402
 
 
@@ -106,7 +106,7 @@ def default_world_size(config) -> int:
 def dryrun(config, notes: list[str], world_size: int) -> int:
     """Print the config, the memory plan and the preflight findings; write config.yaml and memory_plan.json."""
     from cosmos_predict2.trainer.memory_plan import build_memory_plan
-    from cosmos_predict2.trainer.preflight import preflight_findings
+    from cosmos_predict2.configs.preflight import preflight_findings
 
     print(to_yaml(config))
     path = write_config_yaml(config, config.job.path_local)

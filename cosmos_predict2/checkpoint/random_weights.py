@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import torch
 
-from cosmos_predict2.configs.nodes import node_get
+from cosmos_predict2.lazy_config.nodes import node_get
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import attrs
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from cosmos_predict2.configs import registry
-from cosmos_predict2.configs.errors import ConfigError, closest, did_you_mean
+from cosmos_predict2.lazy_config.errors import ConfigError, closest, did_you_mean
 from cosmos_predict2.configs.schema import LAZY_SECTIONS, SECTION_TYPES, Config
 from cosmos_predict2.utils.files import atomic_write_text
 

@@ -13,7 +13,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from cosmos_predict2.configs.errors import ConfigError
+from cosmos_predict2.lazy_config.errors import ConfigError
 
 # group name -> package it merges into
 GROUP_PACKAGES: dict[str, str] = {
@@ -138,7 +138,7 @@ def is_cpu_experiment(name: str) -> bool:
 def listing(group: str) -> list[str]:
     """``--list GROUP`` lines: option names; experiments marked ``[cpu]`` (trains on a CPU) or ``[gpu]``.
 
-    An unknown group is a :class:`~cosmos_predict2.configs.errors.ConfigError` naming the known groups.
+    An unknown group is a :class:`~cosmos_predict2.lazy_config.errors.ConfigError` naming the known groups.
     """
     if canonical_group(group) not in GROUP_PACKAGES:
         near = difflib.get_close_matches(group, list(GROUP_PACKAGES) + list(GROUP_ALIASES), n=3, cutoff=0.6)

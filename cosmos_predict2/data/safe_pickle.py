@@ -1,4 +1,4 @@
-"""Load embedding pickles without letting them run code.
+"""T5 embedding files (``t5_xxl/<name>.pickle`` / ``.npy``): written atomically, read without letting them run code.
 
 Only plain containers (list, tuple, dict, set, str, bytes, numbers, None) and numpy arrays / dtypes /
 scalars may appear. Anything else (``os.system``, ``builtins.eval``, ...) raises
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 
+import pickle
+
 import numpy as np
 
 from cosmos_predict2.data.errors import DataError, UnsafePickleError
+from cosmos_predict2.utils.files import atomic_write_bytes
 from cosmos_predict2.utils.restricted_pickle import RefusedGlobal, restricted_loads
 
 # (module, name) pairs a numpy-array pickle legitimately needs (numpy 1.x and 2.x module paths); plain
@@ -77,3 +80,8 @@ def load_embedding(path: str | os.PathLike, dim: int | None = None, max_tokens: 
     if not np.isfinite(obj).all():
         raise DataError(path, "embedding contains NaN/inf values")
     return obj.astype(np.float32)
+
+
+def save_embedding_pickle(path: str, emb_N_D: np.ndarray) -> None:
+    """Write the ``t5_xxl/<name>.pickle`` format (atomically): a list holding one float16 array (n_tokens, D)."""
+    atomic_write_bytes(path, pickle.dumps([np.asarray(emb_N_D, dtype=np.float16)]))

@@ -134,6 +134,17 @@ def frame_metrics(pred: ArrayLike, gt: ArrayLike, skip_first: bool = True) -> di
     return {"frame": np.arange(start, start + p.shape[0]), "psnr": psnr_per_frame(p, g), "ssim": ssim_per_frame(p, g)}
 
 
+
+def episode_scores(pred: ArrayLike, gt: ArrayLike) -> dict:
+    """What the action-conditioned inference reports per episode: mean PSNR (capped) and SSIM over the
+    common frames after the conditioning frame 0, and the per-frame values of every common frame."""
+    t = min(len(pred), len(gt))
+    p, g = _pair(np.asarray(pred)[:t], np.asarray(gt)[:t])
+    psnr, ssim = psnr_per_frame(p, g), ssim_per_frame(p, g)
+    s = 1 if t > 1 else 0
+    return {"psnr_mean": capped_mean_psnr(psnr[s:]), "ssim_mean": float(np.mean(ssim[s:])),
+            "per_frame": {"psnr": [float(x) for x in psnr], "ssim": [float(x) for x in ssim]}}
+
 @torch.no_grad()
 def encode_frames(tokenizer: Any, frames_T_H_W_3: torch.Tensor, device: Optional[torch.device] = None) -> torch.Tensor:
     """float (T, H, W, 3) in [0, 255] -> float64 CPU latents (C, T_lat, h, w) of the tokenizer."""

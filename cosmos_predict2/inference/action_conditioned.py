@@ -27,7 +27,6 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from cosmos_predict2.inference.action_rollout import EpisodeError, load_bridge_episode, perturb_actions, rollout_episode
-from cosmos_predict2.inference.metrics_lite import per_frame_metrics, summarize
 from cosmos_predict2.inference.params import ACTION_CONDITIONED_CHOICES, ParamError, parse_resolution
 
 log = logging.getLogger(__name__)
@@ -95,8 +94,13 @@ def check_model_fits(config: Any, params: Mapping[str, Any]) -> None:
 
 
 def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir: str, *, side_by_side: bool = False,
-                 action_mode: str = "gt", echo: Callable[[str], Any] = print) -> dict[str, Any]:
-    """Roll out every selected episode; returns the summary dict (also written to disk)."""
+                 action_mode: str = "gt", echo: Callable[[str], Any] = print,
+                 score: Callable[[np.ndarray, np.ndarray], dict]) -> dict[str, Any]:
+    """Roll out every selected episode; returns the summary dict (also written to disk).
+
+    ``score(pred, gt)`` gives an episode's metrics (``psnr_mean``, ``ssim_mean``, ``per_frame``; the
+    evaluation's :func:`~cosmos_predict2.evaluation.metrics.episode_scores`).
+    """
     from cosmos_predict2.data.video_io import write_video
 
     check_model_fits(config, params)
@@ -140,14 +144,14 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
                                num_latent_conditional_frames=params["num_latent_conditional_frames"],
                                partial_chunk=partial)
         seconds = time.perf_counter() - t0
-        metrics = per_frame_metrics(pred, gt)
+        scores = score(pred, gt)
         frames_out = np.concatenate([pred, gt[:len(pred)]], axis=2) if side_by_side else pred
         video_out = os.path.join(output_dir, f"{params['name']}_{stem}.mp4")
         write_video(video_out, frames_out, fps=params["save_fps"])
         record = {"episode": stem, "annotation": ann_path, "video": video_out, "num_actions": int(len(actions)),
                   "num_frames": int(len(pred)), "partial_chunk": partial, "action_mode": action_mode,
                   "seconds": seconds,
-                  **summarize(metrics), "per_frame": metrics}
+                  **scores}
         with open(os.path.join(output_dir, f"{params['name']}_{stem}_metrics.json"), "w") as f:
             json.dump(record, f, indent=1)
         results.append(record)

@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence
 def user_errors() -> tuple[type, ...]:
     """Exception types that mean "the user gave bad input": printed as one line, exit code 2."""
     from cosmos_predict2.checkpoint.weights import CheckpointError
-    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.lazy_config.errors import ConfigError
     from cosmos_predict2.data.errors import DataError
     from cosmos_predict2.guardrail.errors import OptionalComponentError
     from cosmos_predict2.inference.action_rollout import EpisodeError

@@ -50,7 +50,7 @@ def compose_inference_config(experiment: str, config_file: Optional[str] = None,
                              overrides: Sequence[str] = (), tokenizer_path: Optional[str] = None):
     """The experiment's Config with inference-time changes (no EMA copy, no base-weight loading)."""
     from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config
-    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.lazy_config.errors import ConfigError
 
     opts = [f"experiment={experiment}", "model.config.ema.enabled=false",
             "model.config.model_manager_config.dit_path=''", "model.config.train_architecture=base"]
@@ -106,7 +106,7 @@ def job_config_for(checkpoint: Optional[str]):
     changes, or None."""
     if not checkpoint:
         return None
-    from cosmos_predict2.checkpoint.convert import find_job_config
+    from cosmos_predict2.conversion.convert import find_job_config
 
     path = find_job_config(checkpoint)
     return None if path is None else load_job_config(path, required=False)
@@ -160,7 +160,7 @@ def _missing_checkpoint_fix(checkpoint: str) -> str:
 
 def _check_local_files(config: Any) -> None:
     """Fail before building a multi-GB net when the tokenizer weights are not on disk."""
-    from cosmos_predict2.trainer.preflight import tokenizer_findings
+    from cosmos_predict2.configs.preflight import tokenizer_findings
 
     for finding in tokenizer_findings(config):
         raise InferenceSetupError(f"tokenizer weights {finding.path} not found; download them ({finding.fix}) or "

@@ -1,6 +1,6 @@
 """The device mesh ``(dp_replicate, dp_shard, cp)`` built from the config.
 
-Sizes come from :func:`cosmos_predict2.configs.validate.parallel_layout` (the same function the config
+Sizes come from :func:`cosmos_predict2.parallel.layout.parallel_layout` (the same function the config
 validation uses), so the mesh always agrees with what ``--dryrun --world-size N`` reported:
 
 - FSDP shards parameters over ``dp_shard x cp`` ranks (flattened ``dp_shard_cp``); context-parallel ranks
@@ -18,7 +18,7 @@ from typing import Optional
 
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
-from cosmos_predict2.configs.validate import parallel_layout
+from cosmos_predict2.parallel.layout import parallel_layout
 
 
 @dataclass
@@ -70,7 +70,7 @@ def build_parallel_dims(world_size: int, fsdp_shard_size: int, context_parallel_
 
     A layout the world cannot hold (``fsdp_shard_size`` that neither divides nor is a multiple of the world
     size, or is not a multiple of the context-parallel size; a world not divisible by the context-parallel size)
-    raises :class:`~cosmos_predict2.configs.errors.ConfigError` (a ValueError) naming the config key and the
+    raises :class:`~cosmos_predict2.lazy_config.errors.ConfigError` (a ValueError) naming the config key and the
     valid sizes, before any process group is touched; a size is never rounded to a valid one.
     """
     layout = parallel_layout(world_size, fsdp_shard_size, context_parallel_size)

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from cosmos_predict2.diffusion.conditioner import VideoCondition
-from cosmos_predict2.trainer.ema import PowerEMA
-from cosmos_predict2.trainer.lora import inject_lora
+from cosmos_predict2.models.ema import PowerEMA
+from cosmos_predict2.models.lora import inject_lora
 
 log = logging.getLogger(__name__)
 

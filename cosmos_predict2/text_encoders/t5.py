@@ -3,7 +3,7 @@
 ``encode_prompts`` pads/truncates to ``max_length`` (512 upstream) and zeroes the embeddings past each
 prompt's token count. ``encode_to_arrays`` gives the on-disk format of ``t5_xxl/<name>.pickle``: per prompt a
 float16 array (n_tokens, D) trimmed to the real token count; the pickle holds a Python list with that one array
-(``save_embedding_pickle`` / ``load_embedding_pickle``).
+(written and read by :mod:`cosmos_predict2.data.safe_pickle`).
 
 Nothing is downloaded at import time; ``transformers`` is imported lazily. By default loading is
 ``local_files_only=True``: either a local directory (``save_pretrained`` / ``huggingface-cli download
@@ -14,13 +14,11 @@ Nothing is downloaded at import time; ``transformers`` is imported lazily. By de
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from cosmos_predict2.utils.files import atomic_write_bytes
 
 DEFAULT_T5_ID = "google-t5/t5-11b"
 DOWNLOAD_HINT = (
@@ -110,19 +108,3 @@ class T5TextEncoder:
             for emb_L_D, length in zip(emb_B_L_D, lengths_B.tolist()):
                 arrays.append(emb_L_D[:length].cpu().numpy().astype(np.float16))
         return arrays
-
-
-def save_embedding_pickle(path: str, emb_N_D: np.ndarray) -> None:
-    """Write the ``t5_xxl/<name>.pickle`` format (atomically): a list holding one float16 array (n_tokens, D)."""
-    atomic_write_bytes(path, pickle.dumps([np.asarray(emb_N_D, dtype=np.float16)]))
-
-
-def load_embedding_pickle(path: str) -> np.ndarray:
-    """Read a ``t5_xxl/<name>.pickle`` file back as its float16 array (n_tokens, D); the file is unpickled
-    with the safe loader (plain containers and numpy data only: a crafted pickle cannot run code)."""
-    from cosmos_predict2.data.safe_pickle import safe_load_pickle
-
-    obj = safe_load_pickle(path)
-    if not (isinstance(obj, list) and len(obj) == 1 and isinstance(obj[0], np.ndarray) and obj[0].ndim == 2):
-        raise ValueError(f"{path!r} is not a T5 embedding pickle (expected a list with one (n_tokens, D) array)")
-    return obj[0]

@@ -95,7 +95,7 @@ def _match_source(config, model, checkpointer, resume_path: Optional[str]):
     from cosmos_predict2.checkpoint.predict1 import Predict1Checkpointer
     from cosmos_predict2.checkpoint.standard import StandardCheckpointer
     from cosmos_predict2.checkpoint.weights import match_weights
-    from cosmos_predict2.trainer.preflight import weights_source
+    from cosmos_predict2.configs.preflight import weights_source
 
     mm = _mm(config)
     path, what = weights_source(config)
@@ -286,7 +286,7 @@ def build_only_summary(trainer) -> str:
 def launch(config, options: Optional[LaunchOptions] = None) -> int:
     """Preflight, then train with ``config``; returns the process exit code (0 ok, 2 user error, 3 non-finite
     loss or an iteration over ``trainer.timeout_period``)."""
-    from cosmos_predict2.trainer.preflight import PreflightError, check_preflight
+    from cosmos_predict2.configs.preflight import PreflightError, check_preflight
 
     options = options or LaunchOptions()
     debug = os.environ.get("COSMOS_DEBUG", "") not in ("", "0")
@@ -368,7 +368,7 @@ def _is_user_error(err: BaseException) -> bool:
     """ValueError-style errors this project raises about user input (config, data, checkpoint, attention
     backend). A ValueError from inside torch or another library is a bug: it keeps its traceback."""
     from cosmos_predict2.checkpoint.weights import CheckpointError
-    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.lazy_config.errors import ConfigError
     from cosmos_predict2.data.errors import DataError
     from cosmos_predict2.models.attention import AttentionBackendUnavailable
 

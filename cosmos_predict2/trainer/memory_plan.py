@@ -33,9 +33,9 @@ from typing import Any, Optional
 
 import torch
 
-from cosmos_predict2.configs.errors import ConfigError
-from cosmos_predict2.configs.nodes import node_get
-from cosmos_predict2.configs.validate import parallel_layout
+from cosmos_predict2.lazy_config.errors import ConfigError
+from cosmos_predict2.lazy_config.nodes import node_get
+from cosmos_predict2.parallel.layout import parallel_layout
 from cosmos_predict2.utils.files import atomic_write_text
 
 __all__ = ["MemoryPlan", "MemoryPlanError", "build_memory_plan", "check_memory_plan", "SAVED_PER_TOKEN"]
@@ -125,7 +125,7 @@ class MemoryPlan:
 def _meta_net(mcfg: Any) -> torch.nn.Module:
     """The net as the trainer builds it (LoRA adapters included), on the meta device."""
     from cosmos_predict2.lazy_config import instantiate
-    from cosmos_predict2.trainer.lora import inject_lora
+    from cosmos_predict2.models.lora import inject_lora
 
     with torch.device("meta"):
         net = instantiate(mcfg.net)

@@ -17,7 +17,7 @@ from cosmos_predict2.configs.schema import CheckpointConfig, Config, JobConfig, 
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.skipping import SkippingDataset
 from cosmos_predict2.lazy_config import PLACEHOLDER, L, instantiate
-from cosmos_predict2.trainer.ema import PowerEMA
+from cosmos_predict2.models.ema import PowerEMA
 
 T_LAT, HW, CTX = 2, 16, 8  # latent frames, latent grid (16x16 -> 8x8 tokens), text tokens
 

@@ -8,9 +8,10 @@ import pytest
 
 from cosmos_predict2.configs.base.config import make_config
 from cosmos_predict2.configs.compose import apply_overrides
-from cosmos_predict2.configs.errors import ConfigError
+from cosmos_predict2.lazy_config.errors import ConfigError
 from cosmos_predict2.configs.schema import JobConfig
-from cosmos_predict2.configs.validate import parallel_layout, validate_config
+from cosmos_predict2.configs.validate import validate_config
+from cosmos_predict2.parallel.layout import parallel_layout
 from scripts.train import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

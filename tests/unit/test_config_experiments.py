@@ -161,7 +161,7 @@ def test_timestep_scale_override_is_upstreams_and_never_doubles():
     scale that would feed the net 1000 t unscaled is refused before anything is built."""
     import torch
 
-    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.lazy_config.errors import ConfigError
     from cosmos_predict2.lazy_config import instantiate
 
     base = ["experiment=tiny_video2world_text", "model.config.net.num_blocks=1"]
@@ -184,7 +184,7 @@ def test_timestep_scale_override_is_upstreams_and_never_doubles():
 
 def test_text_width_checks_name_the_keys():
     """The text width the data / encoder provides against the net's cross-attention input, before any build."""
-    from cosmos_predict2.configs.errors import ConfigError
+    from cosmos_predict2.lazy_config.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"dataloader_train.dataset.t5_embedding_dim=1024 but model.config.text_encoder"):
         validate_config(compose("experiment=tiny_action_conditioned_bridge", "dataloader_train.dataset.t5_embedding_dim=1024"))

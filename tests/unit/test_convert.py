@@ -135,7 +135,7 @@ class _Attn(nn.Module):
 
 
 def test_merge_lora_matches_adapter_forward(tmp_path):
-    from cosmos_predict2.trainer.lora import inject_lora
+    from cosmos_predict2.models.lora import inject_lora
 
     torch.manual_seed(0)
     net = nn.Sequential(_Attn())

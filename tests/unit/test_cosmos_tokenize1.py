@@ -243,7 +243,7 @@ def test_config_node_builds_and_preflight(tmp_path):
     from cosmos_predict2.configs.registry import registered_options
     from cosmos_predict2.lazy_config import instantiate
     from cosmos_predict2.trainer.memory_plan import _tokenizer_bytes
-    from cosmos_predict2.trainer.preflight import tokenizer_findings
+    from cosmos_predict2.configs.preflight import tokenizer_findings
 
     load_config_module(DEFAULT_CONFIG_FILE)()
     assert "cosmos_diffusion_tokenizer_comp8x8x8" in registered_options("tokenizer")

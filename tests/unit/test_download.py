@@ -155,8 +155,8 @@ FAMILIES = [
 def _files_named_by(experiment: str) -> list[str]:
     """DiT weights, tokenizer files and text-encoder folder the experiment's config names (all missing here)."""
     from cosmos_predict2.configs.compose import compose_config
-    from cosmos_predict2.configs.nodes import node_get
-    from cosmos_predict2.trainer.preflight import tokenizer_findings, weights_source
+    from cosmos_predict2.lazy_config.nodes import node_get
+    from cosmos_predict2.configs.preflight import tokenizer_findings, weights_source
 
     cfg = compose_config("cosmos_predict2/configs/base/config.py", [f"experiment={experiment}"])
     files = [weights_source(cfg)[0]] + [f.path for f in tokenizer_findings(cfg)]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from cosmos_predict2.trainer.ema import PowerEMA, power_ema_beta, power_ema_gamma
+from cosmos_predict2.models.ema import PowerEMA, power_ema_beta, power_ema_gamma
 
 
 def test_gamma_and_beta():

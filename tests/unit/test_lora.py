@@ -6,7 +6,7 @@ from torch import nn
 
 from cosmos_predict2.models.dit import MiniTrainDIT
 from cosmos_predict2.models.presets import net_kwargs
-from cosmos_predict2.trainer.lora import LoRALinear, inject_lora, lora_parameters, merge_lora
+from cosmos_predict2.models.lora import LoRALinear, inject_lora, lora_parameters, merge_lora
 
 
 def _net():

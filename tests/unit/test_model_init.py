@@ -14,7 +14,7 @@ from cosmos_predict2.models.dit import MiniTrainDIT
 from cosmos_predict2.models.init import iter_init_units, unit_seed
 from cosmos_predict2.models.presets import net_kwargs
 from cosmos_predict2.parallel.materialize import canonical_name, init_parameters_
-from cosmos_predict2.trainer.lora import inject_lora
+from cosmos_predict2.models.lora import inject_lora
 
 SMALL = dict(num_blocks=2, model_channels=32, num_heads=2, adaln_lora_dim=8)
 NETS = {

@@ -8,7 +8,8 @@ import torch
 
 from cosmos_predict2.configs.compose import DEFAULT_CONFIG_FILE, compose_config, load_config_module
 from cosmos_predict2.configs.registry import experiment_aliases, registered_options
-from cosmos_predict2.configs.validate import parallel_layout, validate_config
+from cosmos_predict2.configs.validate import validate_config
+from cosmos_predict2.parallel.layout import parallel_layout
 from cosmos_predict2.lazy_config import instantiate
 from cosmos_predict2.parallel.activation_checkpoint import POLICIES, apply_activation_checkpointing
 from cosmos_predict2.trainer.metrics import count_params, dit_shape, train_flops_per_sample

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from cosmos_predict2.text_encoders.t5 import T5TextEncoder, load_embedding_pickle, save_embedding_pickle
+from cosmos_predict2.data.safe_pickle import load_embedding, save_embedding_pickle
+from cosmos_predict2.text_encoders.t5 import T5TextEncoder
 from cosmos_predict2.text_encoders.tiny_t5 import save_tiny_t5
 
 PROMPTS = ["A robot arm picks up the red cup.", "", "x" * 200]
@@ -106,7 +107,7 @@ def test_arrays_and_pickle_format(tiny_dir, tmp_path):
 
     raw = pickle.loads(path.read_bytes())
     assert isinstance(raw, list) and len(raw) == 1 and raw[0].dtype == np.float16
-    np.testing.assert_array_equal(load_embedding_pickle(str(path)), arrays[0])
+    np.testing.assert_array_equal(load_embedding(str(path)), arrays[0].astype(np.float32))
 
 
 def test_clear_errors(tmp_path, tiny_dir):

@@ -55,7 +55,7 @@ def test_inference_refuses_a_job_config_naming_other_code(tmp_path, job_yaml, ke
 
 
 def test_diffusers_export_refuses_a_job_config_naming_other_code(tmp_path, job_yaml):
-    from cosmos_predict2.checkpoint.convert import _net_node
+    from cosmos_predict2.conversion.convert import _net_node
 
     marker = tmp_path / "pwned"
     weights = _job(tmp_path, job_yaml, "model.config.net", str(marker))

@@ -15,7 +15,7 @@ from cosmos_predict2.lazy_config import L, instantiate
 from cosmos_predict2.models.key_maps import is_non_learned_key
 from cosmos_predict2.models.presets import net_kwargs
 from cosmos_predict2.parallel.materialize import init_parameters_
-from cosmos_predict2.trainer.lora import inject_lora
+from cosmos_predict2.models.lora import inject_lora
 
 CHUNK_DIT = "cosmos_predict2.models.action_dit.ActionChunkConditionedMinimalV1LVGDiT"
 ACTION = ["action_embedder_B_D", "action_embedder_B_3D"]

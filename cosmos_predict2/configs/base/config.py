@@ -22,7 +22,7 @@ def register_all() -> None:
                                                        optimizer, tokenizer)
     from cosmos_predict2.configs.base.experiment import agibot_head_center_fisheye_color, groot, tiny, twins
     from cosmos_predict2.configs.predict1 import experiment as p1_exp
-    from cosmos_predict2.experiments.base import action as p25_action
+    from cosmos_predict2.configs.predict2p5 import experiment as p25_action
 
     for module in (net, tokenizer, conditioner, ac_conditioner, ema, optimizer, checkpoint, callbacks, data,
                    ac_data, model):

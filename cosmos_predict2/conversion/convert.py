@@ -44,7 +44,7 @@ def merge_lora_state_dict(sd: Mapping[str, Any], alpha: Optional[float] = None) 
     ``alpha=None`` uses alpha == rank of each adapter (scaling 1, the convention of every upstream LoRA
     experiment: 16/16 and 32/32). Returns (merged dict, number of merged layers).
     """
-    from cosmos_predict2.trainer.lora import merge_lora
+    from cosmos_predict2.models.lora import merge_lora
 
     out = {k: v for k, v in sd.items() if not (k.startswith("net.") or k.startswith("net_ema."))}
     merged = 0

@@ -24,8 +24,8 @@ from typing import Any, Optional
 from omegaconf import DictConfig
 
 from cosmos_predict2.checkpoint.download import download_command
-from cosmos_predict2.configs.errors import ConfigError
-from cosmos_predict2.configs.nodes import node_get
+from cosmos_predict2.lazy_config.errors import ConfigError
+from cosmos_predict2.lazy_config.nodes import node_get
 
 __all__ = ["Finding", "PreflightError", "preflight_findings", "check_preflight", "tokenizer_findings",
            "weights_source"]

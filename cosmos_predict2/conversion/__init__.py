@@ -1,0 +1,1 @@
+"""Turning training checkpoints into files for inference and other tools (.pt, diffusers)."""
