@@ -12,6 +12,12 @@ A short last chunk (actions not a multiple of ``chunk_size``) is zero-padded, as
 ``examples/action_conditioned.py`` (``inference()`` in its ``cosmos_predict2/action_conditioned.py``, lines
 ~312-321 at commit 7e5ffc8), giving 1 + N frames for N actions; ``--partial_chunk drop`` (or the JSON field
 ``partial_chunk``, a project extension) skips it instead, as upstream Predict2 ``video2world_action.py``.
+
+Episodes are read as the experiment's training dataset reads them (action scaling, accumulation, state and
+gripper fields, frame stride: ``dataloader_train.dataset``). The JSON's ``action_scaler``, ``gripper_scale``,
+``fps_downsample_ratio``, ``state_key`` and ``gripper_key`` may be left out; a value that differs from the
+experiment's is an error naming both. ``--action-mode shuffled`` feeds every episode another episode's actions
+(``permuted`` / ``reversed``: its own in another order; ``zero``: none).
 """
 
 from __future__ import annotations
@@ -44,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use net_ema.* from a model.pt that holds both")
     p.add_argument("--side-by-side", "--side_by_side", dest="side_by_side", action="store_true",
                    help="write prediction | ground truth side by side")
-    p.add_argument("--action-mode", "--action_mode", dest="action_mode", default="gt",
-                   choices=("gt", "zero", "shuffled", "reversed"), help="feed counterfactual actions")
+    from cosmos_predict2.inference.action_modes import ACTION_MODES
+
+    p.add_argument("--action-mode", "--action_mode", dest="action_mode", default="gt", choices=ACTION_MODES,
+                   help="feed counterfactual actions (shuffled: another episode's)")
     p.add_argument("--tokenizer-path", "--tokenizer_path", dest="tokenizer_path", default=None,
                    help="local Wan2.1 VAE .pth (default: the path in the experiment config)")
     p.add_argument("--device", default=None)

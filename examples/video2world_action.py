@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num_steps", "--num-steps", type=int, default=35)
     p.add_argument("--num_gpus", type=int, default=1)
-    p.add_argument("--action_mode", default="gt", choices=("gt", "zero", "shuffled", "reversed"))
+    from cosmos_predict2.inference.action_modes import SINGLE_EPISODE_MODES
+
+    p.add_argument("--action_mode", default="gt", choices=SINGLE_EPISODE_MODES,
+                   help="counterfactual actions: zero, or the episode's own permuted / reversed in time")
     p.add_argument("--camera_id", type=int, default=0)
     p.add_argument("--tokenizer_path", default=None)
     p.add_argument("--device", default=None)
@@ -67,7 +70,9 @@ def main(argv=None) -> int:
     from cosmos_predict2.data.video_io import write_video
     from cosmos_predict2.guardrail.components import setup_guardrail, setup_prompt_refiner
     from cosmos_predict2.inference import experiment_info
-    from cosmos_predict2.inference.action_rollout import load_bridge_episode, perturb_actions, rollout_episode
+    from cosmos_predict2.data.bridge_episode import load_bridge_episode
+    from cosmos_predict2.inference.action_modes import counterfactual_actions
+    from cosmos_predict2.inference.action_rollout import rollout_episode
     from cosmos_predict2.inference.loading import InferenceSetupError, build_inference_model, job_config_for
 
     args = build_parser().parse_args(argv)
@@ -89,9 +94,9 @@ def main(argv=None) -> int:
     if args.chunk_size + 1 != frames:
         raise InferenceSetupError(f"--chunk_size {args.chunk_size} needs {args.chunk_size + 1}-frame clips but "
                                   f"experiment {experiment or 'of the training job'} generates {frames}; use --chunk_size {frames - 1}")
-    ep = load_bridge_episode(args.input_annotation, video_path=args.input_video, camera_id=args.camera_id,
-                             resolution=experiment_info.video_size(config), **experiment_info.action_settings(config))
-    actions = perturb_actions(ep["actions"], args.action_mode, args.seed)
+    ep = load_bridge_episode(args.input_annotation, experiment_info.action_settings(config),
+                             video_path=args.input_video)
+    actions = counterfactual_actions([ep["actions"]], args.action_mode, args.seed)[0]
     if args.partial_chunk == "drop" and len(actions) < args.chunk_size:
         raise InferenceSetupError(f"{args.input_annotation}: {len(actions)} actions make no full chunk of "
                                   f"{args.chunk_size} and --partial_chunk drop skips a short chunk; pass "

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     experiment, resolution = apply_gr00t_defaults(args)
     jobs = jobs_from_args(args)
     pipe, rank = build_pipeline(args, resolution=resolution, experiment=experiment)
-    fps = 16 if resolution else (args.fps or pipe.fps)
+    fps = args.fps or pipe.fps
     for i, job in enumerate(jobs):
         prompt = pipe.check_prompt(args.prompt_prefix + job["prompt"])
         video = pipe(job["input_video"], prompt, negative_prompt=args.negative_prompt,

@@ -1,9 +1,10 @@
 """Time forward+backward of our MiniTrainDIT against diffusers' CosmosTransformer3DModel, same config.
 
 Both nets carry identical weights (mapped with models/key_maps.py) and get identical inputs; runs are
-interleaved (ours, diffusers, ours, ...) so load from other processes hits both alike. Reports the median
-step time (and the ratio of the best times, less sensitive to a shared machine), the ratio ours/diffusers (goal <= 1.0), tokens/s and the estimated FLOP utilisation against a
-measured matmul peak in the same dtype on the same device.
+interleaved (ours, diffusers, ours, ...) so load from other processes hits both alike. Reports the relative
+difference of the two outputs (both time the same function of the same inputs), the median step time (and the
+ratio of the best times, less sensitive to a shared machine), the ratio ours/diffusers (goal <= 1.0), tokens/s and
+the estimated FLOP utilisation against a measured matmul peak in the same dtype on the same device.
 
 Example (CPU, 2 threads):
     python scripts/benchmark_dit.py --width 512 --heads 8 --blocks 2 --latent 4x16x16 --dtypes fp32,bf16
@@ -107,6 +108,10 @@ def bench_one(args, device: torch.device, dtype: torch.dtype) -> dict:
         reference_forward(ref, x, t, ctx, cond, pad).float().square().mean().backward()
         ref.zero_grad(set_to_none=True)
 
+    with torch.no_grad():
+        out_ours = ours(x, t, ctx, cond, padding_mask=pad).float()
+        out_ref = reference_forward(ref, x, t, ctx, cond, pad).float()
+    output_rel_diff = ((out_ours - out_ref).norm() / out_ref.norm()).item()
     for _ in range(args.warmup):
         step_ours()
         step_ref()
@@ -120,7 +125,8 @@ def bench_one(args, device: torch.device, dtype: torch.dtype) -> dict:
     t_ours, t_ref = statistics.median(times_ours), statistics.median(times_ref)
     return dict(
         device=device.type, dtype=str(dtype).replace("torch.", ""), D=args.width, heads=heads, blocks=args.blocks,
-        tokens=B * S, ours_s=t_ours, diffusers_s=t_ref, ratio=t_ours / t_ref,
+        tokens=B * S, output_rel_diff=output_rel_diff, ours_steps=len(times_ours), diffusers_steps=len(times_ref),
+        ours_s=t_ours, diffusers_s=t_ref, ratio=t_ours / t_ref,
         best_ratio=min(times_ours) / min(times_ref),
         ours_tok_s=B * S / t_ours, diffusers_tok_s=B * S / t_ref,
         ours_util=flops / t_ours / peak, diffusers_util=flops / t_ref / peak, peak_gflops=peak / 1e9,
@@ -136,14 +142,16 @@ def main(argv=None) -> int:
         runs += [(torch.device("cpu"), DTYPES[d.strip()]) for d in args.dtypes.split(",") if d.strip()]
     if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
         runs.append((torch.device("cuda"), torch.bfloat16))
-    header = ("| device | dtype | D | heads | blocks | tokens | ours fwd+bwd (s) | diffusers (s) | ratio ours/diffusers "
+    header = ("| device | dtype | D | heads | blocks | tokens | output rel. diff | ours fwd+bwd (s) | diffusers (s) "
+              "| ratio ours/diffusers "
               "| ratio of best times | ours tok/s | diffusers tok/s | ours FLOP util | diffusers FLOP util | matmul peak GFLOP/s |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for device, dtype in runs:
         r = bench_one(args, device, dtype)
         print(
-            f"| {r['device']} | {r['dtype']} | {r['D']} | {r['heads']} | {r['blocks']} | {r['tokens']} | {r['ours_s']:.4f} "
+            f"| {r['device']} | {r['dtype']} | {r['D']} | {r['heads']} | {r['blocks']} | {r['tokens']} "
+            f"| {r['output_rel_diff']:.1e} | {r['ours_s']:.4f} "
             f"| {r['diffusers_s']:.4f} | {r['ratio']:.3f} | {r['best_ratio']:.3f} | {r['ours_tok_s']:.0f} | {r['diffusers_tok_s']:.0f} "
             f"| {100 * r['ours_util']:.1f}% | {100 * r['diffusers_util']:.1f}% | {r['peak_gflops']:.0f} |",
             flush=True,

@@ -72,7 +72,6 @@ def bench_step(args) -> None:
 
 def bench_ckpt(args) -> None:
     import torch
-    import torch.distributed as dist
 
     from cosmos_predict2.checkpoint.dcp import DistributedCheckpointer
     from cosmos_predict2.checkpoint.standard import StandardCheckpointer

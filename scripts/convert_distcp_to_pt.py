@@ -26,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-ema", "--no_ema", dest="ema", action="store_false",
                    help="ignore EMA weights: write model.pt (net.* only) and model_bf16.pt")
     p.add_argument("--ema", dest="ema", action="store_true", help="(default) also write the EMA files")
-    p.add_argument("--merge-lora", "--merge_lora", action="store_true", help="fold LoRA adapters into the base weights")
+    p.add_argument("--merge-lora", "--merge_lora", action="store_true", help="fold LoRA / DoRA adapters into the base weights")
     p.add_argument("--lora-alpha", "--lora_alpha", type=float, default=None,
                    help="LoRA alpha used in training (default: alpha = rank, i.e. scaling 1)")
     p.add_argument("--format", choices=("pt", "safetensors", "diffusers"), default="pt")

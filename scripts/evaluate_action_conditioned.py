@@ -86,9 +86,13 @@ def main(argv=None) -> int:
         return _write_list(args)
     if not args.checkpoint_path and not args.random_init:
         raise ValueError("--checkpoint-path is required (or --random-init for an untrained smoke run)")
-    from cosmos_predict2.evaluation.episodes import bridge_params_from_config, load_bridge_episodes, read_episode_list
+    import dataclasses
+
+    from cosmos_predict2.evaluation.episodes import load_bridge_episodes, read_episode_list
     from cosmos_predict2.evaluation.evaluate import METHODS, evaluate, evaluation_rollout
     from cosmos_predict2.evaluation.optional_metrics import load_i3d, load_lpips
+    from cosmos_predict2.inference.experiment_info import action_settings
+    from cosmos_predict2.inference.experiment_info import fps as experiment_fps
     from cosmos_predict2.inference.loading import build_inference_model
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -102,17 +106,17 @@ def main(argv=None) -> int:
     find_bridge_annotations(args.dataset_dir, args.split)
     model, config = build_inference_model(args.experiment, args.checkpoint_path, config_file=args.config_file,
                                           load_ema=args.load_ema, device=args.device, allow_random=args.random_init)
-    params = bridge_params_from_config(config)
+    settings = action_settings(config)  # frames and actions as the experiment's training dataset reads them
     if args.video_size:
-        params["video_size"] = list(args.video_size)
+        settings = dataclasses.replace(settings, video_size=tuple(args.video_size))
     episodes = load_bridge_episodes(args.dataset_dir, args.split, names=names, max_episodes=args.max_episodes,
-                                    **params)
-    fps = float(config.model.config.get("fps", 4) or 4)
+                                    settings=settings)
+    fps = experiment_fps(config)
     device = next(model.parameters()).device
     sampler = getattr(model, "sampler", None)
     meta = {
         "checkpoint": args.checkpoint_path, "experiment": args.experiment, "dataset_dir": args.dataset_dir,
-        "split": args.split, "episodes_file": args.episodes_file, "video_size": params.get("video_size"),
+        "split": args.split, "episodes_file": args.episodes_file, "video_size": list(settings.video_size),
         "fps": fps, "device": str(device),
         "effective_guidance": args.guidance if args.guidance is not None else getattr(sampler, "guidance", None),
         "effective_num_steps": args.num_steps if args.num_steps is not None else getattr(sampler, "num_steps", None),

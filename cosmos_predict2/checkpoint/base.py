@@ -16,10 +16,31 @@ import shutil
 from typing import Any, Optional
 
 from cosmos_predict2.checkpoint.weights import LATEST, CheckpointError
+from cosmos_predict2.lazy_config.errors import ConfigError, did_you_mean
 from cosmos_predict2.utils import distributed as du
 from cosmos_predict2.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
+
+
+RESUME_KEYS = ("model", "optim", "scheduler", "trainer")  # the parts of a training checkpoint (upstream's names)
+
+
+def resume_keys(config_checkpoint: Any, resuming: bool) -> set[str]:
+    """The parts restored at start-up (upstream's rule): every part when ``resuming`` (latest_checkpoint.txt) or
+    from ``load_path`` with ``load_training_state``; else ``model`` (+ ``scheduler`` with
+    ``only_load_scheduler_state``); minus ``keys_not_to_resume``. ``trainer`` is the iteration, the data position
+    and the RNG. An unknown name is a ConfigError."""
+    excluded = list(getattr(config_checkpoint, "keys_not_to_resume", None) or [])
+    for key in excluded:
+        if key not in RESUME_KEYS:
+            raise ConfigError(f"checkpoint.keys_not_to_resume: unknown part {key!r}; the parts are "
+                              f"{list(RESUME_KEYS)}.{did_you_mean(str(key), RESUME_KEYS)}")
+    if resuming or bool(getattr(config_checkpoint, "load_training_state", False)):
+        keys = set(RESUME_KEYS)
+    else:
+        keys = {"model"} | ({"scheduler"} if getattr(config_checkpoint, "only_load_scheduler_state", False) else set())
+    return keys - set(excluded)
 
 
 def iter_name(iteration: int) -> str:
@@ -102,7 +123,7 @@ class Checkpointer:
         """Rank 0: point latest at ``name`` and drop checkpoints beyond keep-last-k."""
         write_latest(self.checkpoint_dir, name)
         if self.keep_last_k > 0:
-            self._prune()
+            self._prune(parse_iteration(name))
 
     def saved_iterations(self) -> list[int]:
         return sorted(i for i in (parse_iteration(n) for n in self._entries()) if i is not None)
@@ -110,8 +131,10 @@ class Checkpointer:
     def _entries(self) -> list[str]:
         return os.listdir(self.checkpoint_dir) if os.path.isdir(self.checkpoint_dir) else []
 
-    def _prune(self) -> None:
-        iters = self.saved_iterations()
+    def _prune(self, published: Optional[int]) -> None:
+        """Keep the last k checkpoints up to the ``published`` iteration; later-numbered ones (left by a run
+        that restarted its iteration count, ``keys_not_to_resume=[trainer]``) are never deleted."""
+        iters = [i for i in self.saved_iterations() if published is None or i <= published]
         for it in iters[: max(0, len(iters) - self.keep_last_k)]:
             self.delete(it)
 

@@ -1,8 +1,10 @@
 """What goes into a checkpoint: model / optimizer state dicts without wrapper prefixes, RNG states.
 
 Model keys are ``net.<param>`` and ``net_ema.<param>`` (plus ``<child>.<param>`` for any other child module
-of the model with trainable parameters, e.g. a loss log-variance head). ``get_model_state_dict`` strips
-FSDP, activation-checkpoint and ``torch.compile`` prefixes, so keys equal the released checkpoints'.
+of the model with trainable parameters, e.g. a loss log-variance head). Keys are canonical parameter names
+(``parallel.materialize.canonical_name``: no FSDP, activation-checkpoint, ``torch.compile`` or PEFT ``base_layer``
+parts), so base weights keep the released checkpoints' keys and LoRA adapters upstream's
+(``<module>.lora_A.default.weight``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
+
+from cosmos_predict2.parallel.materialize import canonical_name
 
 
 def checkpoint_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -45,7 +49,7 @@ def model_state_dict(model: nn.Module, full: bool = False) -> dict[str, torch.Te
     out = {}
     for name, module in checkpoint_modules(model).items():
         for key, value in get_model_state_dict(module, options=opts).items():
-            out[_prefixed(name, key)] = value
+            out[_prefixed(name, canonical_name(key))] = value
     return out
 
 

@@ -20,12 +20,16 @@ each rank reads only the rows of its own shards and hands the file pages back af
 ever holds the whole file or the unsharded net; DCP folders are read shard by shard by DCP itself.
 
 Rules:
+- Keys are normalised to checkpoint keys (``models.lora.checkpoint_key``): PEFT's ``base_layer.`` and
+  ``base_model.model.`` parts are dropped and adapter keys get the adapter name (``lora_A.weight`` ->
+  ``lora_A.default.weight``), so upstream LoRA checkpoints of Predict2 and Predict2.5 and PEFT adapter files load.
 - Entries released files carry that are not learned parameters (RoPE tables ``pos_embedder.*``, counters
   ``accum_*``, TransformerEngine ``*._extra_state``) are skipped and counted once in the report.
 - Any learned parameter of the net that the file lacks, any learned ``net.*`` entry the net lacks, and any
   shape mismatch is a :class:`CheckpointError` naming the keys and the likely fix. Exceptions, all logged:
-  LoRA adapters the file does not have (a base model: they keep their initialisation), adapters the file has
-  and the net does not (folded into the base weights, alpha = rank), and modules listed in
+  LoRA adapters the file does not have (a base model: they keep their initialisation; DoRA magnitudes start
+  as the loaded base weight's row norms), adapters the file has and the net does not (folded into the base
+  weights by PEFT's merge, alpha = rank), and modules listed in
   ``model.config.model_manager_config.new_modules`` (e.g. action embedders on top of a base video model).
 - EMA: the net gets ``net.*`` (``net_ema.*`` with ``prefer_ema``, i.e. ``load_ema_to_reg`` / ``--load_ema``,
   when the file has them); the EMA net gets ``net_ema.*`` when the file has them, else a copy of the net.
@@ -48,8 +52,9 @@ from torch import nn
 from torch.distributed.checkpoint.api import CheckpointException
 
 from cosmos_predict2.models.key_maps import is_non_learned_key
-from cosmos_predict2.parallel.materialize import (canonical_parameters, copy_parameters_, local_slices, local_tensor,
-                                                   write_local_)
+from cosmos_predict2.models.lora import adapter_groups, checkpoint_key, is_adapter_key, merge_adapter
+from cosmos_predict2.parallel.materialize import (canonical_parameters, copy_parameters_, derive_dora_magnitudes_,
+                                                   local_slices, local_tensor, write_local_)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +63,6 @@ __all__ = ["CheckpointError", "LoadReport", "WeightMatch", "is_dcp_dir", "predic
 
 LATEST = "latest_checkpoint.txt"
 _DIT_ROOTS = ("blocks.", "x_embedder.", "t_embedder.", "final_layer.")
-_ADAPTER_PARTS = (".lora_A.", ".lora_B.")
 
 
 class CheckpointError(ValueError):
@@ -143,12 +147,18 @@ def _flatten(sd: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _normalised_names(raw_keys: Iterable[str]) -> dict[str, str]:
-    """``{normalised key: raw key}``: a ``model.`` wrapper/prefix removed, bare DiT keys given ``net.``."""
+def _normalised_names(raw_keys: Iterable[str], path: str = "") -> dict[str, str]:
+    """``{normalised key: raw key}``: a ``model.`` wrapper/prefix removed, PEFT names as checkpoint keys, bare
+    DiT keys given ``net.``."""
     raw = list(raw_keys)
-    names = {k: k for k in raw}
-    if raw and all(k.startswith("model.") for k in raw):
-        names = {k[len("model."):]: k for k in raw}
+    strip = len("model.") if raw and all(k.startswith("model.") for k in raw) else 0
+    names: dict[str, str] = {}
+    for k in raw:
+        key = checkpoint_key(k[strip:])
+        if key in names:
+            raise CheckpointError(f"{path or 'the checkpoint'} holds both {names[key]!r} and {k!r}, which name the "
+                                  f"same weight {key!r}; keep one of them.")
+        names[key] = k
     if not any(k.startswith(("net.", "net_ema.")) for k in names) and any(k.startswith(_DIT_ROOTS) for k in names):
         names = {f"net.{k}": v for k, v in names.items()}  # bare DiT weights (e.g. Predict1 iter_N_ema_model.pt)
     return names
@@ -215,7 +225,7 @@ class _PtSource(_Source):
                 sd = sd[wrapper]
                 break
         flat = _flatten(sd)
-        self.names = _normalised_names(flat)
+        self.names = _normalised_names(flat, path)
         self.tensors = {k: flat[raw] for k, raw in self.names.items()}
         self.shapes = {k: tuple(v.shape) for k, v in self.tensors.items() if torch.is_tensor(v)}
 
@@ -240,7 +250,7 @@ class _SafetensorsSource(_Source):
             raw = list(self.handle.keys())
         except Exception as err:  # noqa: BLE001
             raise CheckpointError(f"{path} is not a readable safetensors file ({type(err).__name__}: {err}).") from err
-        self.names = _normalised_names(raw)
+        self.names = _normalised_names(raw, path)
         self.shapes = {k: tuple(self.handle.get_slice(r).get_shape()) for k, r in self.names.items()}
 
     def read(self, key: str, index: Optional[tuple] = None) -> torch.Tensor:
@@ -260,7 +270,7 @@ class _DcpSource(_Source):
         self.metadata = read_dcp_metadata(path)  # never unpickles anything but DCP metadata
         self._check_shard_sizes()
         items = self.metadata.state_dict_metadata
-        self.names = _normalised_names(items)
+        self.names = _normalised_names(items, path)
         self.shapes = {k: tuple(items[r].size) for k, r in self.names.items()
                        if isinstance(items[r], TensorStorageMetadata)}
 
@@ -387,7 +397,7 @@ class WeightMatch:
     source: str
     kind: str
     assign: dict[str, str]                     # target parameter -> file key
-    fold: dict[str, tuple[str, str, str]]      # target weight -> (file weight, lora_A, lora_B): adapters folded in
+    fold: dict[str, tuple[str, str, str, Optional[str]]]  # target weight -> file weight, lora_A, lora_B, DoRA m
     new: list[str]                             # targets the file does not provide: they keep their initialisation
     ema_copy: list[str]                        # net_ema targets that start as a copy of the net
     ignored: list[str]                         # non-learned entries of the file (skipped)
@@ -407,10 +417,6 @@ def _targets(model: nn.Module) -> dict[str, dict[str, nn.Parameter]]:
     return {name: canonical_parameters(module) for name, module in checkpoint_modules(model).items()}
 
 
-def _is_adapter(key: str) -> bool:
-    return any(part in f".{key}" for part in _ADAPTER_PARTS)
-
-
 def _in_modules(key: str, modules: Sequence[str]) -> bool:
     return any(key == m or key.startswith(m + ".") for m in modules)
 
@@ -420,6 +426,10 @@ def _fix_hint(missing: Sequence[str], unexpected: Sequence[str], shapes: Sequenc
     def has(keys, part):
         return any(part in k for k in keys)
 
+    if has(missing, ".lora_magnitude_vector.") and not has(unexpected, ".lora_magnitude_vector."):
+        return "the file's adapters are LoRA, not DoRA: set model.config.use_dora=False"
+    if has(unexpected, ".lora_magnitude_vector."):
+        return "the file's adapters are DoRA: set model.config.use_dora=True"
     if has(missing, "action_embedder") and not has(unexpected, "action_embedder"):
         return ("the file has no action embedders (a base video model?): list them in "
                 "model.config.model_manager_config.new_modules=[action_embedder_B_D,action_embedder_B_3D] to start "
@@ -482,7 +492,7 @@ def match_weights(model: nn.Module, path: str, *, prefer_ema: bool = False, new_
         else:
             notes.append("the file has no net_ema.*: the net gets its net.* weights")
     assign: dict[str, str] = {}
-    fold: dict[str, tuple[str, str, str]] = {}
+    fold: dict[str, tuple[str, str, str, Optional[str]]] = {}
     new: list[str] = []
     ema_copy: list[str] = []
     problems_missing: list[str] = []
@@ -496,14 +506,14 @@ def match_weights(model: nn.Module, path: str, *, prefer_ema: bool = False, new_
         prefix = net_prefix if module == "net" else (f"{module}." if module else "")
         entries = {k[len(prefix):]: k for k in learned if k.startswith(prefix)} if prefix else {k: k for k in learned}
         dit = module in ("net", "net_ema")
-        target_adapters = {k for k in params if _is_adapter(k)}
-        file_adapters = {k for k in entries if _is_adapter(k)}
+        target_adapters = {k for k in params if is_adapter_key(k)}
+        file_adapters = {k for k in entries if is_adapter_key(k)}
         if file_adapters and not target_adapters:  # fold the file's adapters into the base weights
-            for a in sorted(k for k in file_adapters if k.endswith(".lora_A.weight")):
-                base = a[: -len(".lora_A.weight")]
-                b = f"{base}.lora_B.weight"
-                if f"{base}.weight" in params and f"{base}.weight" in entries and b in entries:
-                    fold[f"{module}.{base}.weight"] = (entries[f"{base}.weight"], entries[a], entries[b])
+            for base, keys in sorted(adapter_groups(file_adapters).items()):
+                if f"{base}.weight" in params and f"{base}.weight" in entries and {"lora_A", "lora_B"} <= set(keys):
+                    m = keys.get("lora_magnitude_vector")
+                    fold[f"{module}.{base}.weight"] = (entries[f"{base}.weight"], entries[keys["lora_A"]],
+                                                       entries[keys["lora_B"]], entries[m] if m else None)
             for k in file_adapters:
                 entries.pop(k)
         for name, param in params.items():
@@ -622,15 +632,19 @@ def load_weights(model: nn.Module, match: WeightMatch | str, *, progress: bool =
             part = source.read(key, local_slices(params[target]))
             write_local_(params[target], part)
             source.release(part)
-    for target, (w_key, a_key, b_key) in match.fold.items():
+    for target, (w_key, a_key, b_key, m_key) in match.fold.items():
         index = local_slices(params[target])
         w, a, b = source.read(w_key, index), source.read(a_key), source.read(b_key, index[:1])
-        merged = w.double() + b.double() @ a.double()  # alpha == rank (every upstream LoRA recipe): scaling 1
-        write_local_(params[target], merged)
+        m = source.read(m_key, index[:1]) if m_key else None
+        # alpha == rank (every upstream LoRA recipe): scaling 1; rows are merged independently
+        w = w.to(local_tensor(params[target]).dtype)
+        write_local_(params[target], merge_adapter(w, a, b, float(a.shape[0]), m))
     for target, src in duplicates:
         local_tensor(params[target]).copy_(local_tensor(params[src]))
-    ema_note = ""
     modules = dict(model.named_children())
+    if "net" in modules:  # new DoRA adapters start from the loaded base weights
+        derive_dora_magnitudes_(modules["net"], match.needs_init("net"))
+    ema_note = ""
     if "net_ema" in modules and "net" in modules:
         if match.ema_copy:
             copy_parameters_(modules["net_ema"], modules["net"], [t[len("net_ema."):] for t in match.ema_copy])

@@ -21,8 +21,8 @@ import attrs
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from cosmos_predict2.configs import registry
-from cosmos_predict2.lazy_config.errors import ConfigError, closest, did_you_mean
-from cosmos_predict2.configs.schema import LAZY_SECTIONS, SECTION_TYPES, Config
+from cosmos_predict2.configs.schema import LAZY_SECTIONS, SECTION_TYPES, Config, check_model_config
+from cosmos_predict2.lazy_config.errors import ConfigError, did_you_mean
 from cosmos_predict2.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ def _missing_key_message(cfg: DictConfig, key: str) -> str:
         if not hint:
             hint = did_you_mean(key, _flat_keys(cfg))
         valid = f" Valid keys under {where}: {', '.join(map(str, siblings[:30]))}." if siblings else ""
-        return (f"unknown config key {key!r}: {where!r} has no key {part!r}.{hint}{valid} "
-                f"Use +{key}=VALUE to add a new key on purpose.")
+        add = "" if key.startswith("model.config.") else f" Use +{key}=VALUE to add a new key on purpose."
+        return f"unknown config key {key!r}: {where!r} has no key {part!r}.{hint}{valid}{add}"
     return f"unknown config key {key!r}"
 
 
@@ -312,6 +312,7 @@ def config_from_dict(cfg: DictConfig) -> Config:
             raise ConfigError(f"unknown top-level config key {key!r}.{did_you_mean(str(key), known)}")
     for name in LAZY_SECTIONS:
         kwargs[name] = cfg[name] if name in cfg else None
+    check_model_config(kwargs["model"])
     for name, cls in SECTION_TYPES.items():
         node = cfg[name] if name in cfg else {}
         fields = {f.name: f for f in attrs.fields(cls)}

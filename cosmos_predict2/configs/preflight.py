@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from cosmos_predict2.checkpoint.download import download_command
 from cosmos_predict2.lazy_config.errors import ConfigError
 from cosmos_predict2.lazy_config.nodes import node_get
+from cosmos_predict2.pipelines.model_config import model_config
 
 __all__ = ["Finding", "PreflightError", "preflight_findings", "check_preflight", "tokenizer_findings",
            "weights_source"]
@@ -104,7 +105,7 @@ def weights_source(config: Any) -> tuple[Optional[str], str]:
     load_path = str(config.checkpoint.load_path or "")
     if load_path:
         return load_path, "checkpoint.load_path"
-    dit_path = str(node_get(config.model, "config", "model_manager_config", "dit_path", default="") or "")
+    dit_path = model_config(config).model_manager_config.dit_path
     if dit_path:
         return dit_path, "model.config.model_manager_config.dit_path"
     return None, ""
@@ -135,11 +136,11 @@ def _fit_findings(config: Any, path: str, key: str) -> list[Finding]:
     a released file whose layout the experiment's net does not have is reported here, in seconds."""
     from cosmos_predict2.checkpoint.weights import CheckpointError, UnsafeCheckpointError, match_net_node
 
-    mcfg = node_get(config.model, "config", default=None)
-    net_node = node_get(mcfg, "net", default=None)
+    mcfg = model_config(config)
+    net_node = mcfg.net
     if net_node is None:
         return []
-    new_modules = list(node_get(mcfg, "model_manager_config", "new_modules", default=[]) or [])
+    new_modules = mcfg.model_manager_config.new_modules
     try:
         match_net_node(net_node, path, new_modules=new_modules, what=key)
     except UnsafeCheckpointError as err:  # names the refused file inside the checkpoint

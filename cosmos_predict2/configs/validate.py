@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Optional
 
+from cosmos_predict2.checkpoint.base import resume_keys
 from cosmos_predict2.lazy_config.errors import ConfigError
 from cosmos_predict2.lazy_config.nodes import node_get
 from cosmos_predict2.configs.schema import Config
 from cosmos_predict2.parallel.layout import check_shard_size, parallel_layout
+from cosmos_predict2.pipelines.model_config import Video2WorldConfig, model_config
 
 TEMPORAL_COMPRESSION = 4
 SPATIAL_FACTOR = 16  # 8x VAE downsampling x 2x2 patches
@@ -46,21 +48,18 @@ def _latent_frames(tokenizer, frames: int) -> int:
     return 1 + (frames - 1) // TEMPORAL_COMPRESSION
 
 
-def _check_text_width(mcfg, config=None) -> None:
+def _check_text_width(mcfg: Video2WorldConfig, config=None) -> None:
     """The text embedding the encoder / data provides must be the width the net's cross-attention takes in."""
-    provided = node_get(mcfg, "text_encoder", "embed_dim")
-    net = node_get(mcfg, "net", default=None)
-    if provided is None or net is None:
+    provided, kind, net = mcfg.text_encoder.embed_dim, mcfg.text_encoder.kind, mcfg.net
+    if net is None:
         return
-    online = bool(node_get(mcfg, "text_encoder", "compute_online", default=False)) and \
-        node_get(mcfg, "text_encoder", "kind", default="t5") != "none"
+    online = mcfg.text_encoder.compute_online and kind != "none"
     for split in ("dataloader_train", "dataloader_val"):  # embeddings the data carries (unless encoded online)
         data_dim = node_get(getattr(config, split, None), "dataset", "t5_embedding_dim") if config else None
         if data_dim is not None and not online and int(data_dim) != int(provided):
             raise ConfigError(
                 f"{split}.dataset.t5_embedding_dim={data_dim} but model.config.text_encoder.embed_dim={provided}: the "
                 f"data's text embeddings must have the width the model takes; set both to the same value")
-    kind = node_get(mcfg, "text_encoder", "kind", default="t5")
     if node_get(net, "use_crossattn_projection", default=False):
         key, takes = "crossattn_proj_in_channels", node_get(net, "crossattn_proj_in_channels", default=1024)
     else:
@@ -74,13 +73,13 @@ def _check_text_width(mcfg, config=None) -> None:
             f"but the net's cross-attention takes {takes} (model.config.net.{key}); {fix}")
 
 
-def _check_timestep_scale(mcfg) -> None:
+def _check_timestep_scale(mcfg: Video2WorldConfig) -> None:
     """Rectified flow hands the net ``num_train_timesteps * t``; the net must scale it back to t."""
-    target = str(node_get(mcfg, "objective", "_target_", default=""))
+    target = str(node_get(mcfg.objective, "_target_", default=""))
     if not target.endswith(".RectifiedFlowObjective"):
         return
-    steps = float(node_get(mcfg, "objective", "num_train_timesteps", default=1000))
-    scale = float(node_get(mcfg, "net", "timestep_scale", default=1.0))
+    steps = float(node_get(mcfg.objective, "num_train_timesteps", default=1000))
+    scale = float(node_get(mcfg.net, "timestep_scale", default=1.0))
     if abs(scale * steps - 1.0) > 1e-6:
         raise ConfigError(
             f"model.config.net.timestep_scale={scale:g} with the rectified-flow objective: the net gets "
@@ -99,11 +98,6 @@ UNSUPPORTED_KEYS = (
     ("model_parallel", "pipeline_model_parallel_size", 1, "shard with model.config.fsdp_shard_size and "
                                                            "model_parallel.context_parallel_size"),
     ("model_parallel", "sequence_parallel", False, "split the frames with model_parallel.context_parallel_size"),
-    ("trainer", "profiling", False, "not implemented yet: run one rank under torch.profiler or py-spy"),
-    ("checkpoint", "only_load_scheduler_state", False, "not implemented yet: resume loads the whole training state, "
-                                                       "checkpoint.load_training_state=False loads the weights only"),
-    ("checkpoint", "keys_not_to_resume", [], "not implemented yet: resume restores every key; start from "
-                                             "checkpoint.load_path with load_training_state=False instead"),
 )
 
 
@@ -119,6 +113,8 @@ def _check_unsupported_keys(config: Config) -> None:
         raise ConfigError(f"trainer.distributed_parallelism={config.trainer.distributed_parallelism!r} is not supported: "
                           "this trainer shards with FSDP2 ('fsdp'); for DDP-style full replicas on every rank set "
                           "model.config.fsdp_shard_size=1 (gradients are all-reduced, parameters not sharded)")
+    resume_keys(config.checkpoint, resuming=True)  # names in checkpoint.keys_not_to_resume
+    config.trainer.profiling.check()
     if int(config.trainer.timeout_period) < 1:
         raise ConfigError(f"trainer.timeout_period={config.trainer.timeout_period} must be >= 1 (seconds allowed for "
                           "one iteration before the run stops)")
@@ -133,38 +129,36 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
     if config.model is None:
         raise ConfigError(NO_EXPERIMENT)
     _check_unsupported_keys(config)
-    mcfg = node_get(config.model, "config", default={})
+    mcfg = model_config(config)
     cp = int(config.model_parallel.context_parallel_size)
     if cp < 1:
         raise ConfigError(f"model_parallel.context_parallel_size must be >= 1, got {cp}")
-    num_heads = node_get(mcfg, "net", "num_heads")
+    num_heads = node_get(mcfg.net, "num_heads")
     if num_heads is not None and num_heads % cp != 0:
         raise ConfigError(
             f"model.config.net.num_heads={num_heads} is not divisible by model_parallel.context_parallel_size={cp} "
             f"(Ulysses context parallelism splits heads across ranks); use a context-parallel size that divides {num_heads}")
     _check_text_width(mcfg, config)
     _check_timestep_scale(mcfg)
-    frames = node_get(mcfg, "num_video_frames")
-    latent_ch = node_get(mcfg, "tokenizer", "latent_ch")
+    frames = mcfg.num_video_frames
+    latent_ch = node_get(mcfg.tokenizer, "latent_ch")
     if latent_ch is not None:
-        for key in ("state_ch", ("net", "in_channels"), ("net", "out_channels")):
-            path = key if isinstance(key, tuple) else (key,)
-            value = node_get(mcfg, *path)
+        for key, value in (("state_ch", mcfg.state_ch), ("net.in_channels", node_get(mcfg.net, "in_channels")),
+                           ("net.out_channels", node_get(mcfg.net, "out_channels"))):
             if value is not None and value != latent_ch:
                 raise ConfigError(
-                    f"model.config.{'.'.join(path)}={value} does not match the tokenizer's latent_ch={latent_ch}; "
-                    f"set model.config.{'.'.join(path)}={latent_ch}")
-    if frames is not None:
-        state_t = _latent_frames(node_get(mcfg, "tokenizer", default={}), int(frames))
-        declared = node_get(mcfg, "state_t")
-        if declared is not None and declared != state_t:
-            raise ConfigError(
-                f"model.config.state_t={declared} does not match num_video_frames={frames} "
-                f"({state_t} latent frames with this tokenizer); set model.config.state_t={state_t}")
-        if state_t % cp != 0:
-            raise ConfigError(
-                f"{state_t} latent frames (num_video_frames={frames}) are not divisible by "
-                f"model_parallel.context_parallel_size={cp}; choose frames whose latent frame count is a multiple of {cp}")
+                    f"model.config.{key}={value} does not match the tokenizer's latent_ch={latent_ch}; "
+                    f"set model.config.{key}={latent_ch}")
+    state_t = _latent_frames(mcfg.tokenizer or {}, frames)
+    declared = mcfg.state_t
+    if declared is not None and declared != state_t:
+        raise ConfigError(
+            f"model.config.state_t={declared} does not match num_video_frames={frames} "
+            f"({state_t} latent frames with this tokenizer); set model.config.state_t={state_t}")
+    if state_t % cp != 0:
+        raise ConfigError(
+            f"{state_t} latent frames (num_video_frames={frames}) are not divisible by "
+            f"model_parallel.context_parallel_size={cp}; choose frames whose latent frame count is a multiple of {cp}")
     for split in ("dataloader_train", "dataloader_val"):
         loader = getattr(config, split)
         size = node_get(loader, "dataset", "video_size")
@@ -175,23 +169,11 @@ def validate_config(config: Config, world_size: Optional[int] = None) -> list[st
                     f"{split}.dataset.video_size={[h, w]} must be divisible by {SPATIAL_FACTOR} "
                     f"(8x VAE downsampling x 2x2 patches); e.g. {[h // 16 * 16, w // 16 * 16]}")
         data_frames = node_get(loader, "dataset", "num_frames")
-        rollout = node_get(mcfg, "rollout_conditioning")
-        if split == "dataloader_train" and rollout is not None and frames is not None:
-            chunk = node_get(rollout, "chunk_actions", default=12)
-            if chunk != frames - 1:
-                raise ConfigError(
-                    f"model.config.rollout_conditioning.chunk_actions={chunk} but a clip of "
-                    f"model.config.num_video_frames={frames} holds {frames - 1} actions; set chunk_actions={frames - 1}")
-            if data_frames is not None and data_frames != 2 * chunk + 1:
-                raise ConfigError(
-                    f"model.config.rollout_conditioning needs two-chunk training windows: "
-                    f"dataloader_train.dataset.num_frames={data_frames}, expected {2 * chunk + 1}; set it to "
-                    f"{2 * chunk + 1} (or model.config.rollout_conditioning=null)")
-        elif data_frames is not None and frames is not None and data_frames != frames:
+        if data_frames is not None and data_frames != frames:
             raise ConfigError(
                 f"{split}.dataset.num_frames={data_frames} differs from model.config.num_video_frames={frames}; "
                 f"set both to the same value")
-    shard = check_shard_size(node_get(mcfg, "fsdp_shard_size", default=-1), cp)
+    shard = check_shard_size(mcfg.fsdp_shard_size, cp)
     if world_size is not None:
         layout = parallel_layout(int(world_size), shard, cp)
         if shard > int(world_size):

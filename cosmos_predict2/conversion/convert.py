@@ -16,7 +16,8 @@ With ``ema=False`` only ``net.*`` is used: ``model.pt`` (no ``net_ema.*``) and `
 job's ``config.yaml`` found above the checkpoint) (``transformer/config.json`` +
 ``diffusion_pytorch_model.safetensors``) of the EMA (or regular) weights; action embedders, which diffusers
 has no place for, go to ``transformer/extra_action_weights.safetensors``.
-``merge_lora=True`` folds LoRA adapters (``*.lora_A/lora_B``) into the base weights of every output.
+``merge_lora=True`` folds LoRA / DoRA adapters (``*.lora_A/lora_B[/lora_magnitude_vector].default.weight``) into
+the base weights of every output (PEFT's merge).
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ def _split(sd: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def merge_lora_state_dict(sd: Mapping[str, Any], alpha: Optional[float] = None) -> tuple[dict[str, Any], int]:
-    """Fold LoRA adapters of ``net.*`` and ``net_ema.*`` into their base weights.
+    """Fold LoRA / DoRA adapters of ``net.*`` and ``net_ema.*`` into their base weights (PEFT's merge).
 
     ``alpha=None`` uses alpha == rank of each adapter (scaling 1, the convention of every upstream LoRA
     experiment: 16/16 and 32/32). Returns (merged dict, number of merged layers).
     """
-    from cosmos_predict2.models.lora import merge_lora
+    from cosmos_predict2.models.lora import adapter_groups, merge_lora
 
     out = {k: v for k, v in sd.items() if not (k.startswith("net.") or k.startswith("net_ema."))}
     merged = 0
@@ -52,15 +53,11 @@ def merge_lora_state_dict(sd: Mapping[str, Any], alpha: Optional[float] = None) 
         part = _split(sd, prefix)
         if not part:
             continue
-        n = sum(1 for k in part if k.endswith(".lora_A.weight"))
-        merged = max(merged, n)
-        if n:
+        groups = adapter_groups(part)
+        merged = max(merged, len(groups))
+        if groups:
             if alpha is None:
-                by_rank: dict[int, dict] = {}
-                for k in part:
-                    if k.endswith(".lora_A.weight"):
-                        by_rank.setdefault(int(part[k].shape[0]), {})
-                ranks = sorted(by_rank)
+                ranks = sorted({int(part[keys["lora_A"]].shape[0]) for keys in groups.values() if "lora_A" in keys})
                 if len(ranks) != 1:
                     raise CheckpointError(f"LoRA adapters with several ranks {ranks}; pass --lora-alpha explicitly.")
                 part = merge_lora(part, alpha=float(ranks[0]))

@@ -10,7 +10,9 @@ Layouts (`dataset_dir` is the folder holding them):
 
 Samples are windows ``[f, f+k, ..., f+(L-1)k]`` (k = `sequence_interval`, L = `num_frames`) for every
 start f with stride `start_frame_interval` (`val_start_frame_interval` outside training), sorted by
-(file, first frame). Actions come from the states (see :mod:`cosmos_predict2.data.actions`).
+(file, first frame). Episodes, frames and actions are read by :mod:`cosmos_predict2.data.bridge_episode` (the
+reader inference and evaluation use too) with the :class:`~cosmos_predict2.data.bridge_episode.EpisodeSettings`
+of this dataset's arguments (``self.settings``).
 
 A bad annotation stops the construction (``on_bad_sample="error"``) or drops the episode ("skip"); a video
 that fails while training is handled by the trainer (see :class:`~cosmos_predict2.data.skipping.SkippingDataset`).
@@ -27,16 +29,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cosmos_predict2.data.actions import actions_from_states
 from cosmos_predict2.data.bad_samples import DEFAULT_MAX_BAD_SAMPLE_FRACTION
-from cosmos_predict2.data.bridge_annotation import parse_bridge_annotation
+from cosmos_predict2.data.bridge_episode import (EpisodeSettings, bridge_video_path, episode_actions, read_episode,
+                                                 read_video_frames, window_frame_ids)
 from cosmos_predict2.data.checks import Check, Problem, parse_preflight
 from cosmos_predict2.data.errors import DataError
-from cosmos_predict2.data.resize import frames_to_video
 from cosmos_predict2.data.safe_pickle import load_embedding
 from cosmos_predict2.data.scan import scan_error
 from cosmos_predict2.data.skipping import SkippingDataset
-from cosmos_predict2.data.video_io import read_frames
 
 log = logging.getLogger(__name__)
 
@@ -64,25 +64,6 @@ def find_bridge_annotations(dataset_dir: str, mode: str) -> tuple[list[str], str
     if not files:
         raise DataError(where, "annotation folder holds no *.json files")
     return files, layout
-
-
-def bridge_video_path(dataset_dir: str, ann_path: str, ann: dict, cam_id: int, layout: str) -> str:
-    """Absolute video path for camera `cam_id` of an annotation (see module doc for the flat fallback)."""
-    videos = ann["videos"]
-    if not 0 <= cam_id < len(videos):
-        raise DataError(ann_path, f"cam id {cam_id} requested but 'videos' has {len(videos)} entries")
-    entry = videos[cam_id]
-    rel = entry.get("video_path") if isinstance(entry, dict) else entry
-    if not isinstance(rel, str):
-        raise DataError(ann_path, f"videos[{cam_id}] has no 'video_path' string")
-    path = os.path.join(dataset_dir, rel)
-    if layout == "flat" and not os.path.isfile(path):
-        stem = os.path.splitext(os.path.basename(ann_path))[0]
-        alt = os.path.join(dataset_dir, "videos", f"{stem}.mp4")
-        if os.path.isfile(alt):
-            return alt
-        raise DataError(ann_path, f"video not found at {path} nor at {alt}")
-    return path
 
 
 def window_starts(num_states: int, num_frames: int, sequence_interval: int, start_interval: int) -> list[int]:
@@ -147,32 +128,31 @@ class BridgeActionDataset(SkippingDataset):
         self._init_skip(on_bad_sample, max_bad_sample_fraction)
         if unused:
             log.info("BridgeActionDataset ignores unknown arguments: %s", sorted(unused))
-        # upstream argument names: P1/P2 video_path + <mode>_annotation_path; P2.5 window = 1 + num_action_per_chunk
-        if num_action_per_chunk is not None:
-            num_frames = 1 + int(num_action_per_chunk)
-        if fps_downsample_ratio is not None:
-            sequence_interval = int(fps_downsample_ratio)
+        # upstream argument names: P1/P2 video_path + <mode>_annotation_path; P2.5 num_action_per_chunk and
+        # fps_downsample_ratio (read by EpisodeSettings.from_dataset_args)
+        self.settings = EpisodeSettings.from_dataset_args(dict(
+            num_frames=num_frames, sequence_interval=sequence_interval, cam_ids=cam_ids, video_size=video_size,
+            accumulate_action=accumulate_action, action_scaler=action_scaler,
+            gripper_rescale_factor=gripper_rescale_factor, state_key=state_key, gripper_key=gripper_key,
+            num_action_per_chunk=num_action_per_chunk, fps_downsample_ratio=fps_downsample_ratio))
         ann_dir = {"train": train_annotation_path, "val": val_annotation_path, "test": test_annotation_path}.get(mode)
         dataset_dir = dataset_dir if dataset_dir is not None else video_path
         if dataset_dir is None:
             raise ValueError("BridgeActionDataset needs dataset_dir (or upstream's video_path)")
-        if num_frames < 2:
-            raise ValueError(f"num_frames must be >= 2 (actions are frame deltas), got {num_frames}")
+        st = self.settings
         self.dataset_dir = str(dataset_dir)
         self.mode = mode
-        self.num_frames = int(num_frames)
-        self.sequence_interval = int(sequence_interval)
+        self.num_frames, self.sequence_interval = st.num_frames, st.sequence_interval
         self.start_interval = int(start_frame_interval if mode == "train" else val_start_frame_interval)
-        self.cam_ids = list(cam_ids)
-        self.accumulate_action = accumulate_action
-        self.video_size = [int(video_size[0]), int(video_size[1])]
+        self.cam_ids = list(st.cam_ids)
+        self.accumulate_action = st.accumulate_action
+        self.video_size = list(st.video_size)
         self.load_action = load_action
         self.load_t5_embeddings = load_t5_embeddings
         self.t5_embedding_dim = int(t5_embedding_dim)
         self.max_text_tokens = int(max_text_tokens)
-        self.action_scaler = float(action_scaler)
-        self.gripper_rescale_factor = float(gripper_rescale_factor)
-        self.state_key, self.gripper_key = state_key, gripper_key
+        self.action_scaler, self.gripper_rescale_factor = st.action_scaler, st.gripper_rescale_factor
+        self.state_key, self.gripper_key = st.state_key, st.gripper_key
         self.fps = fps
         self.preflight = parse_preflight(preflight)  # the up-front file scan at training start (data/scan.py)
 
@@ -231,17 +211,14 @@ class BridgeActionDataset(SkippingDataset):
     def _scan_one(self, path: str):
         """Parse + check one annotation; returns the episode record or the DataError (raised later)."""
         try:
-            p = parse_bridge_annotation(path, self.state_key, self.gripper_key)
-            n = len(p["state"])
+            ep = read_episode(path, self.settings)
+            n = len(ep["state"])
             starts = window_starts(n, self.num_frames, self.sequence_interval, self.start_interval)
             if not starts:
                 raise DataError(path, f"episode has {n} frames, shorter than one window of {self.num_frames} "
                                       f"frames at sequence_interval={self.sequence_interval}",
                                 "lower num_frames or drop the episode (on_bad_sample=skip)")
-            ann = p["ann"]
-            key = ann.get("episode_id", ann.get("original_path", os.path.splitext(os.path.basename(path))[0]))
-            return {"path": path, "state": p["state"], "gripper": p["gripper"], "ann": ann,
-                    "key": str(key), "starts": starts}
+            return {**ep, "starts": starts}
         except DataError as e:
             return e
 
@@ -274,10 +251,9 @@ class BridgeActionDataset(SkippingDataset):
         if len(self.cam_ids) > 1:  # train: global RNG (seeded per worker); val/test: fixed by the index
             k = len(self.cam_ids)
             cam = self.cam_ids[np.random.randint(k) if self.mode == "train" else np.random.default_rng(index).integers(k)]
-        frame_ids = [start + i * self.sequence_interval for i in range(self.num_frames)]
+        frame_ids = window_frame_ids(start, self.settings)
         video_path = bridge_video_path(self.dataset_dir, ep["path"], ep["ann"], int(cam), self.layout)
-        frames_T_H_W_3 = read_frames(video_path, frame_ids)
-        video_C_T_H_W = frames_to_video(frames_T_H_W_3, self.video_size)  # (C, T, H, W) uint8
+        video_C_T_H_W = read_video_frames(video_path, frame_ids, self.video_size)  # (C, T, H, W) uint8
         h, w = self.video_size
         emb, mask = self._embedding(ep)
         sample = {
@@ -293,7 +269,5 @@ class BridgeActionDataset(SkippingDataset):
             "ai_caption": "",
         }
         if self.load_action:
-            act = actions_from_states(ep["state"][frame_ids], ep["gripper"][frame_ids], self.accumulate_action,
-                                      self.action_scaler, self.gripper_rescale_factor)
-            sample["action"] = torch.from_numpy(act.astype(np.float32))  # (T-1, 7)
+            sample["action"] = torch.from_numpy(episode_actions(ep, frame_ids, self.settings))  # (T-1, 7) float32
         return sample

@@ -28,7 +28,9 @@ def parse_bridge_annotation(path: str, state_key: str = "state", gripper_key: st
     keys = [state_key, gripper_key] + (["videos"] if need_videos else [])
     for k in keys:
         if k not in ann:
-            raise DataError(path, f"missing key '{k}' (keys present: {sorted(ann)[:12]})")
+            raise DataError(path, f"no '{k}' field (missing key '{k}'; keys present: {sorted(ann)[:12]})",
+                            None if k == "videos" else "actions are computed from the state and gripper fields as "
+                            "in training: set the dataset's state_key / gripper_key to this JSON's names")
     try:
         state = np.asarray(ann[state_key], dtype=np.float64)
         grip = np.asarray(ann[gripper_key], dtype=np.float64).reshape(-1)

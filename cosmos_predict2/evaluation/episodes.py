@@ -12,12 +12,9 @@ import os
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 
-from cosmos_predict2.data.actions import actions_from_states
-from cosmos_predict2.data.bridge import bridge_video_path, find_bridge_annotations, parse_bridge_annotation
-from cosmos_predict2.data.resize import resize_video
-from cosmos_predict2.data.video_io import read_frames, video_info
+from cosmos_predict2.data.bridge import find_bridge_annotations
+from cosmos_predict2.data.bridge_episode import EpisodeSettings, load_bridge_episode
 
 __all__ = ["EvalEpisode", "read_episode_list", "write_episode_list", "select_episodes", "load_bridge_episodes"]
 
@@ -85,19 +82,15 @@ def load_bridge_episodes(
     split: str = "test",
     names: Optional[Sequence[str]] = None,
     max_episodes: Optional[int] = None,
-    video_size: Optional[Sequence[int]] = None,
-    action_scaler: float = 20.0,
-    gripper_rescale_factor: float = 1.0,
-    accumulate_action: bool = False,
-    cam_id: int = 0,
-    state_key: str = "state",
-    gripper_key: str = "continuous_gripper_state",
+    settings: Optional[EpisodeSettings] = None,
 ) -> list[EvalEpisode]:
-    """Load whole episodes of a Bridge split (IRASim layout), in the order of ``names`` (default: every
-    episode of the split, sorted numerically), the first ``max_episodes`` of them. Frames are resized to
-    ``video_size`` (H, W) when given; actions follow the training dataset's convention
-    (:func:`cosmos_predict2.data.actions.actions_from_states`)."""
-    files, layout = find_bridge_annotations(dataset_dir, split)
+    """Load whole episodes of a Bridge split, in the order of ``names`` (default: every episode of the split,
+    sorted numerically), the first ``max_episodes`` of them, with the episode reader
+    (:func:`cosmos_predict2.data.bridge_episode.load_bridge_episode`) and ``settings``: the experiment's
+    (``cosmos_predict2.inference.experiment_info.action_settings``) so frames and actions are the ones training
+    sees; default: the reader's action defaults at the decoded frame size."""
+    settings = settings if settings is not None else EpisodeSettings(video_size=None)
+    files, _ = find_bridge_annotations(dataset_dir, split)
     by_name = {_stem(p): p for p in files}
     if names is None:
         names = select_episodes(list(by_name), None)
@@ -108,43 +101,6 @@ def load_bridge_episodes(
     names = list(names)[: max_episodes if max_episodes else None]
     episodes = []
     for name in names:
-        path = by_name[name]
-        p = parse_bridge_annotation(path, state_key, gripper_key)
-        video = bridge_video_path(dataset_dir, path, p["ann"], cam_id, layout)
-        n = min(len(p["state"]), video_info(video)[0])
-        frames = read_frames(video, range(n))
-        if video_size is not None:
-            v = resize_video(torch.from_numpy(frames).permute(3, 0, 1, 2), video_size)
-            frames = v.permute(1, 2, 3, 0).contiguous().numpy()
-        act = actions_from_states(p["state"][:n], p["gripper"][:n], accumulate_action, action_scaler,
-                                  gripper_rescale_factor)
-        episodes.append(EvalEpisode(name, frames, act.astype(np.float32)))
+        ep = load_bridge_episode(by_name[name], settings, dataset_dir=dataset_dir)
+        episodes.append(EvalEpisode(name, ep["frames"], ep["actions"]))
     return episodes
-
-
-def bridge_params_from_config(config) -> dict:
-    """Episode-loading keyword arguments (video size, action scaling, camera, state keys) taken from an
-    experiment's ``dataloader_val.dataset`` (else ``dataloader_train.dataset``), so evaluation frames and
-    actions match what the model was trained on. Missing fields keep :func:`load_bridge_episodes`' defaults."""
-
-    def node(name):
-        loader = getattr(config, name, None)
-        try:
-            return loader["dataset"] if loader is not None and "dataset" in loader else None
-        except TypeError:
-            return getattr(loader, "dataset", None)
-
-    ds = node("dataloader_val") or node("dataloader_train")
-    if ds is None:
-        return {}
-    out = {}
-    for src, dst in (("video_size", "video_size"), ("action_scaler", "action_scaler"),
-                     ("gripper_rescale_factor", "gripper_rescale_factor"), ("accumulate_action", "accumulate_action"),
-                     ("state_key", "state_key"), ("gripper_key", "gripper_key")):
-        if src in ds and ds[src] is not None:
-            value = ds[src]
-            out[dst] = [int(v) for v in value] if dst == "video_size" else value
-    cams = ds["cam_ids"] if "cam_ids" in ds else None
-    if cams:
-        out["cam_id"] = int(list(cams)[0])
-    return out

@@ -16,8 +16,8 @@ explicitly; a rollout returning another frame count is an error.
 Methods scored in the same run (same seed, so only the actions differ between the model rows):
 - ``model``: the world model with the episode's own actions;
 - ``shuffled_actions``: the same model fed another episode's actions (deterministic derangement,
-  truncated / cyclically padded to the length);
-- ``zero_actions``: the same model fed all-zero actions;
+  truncated / cyclically padded to the length; ``--action-mode shuffled`` of the inference scripts);
+- ``zero_actions``: the same model fed all-zero actions (``--action-mode zero``);
 - ``copy_last_frame``: repeat the conditioning frame (no model).
 
 Metrics per predicted frame (frame 0 excluded): PSNR, SSIM, and latent L2 per latent frame in the
@@ -38,9 +38,10 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from cosmos_predict2.evaluation.baselines import chunk_spans, copy_last_frame, shuffled_actions, zero_actions
+from cosmos_predict2.evaluation.baselines import chunk_spans, copy_last_frame
 from cosmos_predict2.evaluation.episodes import EvalEpisode
 from cosmos_predict2.evaluation.metrics import capped_mean_psnr, frame_metrics, latent_l2
+from cosmos_predict2.inference.action_modes import counterfactual_actions
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +149,9 @@ def collect(
         clips = [protocol_clip(ep, protocol, horizon) for ep in episodes]
         inputs = {"model": [a for _, a in clips]}
         if "shuffled_actions" in methods:
-            inputs["shuffled_actions"] = shuffled_actions(inputs["model"], seed=shuffle_seed)
+            inputs["shuffled_actions"] = counterfactual_actions(inputs["model"], "shuffled", shuffle_seed)
         if "zero_actions" in methods:
-            inputs["zero_actions"] = [zero_actions(a) for a in inputs["model"]]
+            inputs["zero_actions"] = counterfactual_actions(inputs["model"], "zero")
         it = list(zip(episodes, clips))
         bar = tqdm(it, desc=f"eval {protocol}", unit="episode", disable=not progress) if tqdm else it
         for i, (ep, (gt, actions)) in enumerate(bar):

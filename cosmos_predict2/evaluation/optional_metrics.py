@@ -55,7 +55,7 @@ def load_lpips(lpips_path: Optional[str] = None, device: str | torch.device = "c
             return None
         return _load_script(lpips_path, device)
     try:
-        import lpips  # noqa: F401
+        import lpips
     except ImportError:
         _say("LPIPS skipped: no local LPIPS network (pass --lpips-path to a TorchScript LPIPS file, or install "
              "`lpips` with torchvision's AlexNet weights in the torch hub cache)")
@@ -64,8 +64,6 @@ def load_lpips(lpips_path: Optional[str] = None, device: str | torch.device = "c
     if not os.path.isfile(weights):
         _say(f"LPIPS skipped: `lpips` is installed but {weights} is missing (it would be downloaded; copy it there)")
         return None
-    import lpips
-
     return lpips.LPIPS(net="alex", verbose=False).to(device).eval()
 
 

@@ -1,8 +1,9 @@
 """JSON-driven action-conditioned inference over a Bridge split (``examples/action_conditioned.py``).
 
 For every annotation ``input_root/input_json_sub_folder/*.json`` in ``[start, end)`` (sorted by episode
-number): load the episode (actions from ``state`` as in training), roll the model out over all its actions
-(:func:`cosmos_predict2.inference.action_rollout.rollout_episode`), write ``<out>/<name>_<episode>.mp4`` at
+number): load the episode with the episode reader and the experiment's training-data settings
+(:func:`episode_settings`: actions from ``state`` exactly as training computes them), roll the model out over all
+its actions (:func:`cosmos_predict2.inference.action_rollout.rollout_episode`), write ``<out>/<name>_<episode>.mp4`` at
 ``save_fps`` (prediction | ground truth side by side with ``side_by_side``) and
 ``<out>/<name>_<episode>_metrics.json`` (per-frame PSNR / SSIM against the ground truth). A summary of all
 episodes goes to ``<out>/<name>_summary.json``.
@@ -12,10 +13,17 @@ Predict2.5 ``examples/action_conditioned.py`` (``inference()`` in ``cosmos_predi
 pads actions ``[i : i+chunk_size]`` with zeros, lines ~312-321 at commit 7e5ffc8): N actions give 1 + N
 frames. The field ``partial_chunk="drop"`` (JSON or ``--partial_chunk drop``) skips it instead, as upstream
 Predict2 ``examples/video2world_action.py``.
+
+The action fields of the params (``action_scaler``, ``gripper_scale``, ``fps_downsample_ratio``, ``state_key``,
+``gripper_key``) are the experiment's: left out (null) they take its training dataset's values, and a value that
+differs is an error naming both numbers. ``resolution`` defaults to the experiment's frame size (another size is
+allowed, with a warning). ``--action-mode shuffled`` gives every episode another selected episode's actions
+(:mod:`cosmos_predict2.inference.action_modes`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import importlib
 import json
@@ -26,8 +34,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from cosmos_predict2.inference.action_rollout import EpisodeError, load_bridge_episode, perturb_actions, rollout_episode
-from cosmos_predict2.inference.params import ACTION_CONDITIONED_CHOICES, ParamError, parse_resolution
+from cosmos_predict2.data.bridge_episode import EpisodeSettings, bridge_video_path, load_bridge_episode, read_episode
+from cosmos_predict2.data.errors import DataError
+from cosmos_predict2.inference import experiment_info
+from cosmos_predict2.inference.action_modes import ACTION_MODES, counterfactual_actions
+from cosmos_predict2.inference.action_rollout import rollout_episode
+from cosmos_predict2.inference.params import (ACTION_CONDITIONED_CHOICES, EXPERIMENT_EPISODE_FIELDS, ParamError,
+                                              parse_resolution)
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +66,32 @@ def list_episodes(params: Mapping[str, Any]) -> list[str]:
     return chosen
 
 
+def episode_settings(config: Any, params: Mapping[str, Any]) -> EpisodeSettings:
+    """The experiment's episode settings (:func:`~cosmos_predict2.inference.experiment_info.action_settings`) at the
+    params' ``resolution``; a params action field that differs from the experiment's raises :class:`ParamError`."""
+    settings = experiment_info.action_settings(config)
+    for field, name in EXPERIMENT_EPISODE_FIELDS.items():
+        value, trained = params.get(field), getattr(settings, name)
+        if value is not None and value != trained:
+            raise ParamError(f"field '{field}'={value!r} but the experiment's training dataset has {name}={trained!r}"
+                             f": inference computes actions as training did; drop the field (null takes the "
+                             f"experiment's value) or set it to {trained!r}")
+    if params.get("resolution"):
+        settings = dataclasses.replace(settings, video_size=parse_resolution(params["resolution"]))
+    return settings
+
+
+def resolved_params(params: Mapping[str, Any], settings: EpisodeSettings) -> dict[str, Any]:
+    """``params`` with the experiment's values in the action fields and ``resolution`` (what the loaders get)."""
+    out = {field: getattr(settings, name) for field, name in EXPERIMENT_EPISODE_FIELDS.items()}
+    return {**params, **out, "resolution": "{},{}".format(*settings.video_size)}
+
+
 def load_default_action_fn(json_data: Mapping[str, Any], video_path: str, args: Mapping[str, Any]) -> dict:
-    """Upstream ``load_fn`` protocol: -> {"actions", "initial_frame", "video_array", "video_path"}."""
-    ep = load_bridge_episode(args["annotation_path"], args["input_root"], camera_id=args["camera_id"],
-                             state_key=args["state_key"], gripper_key=args["gripper_key"],
-                             start_frame_idx=args["start_frame_idx"], fps_downsample_ratio=args["fps_downsample_ratio"],
-                             action_scaler=args["action_scaler"], gripper_scale=args["gripper_scale"],
-                             reverse=args["reverse"], use_quat=args["use_quat"],
-                             resolution=parse_resolution(args["resolution"]), video_path=video_path)
+    """Upstream ``load_fn`` protocol: -> {"actions", "initial_frame", "video_array", "video_path"}. ``args`` holds
+    the resolved params, ``annotation_path`` and ``episode_settings`` (:func:`episode_settings`)."""
+    ep = load_bridge_episode(args["annotation_path"], args["episode_settings"], video_path=video_path,
+                             start_frame_idx=args["start_frame_idx"], reverse=args["reverse"])
     return {"actions": ep["actions"], "initial_frame": ep["frames"][0], "video_array": ep["frames"],
             "video_path": ep["video_path"], "key": ep["key"]}
 
@@ -80,13 +111,17 @@ def check_model_fits(config: Any, params: Mapping[str, Any]) -> None:
     for field, choices in ACTION_CONDITIONED_CHOICES.items():
         if field in params and params[field] not in choices:
             raise ParamError(f"field '{field}'={params[field]!r}: use one of {', '.join(map(repr, choices))}")
-    frames = int(config.model.config.num_video_frames)
+    frames = experiment_info.num_frames(config)
     if params["chunk_size"] + 1 != frames:
         raise ParamError(f"field 'chunk_size'={params['chunk_size']} needs {params['chunk_size'] + 1}-frame clips but "
                          f"the experiment generates num_video_frames={frames}; set chunk_size={frames - 1}")
     if params["num_latent_conditional_frames"] != 1:
         raise ParamError("field 'num_latent_conditional_frames' must be 1 for action-conditioned rollouts "
                          "(one conditioning frame per chunk)")
+    if params["use_quat"]:
+        raise ParamError("field 'use_quat'=true gives 8-d quaternion actions; the action nets take 7-d "
+                         "[xyz, rpy, gripper] actions; set use_quat=false")
+    episode_settings(config, params)
     conditioner = config.model.config.conditioner
     if not (conditioner is not None and "use_action" in conditioner and conditioner["use_action"]):
         raise ParamError("the experiment's model is not action-conditioned (conditioner.use_action=False); "
@@ -99,44 +134,48 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
     """Roll out every selected episode; returns the summary dict (also written to disk).
 
     ``score(pred, gt)`` gives an episode's metrics (``psnr_mean``, ``ssim_mean``, ``per_frame``; the
-    evaluation's :func:`~cosmos_predict2.evaluation.metrics.episode_scores`).
+    evaluation's :func:`~cosmos_predict2.evaluation.metrics.episode_scores`). ``action_mode``: see
+    :mod:`cosmos_predict2.inference.action_modes` (``shuffled`` needs at least 2 selected episodes).
     """
     from cosmos_predict2.data.video_io import write_video
 
+    if action_mode not in ACTION_MODES:
+        raise ParamError(f"--action-mode {action_mode!r}: use one of {', '.join(ACTION_MODES)}")
     check_model_fits(config, params)
     loader = _resolve_loader(params["action_load_fn"])
-    from cosmos_predict2.inference import experiment_info
-
+    settings = episode_settings(config, params)
+    params = resolved_params(params, settings)
     trained = experiment_info.video_size(config)
-    if tuple(parse_resolution(params["resolution"])) != tuple(trained):
+    if tuple(settings.video_size) != tuple(trained):
         log.warning("resolution %s differs from the %dx%d the experiment trains on", params["resolution"], *trained)
     if params.get("prompt"):
         log.info("prompt is not used: action-conditioned models are conditioned on actions (zero text embeddings)")
     files = list_episodes(params)
+    if action_mode == "shuffled" and len(files) < 2:
+        raise ParamError(f"--action-mode shuffled gives each episode another episode's actions: start={params['start']}"
+                         f", end={params['end']} select {len(files)} episode; select at least 2")
+
+    def load(ann_path: str) -> dict:
+        ep = read_episode(ann_path, settings)
+        video_path = bridge_video_path(params["input_root"], ann_path, ep["ann"], params["camera_id"])
+        return loader(ep["ann"], video_path, {**params, "annotation_path": ann_path, "episode_settings": settings})
+
+    donors = None  # "shuffled": every episode's own actions first, then each gets another one's
+    if action_mode == "shuffled":
+        donors = counterfactual_actions([load(p)["actions"] for p in files], action_mode, params["seed"])
     os.makedirs(output_dir, exist_ok=True)
-    fps = float(getattr(config.model.config, "fps", 4) or 4)
+    fps = float(experiment_info.fps(config))
+    partial = params.get("partial_chunk", "pad")
     results = []
     for i, ann_path in enumerate(files):
         stem = os.path.splitext(os.path.basename(ann_path))[0]
-        with open(ann_path) as f:
-            json_data = json.load(f)
-        if params["state_key"] not in json_data:
-            raise EpisodeError(f"{ann_path}: no '{params['state_key']}' field; action-conditioned inference computes "
-                               "the actions from the end-effector states (set state_key to the right field)")
-        videos = json_data.get("videos") or []
-        cam = params["camera_id"]
-        entry = videos[cam] if 0 <= cam < len(videos) else None
-        rel = entry.get("video_path") if isinstance(entry, dict) else entry
-        if not isinstance(rel, str):
-            raise EpisodeError(f"{ann_path}: 'videos' has no video_path for camera_id={cam}")
-        video_path = os.path.join(params["input_root"], rel)
-        data = loader(json_data, video_path, {**params, "annotation_path": ann_path})
-        actions = perturb_actions(np.asarray(data["actions"], dtype=np.float32), action_mode, params["seed"])
+        data = load(ann_path)
+        actions = donors[i] if donors is not None else counterfactual_actions([data["actions"]], action_mode,
+                                                                               params["seed"])[0]
         gt = np.asarray(data["video_array"])
-        partial = params.get("partial_chunk", "pad")
         if partial == "drop" and len(actions) < params["chunk_size"]:
-            raise EpisodeError(f"{ann_path}: {len(actions)} actions make no full chunk of {params['chunk_size']} and "
-                               "partial_chunk='drop' skips a short chunk; use partial_chunk='pad'")
+            raise DataError(ann_path, f"{len(actions)} actions make no full chunk of {params['chunk_size']} and "
+                                      "partial_chunk='drop' skips a short chunk", "use partial_chunk='pad'")
         t0 = time.perf_counter()
         pred = rollout_episode(model, gt[:1], actions, chunk_size=params["chunk_size"], guidance=params["guidance"],
                                seed=params["seed"], num_steps=params["num_steps"], fps=fps,
@@ -158,6 +197,7 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
         echo(f"[{i + 1}/{len(files)}] {stem}: {len(pred)} frames in {seconds:.1f}s, "
              f"PSNR {record['psnr_mean']:.2f} dB, SSIM {record['ssim_mean']:.3f} -> {video_out}")
     summary = {"name": params["name"], "params": dict(params), "action_mode": action_mode,
+               "accumulate_action": settings.accumulate_action,
                "episodes": [{k: v for k, v in r.items() if k != "per_frame"} for r in results],
                "psnr_mean": float(np.mean([r["psnr_mean"] for r in results])),
                "ssim_mean": float(np.mean([r["ssim_mean"] for r in results]))}

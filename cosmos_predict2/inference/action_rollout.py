@@ -31,38 +31,27 @@ by default and ``examples/video2world_action.py`` (``--partial_chunk``) drops by
 upstream counterpart; the evaluation (``cosmos_predict2.evaluation``) always pads so that every action of
 an episode is scored (``PARTIAL_CHUNK`` there).
 
-Actions are computed from ``state`` exactly as in training (:func:`cosmos_predict2.data.actions.actions_from_states`),
-not read from the JSON ``action`` field.
+Episodes (frames and actions computed from ``state`` exactly as in training, not read from the JSON ``action``
+field) come from :func:`cosmos_predict2.data.bridge_episode.load_bridge_episode`; counterfactual actions from
+:mod:`cosmos_predict2.inference.action_modes`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 
-from cosmos_predict2.data.actions import actions_from_states
-from cosmos_predict2.data.resize import resize_video
-from cosmos_predict2.data.video_io import read_frames, video_info
 from cosmos_predict2.tokenizers.common import video_to_uint8
 
 log = logging.getLogger(__name__)
 
-__all__ = ["rollout_episode", "generate_chunk", "chunk_plan", "perturb_actions", "load_bridge_episode",
-           "EpisodeError", "ACTION_MODES", "PARTIAL_CHUNK_MODES"]
+__all__ = ["rollout_episode", "generate_chunk", "chunk_plan", "PARTIAL_CHUNK_MODES"]
 
-ACTION_MODES = ("gt", "zero", "shuffled", "reversed")
 # What to do with a short last chunk (see the module doc): "pad" as upstream Predict2.5, "drop" as Predict2.
 PARTIAL_CHUNK_MODES = ("pad", "drop")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-
-
-class EpisodeError(ValueError):
-    """A bad annotation / video (one line naming the file)."""
 
 
 def chunk_plan(num_actions: int, chunk_size: int = 12, partial_chunk: str = "pad") -> list[tuple[int, int]]:
@@ -85,9 +74,10 @@ def _to_uint8_frames(video_B_C_T_H_W: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def generate_chunk(model: Any, first_frame_H_W_3: np.ndarray, actions_K_7: np.ndarray, *, guidance: float = 0.0,
-                   seed: int = 0, num_steps: Optional[int] = None, fps: float = 4.0,
+                   seed: int = 0, num_steps: Optional[int] = None, fps: Optional[float] = None,
                    num_latent_conditional_frames: int = 1, text_embeddings: Optional[torch.Tensor] = None) -> np.ndarray:
-    """One chunk: ``first_frame`` + ``chunk_size`` actions -> uint8 (1 + chunk_size, H, W, 3)."""
+    """One chunk: ``first_frame`` + ``chunk_size`` actions -> uint8 (1 + chunk_size, H, W, 3). ``fps`` defaults
+    to the model's ``config.fps`` (the typed ``model.config``)."""
     from cosmos_predict2.inference.loading import empty_text_embeddings
 
     device = next(model.net.parameters()).device
@@ -98,7 +88,7 @@ def generate_chunk(model: Any, first_frame_H_W_3: np.ndarray, actions_K_7: np.nd
     batch = {
         "video": video,
         "action": torch.as_tensor(np.asarray(actions_K_7, dtype=np.float32), device=device)[None],
-        "fps": torch.tensor([float(fps)], device=device),
+        "fps": torch.tensor([float(model.config.fps if fps is None else fps)], device=device),
         "padding_mask": torch.zeros(1, 1, H, W, device=device),
         "t5_text_embeddings": text_embeddings if text_embeddings is not None else empty_text_embeddings(model, 1, device),
     }
@@ -108,14 +98,15 @@ def generate_chunk(model: Any, first_frame_H_W_3: np.ndarray, actions_K_7: np.nd
 
 
 def rollout_episode(model: Any, frames_T_H_W_3: np.ndarray, actions_N_7: np.ndarray, chunk_size: int = 12,
-                    guidance: float = 0.0, seed: int = 0, num_steps: Optional[int] = None, *, fps: float = 4.0,
-                    single_chunk: bool = False, num_latent_conditional_frames: int = 1,
+                    guidance: float = 0.0, seed: int = 0, num_steps: Optional[int] = None, *,
+                    fps: Optional[float] = None, single_chunk: bool = False, num_latent_conditional_frames: int = 1,
                     text_embeddings: Optional[torch.Tensor] = None,
                     on_chunk: Optional[Callable[[int, int], None]] = None,
                     partial_chunk: str = "pad") -> np.ndarray:
     """Roll the model out over the N actions from ``frames_T_H_W_3[0]``; returns uint8 (1 + M, H, W, 3).
 
-    Only frame 0 of ``frames_T_H_W_3`` is used (it must already be at the model's resolution). Chunk j uses
+    Only frame 0 of ``frames_T_H_W_3`` is used (it must already be at the model's resolution); ``fps`` defaults to
+    the model's ``config.fps``. Chunk j uses
     seed ``seed + j * chunk_size`` (upstream uses the chunk's first action index). ``partial_chunk`` decides
     a short last chunk: ``"pad"`` (default, as upstream Predict2.5 ``action_conditioned.py``) zero-pads its
     actions and keeps ``1 + n`` of its frames, so M = N; ``"drop"`` (as upstream Predict2
@@ -153,87 +144,3 @@ def rollout_episode(model: Any, frames_T_H_W_3: np.ndarray, actions_N_7: np.ndar
     expected = 1 + sum(n for _, n in plan)
     assert video.shape[0] == expected, (video.shape, expected)
     return video
-
-
-def perturb_actions(actions_N_D: np.ndarray, mode: str = "gt", seed: int = 0) -> np.ndarray:
-    """Counterfactual actions fed through the same rollout: gt | zero | shuffled (time-permuted) | reversed."""
-    a = np.asarray(actions_N_D, dtype=np.float32)
-    if mode == "gt":
-        return a.copy()
-    if mode == "zero":
-        return np.zeros_like(a)
-    if mode == "shuffled":
-        return a[np.random.default_rng(seed).permutation(len(a))]
-    if mode == "reversed":
-        return a[::-1].copy()
-    raise ValueError(f"action mode {mode!r}: use one of {ACTION_MODES}")
-
-
-def _resize_frames(frames_T_H_W_3: np.ndarray, size: Optional[tuple[int, int]]) -> np.ndarray:
-    if size is None:
-        return frames_T_H_W_3
-    v = resize_video(torch.from_numpy(frames_T_H_W_3).permute(3, 0, 1, 2), size)
-    return v.permute(1, 2, 3, 0).numpy()
-
-
-def load_bridge_episode(annotation_path: str, input_root: Optional[str] = None, *, camera_id: int = 0,
-                        state_key: str = "state", gripper_key: str = "continuous_gripper_state",
-                        start_frame_idx: int = 0, fps_downsample_ratio: int = 1, action_scaler: float = 20.0,
-                        gripper_scale: float = 1.0, reverse: bool = False, use_quat: bool = False,
-                        resolution: Optional[tuple[int, int]] = None, video_path: Optional[str] = None,
-                        max_frames: Optional[int] = None, accumulate_action: bool = False) -> dict[str, Any]:
-    """Read one Bridge episode: {"frames" uint8 (T,H,W,3) at `resolution`, "actions" (T-1, 7), "video_path",
-    "key"}. Frames ``start_frame_idx, +r, +2r, ...`` (r = fps_downsample_ratio); actions from ``state``.
-    ``video_path`` may be an image: then "frames" holds that one frame (the rollout's start)."""
-    try:
-        with open(annotation_path) as f:
-            ann = json.load(f)
-    except (OSError, json.JSONDecodeError) as err:
-        raise EpisodeError(f"{annotation_path}: cannot read annotation JSON ({err})") from err
-    if not isinstance(ann, dict):
-        raise EpisodeError(f"{annotation_path}: annotation is not a JSON object")
-    for key in (state_key, gripper_key):
-        if key not in ann:
-            raise EpisodeError(f"{annotation_path}: no '{key}' field (keys: {sorted(ann)[:10]}); action-conditioned "
-                               f"inference computes actions from '{state_key}' + '{gripper_key}' like training")
-    if use_quat:
-        raise EpisodeError(f"{annotation_path}: use_quat=true gives 8-d quaternion actions; the shipped action nets "
-                           "take 7-d [xyz, rpy, gripper] actions; set use_quat=false")
-    state = np.asarray(ann[state_key], dtype=np.float64)
-    grip = np.asarray(ann[gripper_key], dtype=np.float64).reshape(-1)
-    if state.ndim != 2 or state.shape[1] < 6 or len(grip) != len(state):
-        raise EpisodeError(f"{annotation_path}: '{state_key}' {state.shape} / '{gripper_key}' {grip.shape} must be "
-                           "(N, >=6) and (N,)")
-    if video_path is None:
-        videos = ann.get("videos")
-        if not isinstance(videos, list) or not 0 <= camera_id < len(videos):
-            raise EpisodeError(f"{annotation_path}: 'videos' has no entry for camera_id={camera_id}")
-        entry = videos[camera_id]
-        rel = entry.get("video_path") if isinstance(entry, dict) else entry
-        root = input_root if input_root is not None else os.path.dirname(os.path.dirname(os.path.dirname(annotation_path)))
-        video_path = os.path.join(root, rel)
-    if not os.path.isfile(video_path):
-        raise EpisodeError(f"{annotation_path}: video {video_path} does not exist")
-    is_image = os.path.splitext(video_path)[1].lower() in IMAGE_EXTENSIONS
-    n = len(state) if is_image else min(len(state), video_info(video_path)[0])
-    step = max(1, int(fps_downsample_ratio))
-    idx = list(range(int(start_frame_idx), n, step))
-    if max_frames is not None:
-        idx = idx[:max_frames]
-    if len(idx) < 2:
-        raise EpisodeError(f"{annotation_path}: fewer than 2 frames from start_frame_idx={start_frame_idx} "
-                           f"(episode has {n} frames)")
-    if reverse:
-        idx = idx[::-1]
-    if is_image:  # only the first frame is known: the rollout needs no more (no ground truth after it)
-        import imageio.v2 as imageio
-
-        first = np.asarray(imageio.imread(video_path))[..., :3]
-        frames = _resize_frames(first[None].astype(np.uint8), resolution)
-    else:
-        frames = _resize_frames(read_frames(video_path, idx), resolution)
-    actions = actions_from_states(state[idx], grip[idx], accumulate=accumulate_action, scaler=action_scaler,
-                                  gripper_rescale_factor=gripper_scale).astype(np.float32)
-    key = str(ann.get("episode_id", os.path.splitext(os.path.basename(annotation_path))[0]))
-    return {"frames": frames, "actions": actions, "video_path": video_path, "key": key,
-            "texts": ann.get("texts"), "frame_indices": idx}

@@ -14,11 +14,10 @@ def user_errors() -> tuple[type, ...]:
     from cosmos_predict2.lazy_config.errors import ConfigError
     from cosmos_predict2.data.errors import DataError
     from cosmos_predict2.guardrail.errors import OptionalComponentError
-    from cosmos_predict2.inference.action_rollout import EpisodeError
     from cosmos_predict2.inference.loading import InferenceSetupError
     from cosmos_predict2.inference.params import ParamError
 
-    return (CheckpointError, ConfigError, DataError, EpisodeError, InferenceSetupError, ParamError,
+    return (CheckpointError, ConfigError, DataError, InferenceSetupError, ParamError,
             OptionalComponentError, FileNotFoundError)
 
 

@@ -1,16 +1,17 @@
-"""What an experiment config says about its clips: pixel size, frames, fps, conditioning."""
+"""The one reader of what an experiment says about its clips, for inference, evaluation and the examples:
+pixel size, frames and fps (from the typed ``model.config``, :mod:`cosmos_predict2.pipelines.model_config`) and
+the Bridge episode settings (from the experiment's dataset node)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from cosmos_predict2.data.bridge_episode import EpisodeSettings
+from cosmos_predict2.lazy_config.nodes import node_get
+from cosmos_predict2.pipelines.model_config import model_config
 
-def _get(node: Any, key: str, default: Any = None) -> Any:
-    try:
-        value = node.get(key, default) if hasattr(node, "get") else getattr(node, key, default)
-    except Exception:  # noqa: BLE001 - omegaconf raises on missing keys in struct mode
-        return default
-    return default if value is None else value
+__all__ = ["model_config", "video_size", "num_frames", "fps", "action_settings"]
 
 
 def video_size(config: Any, resolution: str | None = None) -> tuple[int, int]:
@@ -23,36 +24,30 @@ def video_size(config: Any, resolution: str | None = None) -> tuple[int, int]:
             raise ValueError(f"--resolution {resolution!r}: use one of {sorted(RESOLUTIONS)}")
         return RESOLUTIONS[str(resolution)]
     for loader in ("dataloader_val", "dataloader_train"):
-        size = _get(_get(_get(config, loader), "dataset"), "video_size")
+        size = node_get(getattr(config, loader, None), "dataset", "video_size")
         if size is not None and len(size) == 2:
             return int(size[0]), int(size[1])
-    res = str(_get(config.model.config, "resolution", "480"))
+    res = model_config(config).resolution
     if res not in RESOLUTIONS:
         raise ValueError(f"experiment resolution {res!r} has no pixel size; pass --resolution")
     return RESOLUTIONS[res]
 
 
 def num_frames(config: Any) -> int:
-    return int(_get(config.model.config, "num_video_frames", 93))
+    """Pixel frames per generated clip (``model.config.num_video_frames``)."""
+    return model_config(config).num_video_frames
 
 
 def fps(config: Any) -> int:
-    return int(_get(config.model.config, "fps", 16))
+    """The frame rate the model is conditioned on (``model.config.fps``); also the saved videos' default."""
+    return model_config(config).fps
 
 
-def action_settings(config: Any) -> dict[str, Any]:
-    """How the experiment's Bridge dataset turns states into actions (so inference matches training):
-    keyword arguments for :func:`cosmos_predict2.inference.action_rollout.load_bridge_episode`."""
-    ds = None
-    for loader in ("dataloader_val", "dataloader_train"):
-        ds = _get(_get(config, loader), "dataset")
-        if ds is not None and _get(ds, "action_scaler") is not None:
-            break
-    return {
-        "action_scaler": float(_get(ds, "action_scaler", 20.0)),
-        "gripper_scale": float(_get(ds, "gripper_rescale_factor", 1.0)),
-        "accumulate_action": bool(_get(ds, "accumulate_action", False)),
-        "fps_downsample_ratio": int(_get(ds, "sequence_interval", 1)),
-        "state_key": str(_get(ds, "state_key", "state")),
-        "gripper_key": str(_get(ds, "gripper_key", "continuous_gripper_state")),
-    }
+def action_settings(config: Any) -> EpisodeSettings:
+    """How the experiment's Bridge dataset (training, else validation) cuts episodes and turns states into
+    actions, at the experiment's frame size (:func:`video_size`): what inference and evaluation read episodes
+    with, so that they match training. Arguments the dataset node leaves out keep the dataset's defaults."""
+    nodes = [node_get(getattr(config, loader, None), "dataset") for loader in ("dataloader_train", "dataloader_val")]
+    bridge = [ds for ds in nodes if node_get(ds, "action_scaler") is not None]
+    settings = EpisodeSettings.from_dataset_args((bridge or [{}])[0])
+    return dataclasses.replace(settings, video_size=video_size(config))

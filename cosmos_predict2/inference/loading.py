@@ -242,12 +242,8 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
     return model, config
 
 
-def model_frames(model: Any, config: Any) -> int:
-    """Pixel frames per generated clip (``num_video_frames``)."""
-    return int(config.model.config.num_video_frames)
-
-
 def empty_text_embeddings(model: Any, batch_size: int, device: torch.device, num_tokens: int = 512) -> torch.Tensor:
-    """Zero text embeddings of the model's width: what action-conditioned models are trained with."""
-    n = 1 if getattr(model, "text_encoder_kind", "t5") == "none" else num_tokens
-    return torch.zeros(batch_size, n, int(getattr(model, "text_embed_dim", 1024)), device=device)
+    """Zero text embeddings of the model's width (``model.config.text_encoder``): what action-conditioned models
+    are trained with."""
+    text = model.config.text_encoder
+    return torch.zeros(batch_size, 1 if text.kind == "none" else num_tokens, text.embed_dim, device=device)

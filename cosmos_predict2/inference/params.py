@@ -28,27 +28,29 @@ DEFAULT_NEGATIVE_PROMPT = (
     "Overall, the video is of poor quality."
 )
 
-# Predict2.5 ``examples/action_conditioned.py`` schema (field -> (type, default)).
+# Predict2.5 ``examples/action_conditioned.py`` schema (field -> (type, default)). The fields of
+# EXPERIMENT_EPISODE_FIELDS default to null = the experiment's training dataset value (resolution: its frame
+# size); an action field set to another value than training used is an error (see inference/action_conditioned.py).
 ACTION_CONDITIONED_SCHEMA: dict[str, tuple[Any, Any]] = {
     "name": (str, REQUIRED),
     "input_root": (str, REQUIRED),
     "input_json_sub_folder": (str, "annotation/test"),
     "save_root": (str, "outputs/action_conditioned"),
     "guidance": (float, 7.0),
-    "resolution": (str, "256,320"),
+    "resolution": ((str, type(None)), None),
     "camera_id": (int, 0),
     "start": (int, 0),
     "end": (int, 100),
-    "fps_downsample_ratio": (int, 1),
-    "gripper_scale": (float, 1.0),
-    "gripper_key": (str, "continuous_gripper_state"),
-    "state_key": (str, "state"),
+    "fps_downsample_ratio": ((int, type(None)), None),
+    "gripper_scale": ((float, type(None)), None),
+    "gripper_key": ((str, type(None)), None),
+    "state_key": ((str, type(None)), None),
     "reverse": (bool, False),
     "single_chunk": (bool, False),
     "start_frame_idx": (int, 0),
     "save_fps": (int, 20),
     "num_latent_conditional_frames": (int, 1),
-    "action_scaler": (float, 20.0),
+    "action_scaler": ((float, type(None)), None),
     "use_quat": (bool, False),
     "action_load_fn": (str, "cosmos_predict2.action_conditioned.load_default_action_fn"),
     "negative_prompt": ((str, type(None)), DEFAULT_NEGATIVE_PROMPT),
@@ -60,6 +62,11 @@ ACTION_CONDITIONED_SCHEMA: dict[str, tuple[Any, Any]] = {
     # zero-padded ("pad", upstream Predict2.5 behaviour) or skipped ("drop", upstream Predict2
     # video2world_action.py). See cosmos_predict2/inference/action_rollout.py.
     "partial_chunk": (str, "pad"),
+}
+# params field -> the Bridge dataset argument (EpisodeSettings field) of the experiment it must equal.
+EXPERIMENT_EPISODE_FIELDS: dict[str, str] = {
+    "action_scaler": "action_scaler", "gripper_scale": "gripper_rescale_factor",
+    "fps_downsample_ratio": "sequence_interval", "state_key": "state_key", "gripper_key": "gripper_key",
 }
 # Allowed values of string fields that have a fixed set (checked by the inference code before any model is built).
 ACTION_CONDITIONED_CHOICES: dict[str, tuple[str, ...]] = {"partial_chunk": ("pad", "drop")}

@@ -10,7 +10,7 @@
 4. ``model.generate`` with the experiment's sampler, ``decode``, uint8 frames.
 
 Context parallelism (``--num_gpus N`` under torchrun): when ``WORLD_SIZE > 1`` the DiT gets the Ulysses
-context-parallel hooks of :mod:`cosmos_predict2.parallel.context_parallel` over all ranks; every rank runs the
+context parallelism of :mod:`cosmos_predict2.parallel.context_parallel` over all ranks; every rank runs the
 same sampling loop with the same seed (identical noise), the attention is split across ranks, and rank 0
 writes the files.
 """
@@ -89,9 +89,9 @@ def latent_conditional_frames(num_pixel_frames: int, temporal_compression: int =
 
 def check_text_encoder(config: Any, text_encoder_path: Optional[str]) -> None:
     """Before building the model: the T5 folder the prompts need must be on disk (no loading here)."""
-    text_cfg = experiment_info._get(config.model.config, "text_encoder")
-    kind = str(experiment_info._get(text_cfg, "kind", "t5"))
-    path = text_encoder_path or (str(experiment_info._get(text_cfg, "path", "")) if kind == "t5" else "")
+    text_cfg = experiment_info.model_config(config).text_encoder
+    kind = text_cfg.kind
+    path = text_encoder_path or (text_cfg.path if kind == "t5" else "")
     from cosmos_predict2.text_encoders.t5 import _looks_like_path  # hub ids (owner/name) resolve from the HF cache
 
     if path and _looks_like_path(path) and not os.path.isdir(os.path.expanduser(path)):
@@ -107,14 +107,13 @@ class PromptEncoder:
     """Prompts -> (1, N, D) embeddings: a T5 encoder, or zeros when the experiment has no text encoder."""
 
     def __init__(self, model: Any, text_encoder_path: Optional[str] = None, device: Optional[torch.device] = None):
-        self.dim = int(getattr(model, "text_embed_dim", 1024))
-        self.kind = getattr(model, "text_encoder_kind", "t5")
+        self.dim = model.config.text_encoder.embed_dim
+        self.kind = model.config.text_encoder.kind
         self.device = device or torch.device("cpu")
         self.encoder = None
         path = text_encoder_path
         if path is None and self.kind == "t5":
-            path = str(experiment_info._get(experiment_info._get(model.config, "text_encoder"), "path",
-                                            "checkpoints/google-t5/t5-11b"))
+            path = model.config.text_encoder.path
         if path:
             from cosmos_predict2.text_encoders.t5 import T5TextEncoder
 
@@ -188,7 +187,7 @@ def setup_context_parallel(model: Any, num_gpus: int) -> tuple[int, int]:
         raise InferenceSetupError(f"--num_gpus {num_gpus} but WORLD_SIZE={world}; launch with "
                                   f"torchrun --nproc_per_node={num_gpus} ...")
     heads = int(getattr(model.net, "num_heads", 0) or 0)
-    t_lat = int(model.tokenizer.get_latent_num_frames(int(model.config.num_video_frames)))
+    t_lat = int(model.tokenizer.get_latent_num_frames(model.config.num_video_frames))
     if heads % world or t_lat % world:
         raise InferenceSetupError(f"--num_gpus {world}: context parallelism needs the attention heads ({heads}) and "
                                   f"the latent frames ({t_lat}) to be divisible by the number of ranks")

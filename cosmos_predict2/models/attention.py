@@ -2,14 +2,11 @@
 
 `Attention` is a parameter-free leaf ``nn.Module`` that computes softmax attention on
 ``(B, S, H, D)`` query / key / value tensors and returns ``(B, S, H, D)``. Every DiT block owns two
-instances: ``block.self_attn.attn_op`` and ``block.cross_attn.attn_op``. A context-parallel wrapper
-(e.g. Ulysses all-to-all) replaces only the self-attention one::
-
-    for block in net.blocks:
-        block.self_attn.attn_op = MyContextParallelOp(inner=block.self_attn.attn_op, group=cp_group)
-
-The wrapper receives sequence-sharded ``(B, S/cp, H, D)`` tensors, and may call the inner op on
-head-sharded ``(B, S, H/cp, D)`` tensors. Cross-attention stays local.
+instances: ``block.self_attn.attn_op`` and ``block.cross_attn.attn_op``. Context parallelism replaces only
+the self-attention one, with the wrapper its plan provides (``net.shard_frames(plan)``,
+models/frame_sharding.py; e.g. Ulysses all-to-all, parallel/context_parallel.py). The wrapper receives
+sequence-sharded ``(B, S/cp, H, D)`` tensors, and may call the inner op on head-sharded ``(B, S, H/cp, D)``
+tensors. Cross-attention stays local.
 
 Backends (``atten_backend`` in the net config):
 

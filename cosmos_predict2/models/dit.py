@@ -13,7 +13,8 @@ Layout (P2 `MiniTrainDIT` + `MinimalV1LVGDiT`; sizes in models/presets.py):
 Parameter names equal the released checkpoints without the `net.` prefix (models/key_maps.py). No
 buffers are registered, so `state_dict()` holds parameters only (no RoPE tables, counters or TE state).
 
-Context-parallel hook: `net.blocks[i].self_attn.attn_op` (models/attention.py).
+Context parallelism enters through the seam of models/frame_sharding.py: with a plan set, the forward keeps this
+rank's latent frames after the embeddings and gathers the final layer's output.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cosmos_predict2.models.frame_sharding import FrameShardedNet
 from cosmos_predict2.models.init import init_module_
 from cosmos_predict2.models.layers import (
     CrossAttnProjection,
@@ -240,7 +242,7 @@ class FinalLayer(nn.Module):
         return self.linear(_modulate(x_B_T_L_D, shift, scale))
 
 
-class MiniTrainDIT(nn.Module):
+class MiniTrainDIT(FrameShardedNet, nn.Module):
     """Cosmos-Predict2 Video2World DiT (LVG: the condition-mask channel is added by the net itself).
 
     Args follow the upstream names. Extra ones:
@@ -253,6 +255,8 @@ class MiniTrainDIT(nn.Module):
     Accepted for config compatibility and ignored: pos_emb_learnable, pos_emb_interpolation, min_fps,
     max_fps, sac_config (activation checkpointing lives in parallel/), use_cuda_graphs.
     """
+
+    attention_layer_cls = MultiHeadAttention
 
     def __init__(
         self,
@@ -484,10 +488,18 @@ class MiniTrainDIT(nn.Module):
         if self.use_crossattn_projection:
             context_B_N_D = self.crossattn_proj(context_B_N_D)
 
+        if self.frame_sharding is not None:  # context parallelism: this rank's latent frames from here on
+            x_B_T_L_D = self.frame_sharding.split(x_B_T_L_D, 1)
+            rope_cos_sin = tuple(self.frame_sharding.split(r_S_1_K, 0) for r_S_1_K in rope_cos_sin)
+            emb_B_T_D, adaln_lora_B_T_3D = self._local_frames(emb_B_T_D, 1), self._local_frames(adaln_lora_B_T_3D, 1)
+            extra_pos_T_L_D = self._local_frames(extra_pos_T_L_D, 0)
+
         for block in self.blocks:
             x_B_T_L_D = block(x_B_T_L_D, emb_B_T_D, context_B_N_D, rope_cos_sin, adaln_lora_B_T_3D, extra_pos_T_L_D)
 
         out_B_T_L_M = self.final_layer(x_B_T_L_D, emb_B_T_D, adaln_lora_B_T_3D, self.use_wan_fp32_strategy)
+        if self.frame_sharding is not None:
+            out_B_T_L_M = self.frame_sharding.gather(out_B_T_L_M, 1)
         return self.unpatchify(out_B_T_L_M.view(B, T, h, w, -1))
 
 

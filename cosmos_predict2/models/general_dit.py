@@ -39,9 +39,11 @@ import torch
 from torch import nn
 
 from cosmos_predict2.models.dit import mask_channels, unpatchify
+from cosmos_predict2.models.frame_sharding import FrameShardedNet
 from cosmos_predict2.models.general_dit_blocks import (
     BlockDict,
     GeneralDITTransformerBlock,
+    P1Attention,
     P1FinalLayer,
     P1PatchEmbed,
     P1TimestepEmbedding,
@@ -57,7 +59,7 @@ def _only(name: str, value: Any, allowed: tuple) -> None:
                          f"(the Predict1 7B action experiment uses {allowed[0]!r}).")
 
 
-class ActionConditionalVideoExtendGeneralDIT(nn.Module):
+class ActionConditionalVideoExtendGeneralDIT(FrameShardedNet, nn.Module):
     """Predict1 Video2World action DiT (defaults: the resolved net of ``video2world_action_bridge_2frames``).
 
     Args (upstream names): ``in_channels`` latent channels (see module doc), ``block_config`` any '-'-joined
@@ -74,6 +76,8 @@ class ActionConditionalVideoExtendGeneralDIT(nn.Module):
     accepted at their neutral values (``use_crossattn_projection=False``, ``timestep_scale=1``,
     ``use_wan_fp32_strategy=False``; ``crossattn_proj_in_channels``, ``rope_enable_fps_modulation`` ignored).
     """
+
+    attention_layer_cls = P1Attention
 
     def __init__(
         self,
@@ -246,8 +250,13 @@ class ActionConditionalVideoExtendGeneralDIT(nn.Module):
         emb_B_1_D, adaln_lora_B_1_3D = affine_B_D.unsqueeze(1), adaln_lora_B_3D.unsqueeze(1)
         context_B_N_D = crossattn_emb_B_N_D.to(dtype)
 
+        if self.frame_sharding is not None:  # context parallelism: this rank's latent frames from here on
+            x_B_T_L_D = self.frame_sharding.split(x_B_T_L_D, 1)
+            rope_cos_sin = tuple(self.frame_sharding.split(r_S_1_K, 0) for r_S_1_K in rope_cos_sin)
         for block in self.blocks:
             x_B_T_L_D = block(x_B_T_L_D, emb_B_1_D, context_B_N_D, rope_cos_sin, adaln_lora_B_1_3D)
         out_B_T_L_M = self.final_layer(x_B_T_L_D, emb_B_1_D, adaln_lora_B_1_3D)
+        if self.frame_sharding is not None:
+            out_B_T_L_M = self.frame_sharding.gather(out_B_T_L_M, 1)
         return unpatchify(out_B_T_L_M.view(B, T, h, w, -1), self.patch_spatial, self.patch_temporal,
                           self.out_channels)

@@ -14,9 +14,10 @@ GeneralDITTransformerBlock, FinalLayer, VideoAttn, SDXLTimestepEmbedding), ``dif
     final_layer.linear.weight, final_layer.adaLN_modulation.{1,2}.weight
 
 Hidden states are (B, T, L=H*W, D) here (upstream's THWBD / BTHWD layouts are the same math), and the block
-signature matches the Predict2 ``Block`` so that parallel/ (context parallel hooks, activation checkpointing,
-FSDP2) treats both nets alike. Initialisation follows upstream ``GeneralDIT.init_weights``: Xavier-uniform
-Linear weights (zero biases), zero last AdaLN Linear in the blocks (not in the final layer), RMSNorm ones.
+signature matches the Predict2 ``Block``; parallel/ (context parallelism through the net's frame-sharding seam,
+activation checkpointing, FSDP2) treats both nets alike. Initialisation follows upstream
+``GeneralDIT.init_weights``: Xavier-uniform Linear weights (zero biases), zero last AdaLN Linear in the blocks
+(not in the final layer), RMSNorm ones.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class VideoRopePosition3DEmb(nn.Module):
 
 class P1Attention(nn.Module):
     """Upstream ``Attention`` (per-head qkv norm "RRI", no biases): q/k RMSNorm(head_dim), RoPE on
-    self-attention only, softmax op ``attn_op`` (models/attention.py; the context-parallel hook)."""
+    self-attention only, softmax op ``attn_op`` (models/attention.py; wrapped for context parallelism by
+    ``FrameShardedNet.shard_frames``, models/frame_sharding.py)."""
 
     def __init__(self, query_dim: int, context_dim: int | None, heads: int, backend: str = "torch") -> None:
         super().__init__()
@@ -192,8 +194,8 @@ class DITBuildingBlock(nn.Module):
 class GeneralDITTransformerBlock(nn.Module):
     """``blocks.block{i}``: the building blocks of ``block_config`` in order (an init / FSDP / checkpoint unit).
 
-    ``self_attn`` (a property, not a sub-module) is the first full-attention ``P1Attention``, so the context
-    parallel wrapper reaches its ``attn_op`` as on the Predict2 blocks."""
+    ``self_attn`` (a property, not a sub-module) is the first full-attention ``P1Attention``, named as on the
+    Predict2 blocks."""
 
     def __init__(self, x_dim: int, context_dim: int, num_heads: int, block_config: str = "FA-CA-MLP",
                  mlp_ratio: float = 4.0, use_adaln_lora: bool = True, adaln_lora_dim: int = 256,

@@ -2,9 +2,9 @@
 
 A net is initialised unit by unit. A unit is a sub-module that owns an ``init_weights()`` (it initialises
 its whole sub-tree, e.g. a DiT ``Block``) or, lacking one, a module with its own parameters and a
-``reset_parameters()`` (``nn.Linear``, ``RMSNorm``); adapters (modules with ``reset_lora_parameters()``,
-e.g. LoRA) are units of their own holding only their adapter parameters. Walking stops at a unit, so every
-parameter belongs to exactly one unit.
+``reset_parameters()`` (``nn.Linear``, ``RMSNorm``); the adapters of a LoRA layer (``models/lora.py``) are a
+unit of their own holding only the adapter parameters (its base weight belongs to the enclosing unit). Walking
+stops at a unit, so every parameter belongs to exactly one unit.
 
 Eagerly built modules initialise themselves in their constructors; :func:`init_module_` (``init_weights()``
 of the nets) re-initialises every unit with the global RNG. The trainer builds nets on the ``meta`` device and
@@ -15,10 +15,13 @@ so the initial weights do not depend on the world size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from typing import Callable, Iterator
 
 from torch import nn
+
+from cosmos_predict2.models.lora import BASE_LAYER, is_lora_layer, reset_lora_layer_
 
 __all__ = ["InitUnit", "iter_init_units", "init_module_", "unit_seed"]
 
@@ -36,28 +39,25 @@ class InitUnit:
         return [f"{self.name}.{p}" if self.name else p for p in self.param_names]
 
 
-def _is_adapter(module: nn.Module) -> bool:
-    return callable(getattr(module, "reset_lora_parameters", None))
-
-
 def _adapter_param_names(module: nn.Module) -> set[str]:
-    """Parameters of the adapter children (``lora_A`` / ``lora_B``) of every adapter under ``module``."""
+    """Adapter parameters (names relative to ``module``) of every LoRA layer under ``module``."""
     out = set()
     for name, sub in module.named_modules():
-        if _is_adapter(sub):
-            for child_name, child in sub.named_children():
-                prefix = f"{name}.{child_name}" if name else child_name
-                out.update(f"{prefix}.{p}" for p, _ in child.named_parameters())
+        if is_lora_layer(sub):
+            prefix = f"{name}." if name else ""
+            out.update(prefix + p for p in _own_adapter_params(sub))
     return out
+
+
+def _own_adapter_params(layer: nn.Module) -> tuple[str, ...]:
+    return tuple(sorted(p for p, _ in layer.named_parameters() if not p.startswith(BASE_LAYER + ".")))
 
 
 def _adapter_units(module: nn.Module, prefix: str) -> Iterator[InitUnit]:
     for name, sub in module.named_modules():
-        if not _is_adapter(sub):
-            continue
-        full = f"{prefix}{name}" if name else prefix.rstrip(".")
-        params = tuple(sorted(_adapter_param_names(sub)))
-        yield InitUnit(full, sub, params, sub.reset_lora_parameters)
+        if is_lora_layer(sub):
+            full = f"{prefix}{name}" if name else prefix.rstrip(".")
+            yield InitUnit(full, sub, _own_adapter_params(sub), functools.partial(reset_lora_layer_, sub))
 
 
 def _join(prefix: str, name: str) -> str:
@@ -69,9 +69,8 @@ def iter_init_units(net: nn.Module) -> Iterator[InitUnit]:
 
     def walk(module: nn.Module, name: str, root: bool) -> Iterator[InitUnit]:
         direct = [p for p, _ in module.named_parameters(recurse=False)]
-        if _is_adapter(module):
-            if direct:  # an adapter reached without an owning parent: its base weight is a unit of its own
-                yield InitUnit(name, module, tuple(direct), module.reset_parameters)
+        if is_lora_layer(module):  # reached without an owning parent: its base layer is a unit of its own
+            yield from walk(module.get_submodule(BASE_LAYER), _join(name, BASE_LAYER), False)
             yield from _adapter_units(module, name + ".")
             return
         if not root and callable(getattr(module, "init_weights", None)):

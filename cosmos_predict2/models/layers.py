@@ -240,7 +240,8 @@ class LearnablePosEmbAxis(nn.Module):
 class MultiHeadAttention(nn.Module):
     """q/k/v/output projections (no bias), RMSNorm(head_dim) on q and k, RoPE (self-attention only).
 
-    The softmax op is the leaf module `attn_op` (models/attention.py), the context-parallel hook.
+    The softmax op is the leaf module `attn_op` (models/attention.py); context parallelism wraps the
+    self-attention one (models/frame_sharding.py).
     """
 
     def __init__(self, dim: int, context_dim: int | None, num_heads: int, backend: str = "torch") -> None:

@@ -11,8 +11,9 @@ allocates each rank's local shards only. They are then filled from one of:
 - the weight loader (``cosmos_predict2.checkpoint.weights``), which writes file slices with :func:`write_local_`.
 - :func:`copy_parameters_`: another net with the same sharding (the EMA net starts as the net's shards).
 
-Parameter names are canonical: wrapper prefixes (activation checkpointing, ``torch.compile``) are removed,
-so they equal the state-dict keys of the plain net.
+Parameter names are canonical: wrapper prefixes (activation checkpointing, ``torch.compile``, PEFT's
+``base_layer``) are removed, so they equal the checkpoint keys of the plain net (``models.lora.checkpoint_key``).
+DoRA magnitudes are derived from their layer's final weights (:func:`derive_dora_magnitudes_`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
 from cosmos_predict2.models.init import iter_init_units, unit_seed
+from cosmos_predict2.models.lora import checkpoint_key, dora_magnitude, lora_layers
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,8 @@ _WRAPPER_PARTS = ("_checkpoint_wrapped_module", "_orig_mod", "_fsdp_wrapped_modu
 
 
 def canonical_name(name: str) -> str:
-    """``blocks.0._checkpoint_wrapped_module.mlp.layer1.weight`` -> ``blocks.0.mlp.layer1.weight``."""
-    return ".".join(part for part in name.split(".") if part not in _WRAPPER_PARTS)
+    """``blocks.0._checkpoint_wrapped_module.mlp.layer1.base_layer.weight`` -> ``blocks.0.mlp.layer1.weight``."""
+    return checkpoint_key(".".join(part for part in name.split(".") if part not in _WRAPPER_PARTS))
 
 
 def canonical_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
@@ -78,7 +80,8 @@ def iter_initial_values(template: nn.Module, seed: int, device: torch.device,
     device = torch.device(device)
     done = set()
     for unit in iter_init_units(template):
-        todo = [(rel, full) for rel, full in zip(unit.param_names, unit.full_names()) if full in wanted]
+        todo = [(rel, full) for rel, full in zip(unit.param_names, map(canonical_name, unit.full_names()))
+                if full in wanted]
         if not todo:
             continue
         unit.module.to_empty(device=device)
@@ -109,6 +112,38 @@ def init_parameters_(net: nn.Module, template: nn.Module, seed: int, device: tor
     for name, value in iter_initial_values(template, seed, device, wanted):
         write_local_(params[name], value[local_slices(params[name])])
         done.append(name)
+    derive_dora_magnitudes_(net, done, only_with_base=True)
+    return done
+
+
+def _rows(param: torch.Tensor, rows: slice) -> torch.Tensor:
+    """Rows ``rows`` of the full ``param`` (from the local shard when it holds exactly them; else gathered)."""
+    if local_slices(param)[0] == rows:
+        return local_tensor(param)
+    full = param.full_tensor() if isinstance(param, DTensor) else param.data
+    return full[rows]
+
+
+@torch.no_grad()
+def derive_dora_magnitudes_(net: nn.Module, names: Iterable[str], only_with_base: bool = False) -> list[str]:
+    """Set the DoRA magnitudes among the canonical ``names`` to ``||W + scaling B A||`` per row of their layer's
+    current weights (a new DoRA adapter starts as the plain base layer). ``only_with_base``: only where the
+    layer's base weight is in ``names`` too. Collective on sharded nets (every rank, same ``names``)."""
+    names = set(names)
+    done = []
+    for layer_name, layer in lora_layers(net):
+        prefix = canonical_name(layer_name)
+        for adapter, dora in layer.lora_magnitude_vector.items():
+            target = f"{prefix}.lora_magnitude_vector.{adapter}.weight"
+            if target not in names or (only_with_base and f"{prefix}.weight" not in names):
+                continue
+            m_O = dora.weight
+            rows = local_slices(m_O)[0]
+            A_R_I = layer.lora_A[adapter].weight
+            A_R_I = A_R_I.full_tensor() if isinstance(A_R_I, DTensor) else A_R_I.data
+            W_O_I, B_O_R = _rows(layer.get_base_layer().weight, rows), _rows(layer.lora_B[adapter].weight, rows)
+            local_tensor(m_O).copy_(dora_magnitude(W_O_I, A_R_I, B_O_R, layer.scaling[adapter]).to(m_O.dtype))
+            done.append(target)
     return done
 
 

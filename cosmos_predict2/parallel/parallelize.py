@@ -1,6 +1,7 @@
 """Apply parallelism to a Video2World model from outside, in a fixed order (torchtitan style):
 
-1. context parallelism on every block's self-attention op (Ulysses all-to-all),
+1. context parallelism through the net's frame-sharding seam (frames split at its entry, Ulysses all-to-all
+   self-attention, output gathered at its exit),
 2. activation checkpointing of the blocks (policy by name),
 3. FSDP2 ``fully_shard`` per block then the net (bf16 compute, fp32 masters and reductions).
 

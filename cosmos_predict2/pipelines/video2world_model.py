@@ -1,7 +1,8 @@
 """Video2World world model: DiT + frozen tokenizer + conditioner + diffusion objective (+ power EMA).
 
-Built from the uninstantiated ``model.config`` node (cosmos_predict2/configs/base/defaults/model.py): every component is created with
-``cosmos_predict2.lazy_config.instantiate``, so the formulation (Predict2 / Predict2.5 / Predict1) is
+Built from the uninstantiated ``model.config`` node (cosmos_predict2/configs/base/defaults/model.py), read as the
+typed :class:`~cosmos_predict2.pipelines.model_config.Video2WorldConfig` (``self.config``): every component is
+created with ``cosmos_predict2.lazy_config.instantiate``, so the formulation (Predict2 / Predict2.5 / Predict1) is
 chosen entirely by the config. The module's ``state_dict`` holds only trainable state: ``net.*``,
 ``net_ema.*`` (when EMA is on) and ``logvar.*`` (Predict1 objective); the tokenizer is frozen, kept out
 of the state dict and out of ``parameters()`` (it still follows ``.to()``/``.cuda()``).
@@ -23,23 +24,16 @@ import torch
 from torch import nn
 
 from cosmos_predict2.diffusion.conditioner import VideoCondition
+from cosmos_predict2.lazy_config.errors import ConfigError
 from cosmos_predict2.models.ema import PowerEMA
-from cosmos_predict2.models.lora import inject_lora
+from cosmos_predict2.models.lora import LORA_CONFIG_KEYS, inject_lora
+from cosmos_predict2.pipelines.model_config import Video2WorldConfig
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Video2WorldModel"]
 
 _PRECISIONS = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32, "fp32": torch.float32}
-
-
-def _get(node: Any, key: str, default: Any = None) -> Any:
-    """Read ``key`` from a dict / DictConfig / attrs-like node."""
-    if node is None:
-        return default
-    if isinstance(node, Mapping) or hasattr(node, "get") and hasattr(node, "keys"):
-        return node.get(key, default) if key in node else default
-    return getattr(node, key, default)
 
 
 def _instantiate(node: Any) -> Any:
@@ -56,58 +50,49 @@ class Video2WorldModel(nn.Module):
 
     def __init__(self, config: Any, init_device: Optional[str] = None):
         super().__init__()
-        self.config = config
+        self.config = cfg = Video2WorldConfig.from_node(config)
         for key in ("net", "tokenizer", "conditioner", "objective"):
-            if _get(config, key) is None:
-                raise ValueError(f"Video2WorldModel: model.config.{key} is missing; see the `model` node in cosmos_predict2/configs/base/defaults/model.py.")
-        self.precision = str(_get(config, "precision", "float32"))
+            if getattr(cfg, key) is None:
+                raise ConfigError(f"Video2WorldModel: model.config.{key} is missing; see the `model` node in "
+                                  "cosmos_predict2/configs/base/defaults/model.py.")
+        self.precision = cfg.precision
         if self.precision not in _PRECISIONS:
-            raise ValueError(f"model.config.precision={self.precision!r}; use one of {sorted(_PRECISIONS)}.")
-        self.state_t = _get(config, "state_t")
-        self.state_ch = int(_get(config, "state_ch", 16))
-        self.min_num_conditional_frames = int(_get(config, "min_num_conditional_frames", 1))
-        self.max_num_conditional_frames = int(_get(config, "max_num_conditional_frames", 2))
-        probs = _get(config, "conditional_frames_probs")
+            raise ConfigError(f"model.config.precision={self.precision!r}; use one of {sorted(_PRECISIONS)}.")
+        self.state_t = cfg.state_t
+        self.state_ch = cfg.state_ch
+        self.min_num_conditional_frames = cfg.min_num_conditional_frames
+        self.max_num_conditional_frames = cfg.max_num_conditional_frames
+        probs = cfg.conditional_frames_probs
         self.conditional_frames_probs = {int(k): float(v) for k, v in probs.items()} if probs else None
-        self.input_video_key = str(_get(config, "input_video_key", "video"))
-        self.input_latent_key = str(_get(config, "input_latent_key", "latent"))
-        text_cfg = _get(config, "text_encoder")
-        self.text_encoder_kind = str(_get(text_cfg, "kind", "t5"))
-        self.text_embed_dim = int(_get(text_cfg, "embed_dim", 1024))
-        self.text_compute_online = bool(_get(text_cfg, "compute_online", False)) and self.text_encoder_kind != "none"
+        self.input_video_key, self.input_latent_key = cfg.input_video_key, cfg.input_latent_key
+        self.text_encoder_kind = cfg.text_encoder.kind
+        self.text_embed_dim = cfg.text_encoder.embed_dim
+        self.text_compute_online = cfg.text_encoder.compute_online and self.text_encoder_kind != "none"
         self._told_online_text = False
 
         nets_on = torch.device(init_device) if init_device is not None else contextlib.nullcontext()
         with nets_on:
-            self.net = _instantiate(_get(config, "net"))
-        object.__setattr__(self, "_tokenizer", _instantiate(_get(config, "tokenizer")))
+            self.net = _instantiate(cfg.net)
+        object.__setattr__(self, "_tokenizer", _instantiate(cfg.tokenizer))
         if isinstance(self._tokenizer, nn.Module):
             self._tokenizer.eval().requires_grad_(False)
-        self.conditioner = _instantiate(_get(config, "conditioner"))
-        augment_cfg = _get(config, "condition_augment")  # e.g. diffusion.condition_augment.ConditionFrameBlur
-        self.condition_augment = _instantiate(augment_cfg) if augment_cfg is not None else None
-        rollout_cfg = _get(config, "rollout_conditioning")  # e.g. diffusion.rollout_conditioning.OwnRolloutConditioning
-        self.rollout_conditioning = _instantiate(rollout_cfg) if rollout_cfg is not None else None
-        self.objective = _instantiate(_get(config, "objective"))
+        self.conditioner = _instantiate(cfg.conditioner)
+        self.condition_augment = _instantiate(cfg.condition_augment) if cfg.condition_augment is not None else None
+        self.objective = _instantiate(cfg.objective)
         for name, module in self.objective.trainable_modules().items():
             self.add_module(name, module)  # e.g. `logvar` of the Predict1 objective
-        sampler_cfg = _get(config, "sampler")
-        self.sampler = _instantiate(sampler_cfg) if sampler_cfg is not None else None
+        self.sampler = _instantiate(cfg.sampler) if cfg.sampler is not None else None
         self._check_sampler(self.sampler)
 
-        arch = str(_get(config, "train_architecture", "base"))
-        if arch == "lora":
-            names = inject_lora(self.net, rank=int(_get(config, "lora_rank", 16)), alpha=float(_get(config, "lora_alpha", 16)),
-                                target_modules=_get(config, "lora_target_modules", "q_proj,k_proj,v_proj,output_proj,mlp.layer1,mlp.layer2"),
-                                init_lora_weights=bool(_get(config, "init_lora_weights", True)))
-            log.info("LoRA injected into %d linear layers", len(names))
-        elif arch != "base":
-            raise ValueError(f"model.config.train_architecture={arch!r}; use 'base' or 'lora'.")
+        if cfg.train_architecture == "lora":
+            names = inject_lora(self.net, **{arg: getattr(cfg, key) for arg, key in LORA_CONFIG_KEYS.items()})
+            log.info("%s injected into %d linear layers", "DoRA" if cfg.use_dora else "LoRA", len(names))
+        elif cfg.train_architecture != "base":
+            raise ConfigError(f"model.config.train_architecture={cfg.train_architecture!r}; use 'base' or 'lora'.")
 
-        ema_cfg = _get(config, "ema")
         self.ema: Optional[PowerEMA] = None
-        if bool(_get(ema_cfg, "enabled", False)):
-            self.ema = PowerEMA(rate=float(_get(ema_cfg, "rate", 0.10)), iteration_shift=int(_get(ema_cfg, "iteration_shift", 0)))
+        if cfg.ema.enabled:
+            self.ema = PowerEMA(rate=cfg.ema.rate, iteration_shift=cfg.ema.iteration_shift)
             self.net_ema = copy.deepcopy(self.net).float().eval().requires_grad_(False)
 
     # ------------------------------------------------------------------ properties / plumbing
@@ -136,7 +121,8 @@ class Video2WorldModel(nn.Module):
             )
 
     def forward(self, batch: Mapping[str, Any], iteration: int = 0):
-        """Same as ``training_step`` (so FSDP root hooks run when the trainer calls ``model(batch, it)``)."""
+        """Same as ``training_step``. The trainer calls ``training_step`` itself; FSDP2 wraps the nets, not this
+        module, so their hooks run on the nets' own forward."""
         return self.training_step(batch, iteration)
 
     # ------------------------------------------------------------------ data -> latents / condition
@@ -230,11 +216,7 @@ class Video2WorldModel(nn.Module):
 
         Randomness (conditioning-frame count, dropout, noise level, noise, conditioning augmentation) comes
         from ``generator`` or the global torch RNG: ranks of one context-parallel group must draw identically
-        (seed by dp rank). ``augment=False`` skips ``model.config.condition_augment`` and
-        ``model.config.rollout_conditioning`` (validation)."""
-        draw = None
-        if augment and self.rollout_conditioning is not None:
-            batch, draw = self.rollout_conditioning(self, batch, iteration, generator)
+        (seed by dp rank). ``augment=False`` skips ``model.config.condition_augment`` (validation)."""
         x0 = self.get_latents(batch)
         condition = self.build_condition(batch, x0, training=True, generator=generator)
         if augment and self.condition_augment is not None and condition.gt_latent_B_C_T_H_W is not None:
@@ -247,8 +229,6 @@ class Video2WorldModel(nn.Module):
         )
         outputs = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
         outputs["num_conditional_frames"] = condition.num_conditional_frames_B
-        if draw is not None:
-            outputs["own_rollout_fraction"] = draw.own_B.float().mean()
         outputs["loss"] = loss.detach()
         return loss, outputs
 

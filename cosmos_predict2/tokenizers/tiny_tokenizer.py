@@ -3,14 +3,16 @@
 What it is
     An orthonormal block transform. Pixels are split into causal space-time blocks with the same geometry
     as the Wan2.1 VAE: the first frame alone (1x8x8x3 blocks) and then groups of 4 frames (4x8x8x3 blocks).
-    Each block is projected onto 16 separable basis functions, colour x time x space:
+    Each block is projected onto ``latent_ch`` separable basis functions (16 by default, the Wan2.1 latent
+    width; the tiny experiments use 64), colour x time x space:
       colour: an orthonormal luma / chroma basis  Y=(1,1,1)/sqrt3, C1=(1,0,-1)/sqrt2, C2=(1,-2,1)/sqrt6
       time:   DCT-II over the 4 frames of a group (index 0 = mean over the group, 1 = linear trend)
       space:  8x8 DCT-II (indices (u, v) = vertical, horizontal frequency)
-    The 16 basis functions (``FIRST_FRAME_BASIS`` / ``GROUP_BASIS``) are the DCT coefficients with the
+    The first 16 basis functions (``FIRST_FRAME_BASIS`` / ``GROUP_BASIS``) are the DCT coefficients with the
     largest mean energy, measured once on two kinds of flat-colour tabletop video (equally weighted): the
     drawn scenes of tests/unit/test_tokenizer_tiny.py and episodes of the project's synthetic renderer
-    (cosmos_predict2/data/synthetic.py). The lists are hard-coded; nothing is learned at run time.
+    (cosmos_predict2/data/synthetic.py); channels beyond 16 take the next lowest frequencies by a fixed rule
+    (:func:`basis_entries`). The lists are hard-coded; nothing is learned at run time.
     Channels 0-13 are the same spatial coefficients for the first frame and for the 4-frame groups (for
     groups: of the group mean), so a static video has the same latent in every latent frame. Channels 14-15
     hold finer vertical luma detail for the first frame and, for groups, the linear trend over the 4 frames
@@ -26,7 +28,7 @@ Properties
     - Deterministic, no weights, no downloads; encode/decode are two einsums (fast on CPU).
     - Causal: latent frame k depends only on pixel frames of group k.
     - ``decode`` is the exact adjoint of ``encode``: ``encode(decode(z)) == z`` (up to float rounding) and
-      ``decode(encode(x))`` is the orthogonal projection of x onto the 16-dim block subspace. Like the Wan2.1
+      ``decode(encode(x))`` is the orthogonal projection of x onto the ``latent_ch``-dim block subspace. Like the Wan2.1
       VAE (and upstream), ``decode`` does not clamp: values may leave [-1, 1] and callers clamp before making
       pixels (``tokenizers.common.video_to_uint8``); ``clamp=True`` opts in to clipping inside ``decode``.
     - Same frame-count rule as the Wan2.1 VAE: ``encode`` needs ``T = 1 + 4k`` frames and raises a

@@ -1,15 +1,17 @@
 """Trainer callbacks (``config.trainer.callbacks``: a dict of LazyCalls, instantiated by the launcher).
 
 Hooks (all optional): ``on_train_start(trainer)``, ``on_before_optimizer_step(trainer, iteration)``,
-``on_training_step_end(trainer, iteration, metrics)``, ``on_validation_end(trainer, iteration, metrics)``,
-``on_train_end(trainer, iteration)``. Only rank 0 writes logs.
+``on_training_step_end(trainer, iteration, metrics)`` (every iteration: ``metrics`` is the step's own dict, whose
+0-dim tensors live on the device; reading one waits for the device), ``on_metrics(trainer, iteration, metrics)``
+(every ``trainer.logging_iter`` iterations and at the last one: plain numbers averaged over the iterations since the
+previous call and over the ranks), ``on_validation_end(trainer, iteration, metrics)``, ``on_train_end(trainer,
+iteration)``. Only rank 0 writes logs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from typing import Any, Optional
 
@@ -28,6 +30,8 @@ class Callback:
 
     def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None: ...
 
+    def on_metrics(self, trainer, iteration: int, metrics: dict) -> None: ...
+
     def on_validation_end(self, trainer, iteration: int, metrics: dict) -> None: ...
 
     def on_train_end(self, trainer, iteration: int) -> None: ...
@@ -35,17 +39,16 @@ class Callback:
 
 # ----------------------------------------------------------------------------- gradient clipping
 def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
-    if not grads:
-        return torch.zeros(())
     norm = torch.nn.utils.get_total_norm(grads, 2.0)
     if hasattr(norm, "full_tensor"):
         norm = norm.full_tensor()
-    return norm.float().cpu() if norm.device.type != "cpu" else norm.float()
+    return norm.float()
 
 
-def clip_grad_norm(params: list[nn.Parameter], max_norm: Optional[float]) -> float:
+def clip_grad_norm(params: list[nn.Parameter], max_norm: Optional[float]) -> torch.Tensor:
     """Clip the global gradient norm of ``params`` (DTensor shards of any mesh and plain tensors mixed);
-    returns the norm before clipping. ``max_norm`` None or <= 0 only measures."""
+    returns the norm before clipping as a 0-dim tensor on the gradients' device (no host sync). ``max_norm``
+    None or <= 0 only measures. A non-finite norm makes the clipped gradients non-finite too (the trainer stops)."""
     groups: dict[Any, list[nn.Parameter]] = {}
     for p in params:
         if p.grad is None:
@@ -53,22 +56,36 @@ def clip_grad_norm(params: list[nn.Parameter], max_norm: Optional[float]) -> flo
         key = (p.grad.device_mesh, p.grad.placements) if hasattr(p.grad, "device_mesh") else "plain"
         groups.setdefault(key, []).append(p)
     norms = [_total_norm([p.grad for p in group]) for group in groups.values()]
-    total = torch.stack(norms).norm(2.0) if norms else torch.zeros(())
-    if max_norm is not None and max_norm > 0 and math.isfinite(float(total)):
+    if not norms:
+        return torch.zeros(())
+    total = torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]), 2.0)
+    if max_norm is not None and max_norm > 0:
         for group in groups.values():
             torch.nn.utils.clip_grads_with_norm_(group, max_norm, total.to(group[0].grad.device))
-    return float(total)
+    return total
+
+
+def force_finite_(params: list[nn.Parameter]) -> None:
+    """Replace NaN and +-Inf gradient entries with 0, in place (each rank its own shards)."""
+    for p in params:
+        if p.grad is not None:
+            grad = p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad
+            torch.nan_to_num_(grad, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 class GradClip(Callback):
-    """Clip the global gradient norm to ``clip_norm`` (``clip_grad_norm_`` semantics); records it as ``grad_norm``."""
+    """Clip the global gradient norm to ``clip_norm`` (``clip_grad_norm_`` semantics); records the norm before
+    clipping as ``grad_norm``. ``force_finite`` (upstream's default) first sets non-finite gradient entries to 0,
+    so a step with a NaN / Inf gradient goes on with the finite rest."""
 
     def __init__(self, clip_norm: float = 1.0, force_finite: bool = True) -> None:
         self.clip_norm = float(clip_norm)
-        self.force_finite = force_finite
+        self.force_finite = bool(force_finite)
 
     def on_before_optimizer_step(self, trainer, iteration: int) -> None:
         params = [p for p in trainer.model.parameters() if p.requires_grad]
+        if self.force_finite:
+            force_finite_(params)
         trainer.step_metrics["grad_norm"] = clip_grad_norm(params, self.clip_norm)
 
 
@@ -100,10 +117,9 @@ class ManualGarbageCollection(Callback):
 
 # ----------------------------------------------------------------------------- progress bar
 class ProgressBar(Callback):
-    """tqdm bar on rank 0 with loss, it/s, samples/s and the ETA to ``trainer.max_iter``."""
+    """tqdm bar on rank 0 with the ETA to ``trainer.max_iter``, and the loss and samples/s of each logging interval."""
 
-    def __init__(self, every: int = 1) -> None:
-        self.every = max(1, int(every))
+    def __init__(self) -> None:
         self.bar = None
 
     def on_train_start(self, trainer) -> None:
@@ -117,10 +133,11 @@ class ProgressBar(Callback):
                         unit="it", mininterval=1.0)
 
     def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None:
-        if self.bar is None:
-            return
-        self.bar.update(iteration - self.bar.n)
-        if iteration % self.every == 0:
+        if self.bar is not None:
+            self.bar.update(iteration - self.bar.n)
+
+    def on_metrics(self, trainer, iteration: int, metrics: dict) -> None:
+        if self.bar is not None:
             self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{metrics.get('samples_per_s', 0):.2f}",
                                  refresh=False)
 
@@ -132,7 +149,7 @@ class ProgressBar(Callback):
 
 # ----------------------------------------------------------------------------- metrics files
 class MetricsLogger(Callback):
-    """Rank 0: every ``trainer.logging_iter`` iterations, append the averaged metrics to
+    """Rank 0: every ``trainer.logging_iter`` iterations, append the metrics averaged over the interval to
     ``<job>/metrics.jsonl`` (one JSON object per line, validation lines have ``"split": "val"``), log a
     line, and write TensorBoard scalars when ``tensorboard`` (default ``trainer.tensorboard``) is set and
     TensorBoard is installed."""
@@ -142,8 +159,6 @@ class MetricsLogger(Callback):
         self.tensorboard = tensorboard
         self.path: Optional[str] = None
         self.writer = None
-        self._acc: dict[str, float] = {}
-        self._n = 0
 
     def on_train_start(self, trainer) -> None:
         if not du.is_rank0():
@@ -169,29 +184,18 @@ class MetricsLogger(Callback):
                     self.writer.add_scalar(f"{split}/{key}", value, record["iteration"])
             self.writer.flush()
 
-    def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None:
+    def on_metrics(self, trainer, iteration: int, metrics: dict) -> None:
         if self.path is None:
             return
-        for key, value in metrics.items():
-            if isinstance(value, (int, float)) and value is not None:
-                self._acc[key] = self._acc.get(key, 0.0) + float(value)
-        self._n += 1
-        every = max(1, int(trainer.config.trainer.logging_iter))
-        if iteration % every == 0 or iteration == trainer.max_iter:
-            record = {"iteration": iteration, "split": "train"}
-            record.update({k: v / self._n for k, v in self._acc.items()})
-            for key in ("lr", "peak_memory_gib"):
-                if key in metrics:
-                    record[key] = metrics[key]
-            self._acc, self._n = {}, 0
-            self._write(record)
-            parts = [f"iter {iteration}/{trainer.max_iter}", f"loss {record['loss']:.5f}"]
-            for key, fmt in (("grad_norm", "{:.3f}"), ("lr", "{:.2e}"), ("iter_per_s", "{:.2f}"),
-                             ("samples_per_s", "{:.2f}"), ("tflops_per_device", "{:.4f}"), ("mfu", "{:.3f}"),
-                             ("peak_memory_gib", "{:.2f}")):
-                if record.get(key) is not None:
-                    parts.append(f"{key} " + fmt.format(record[key]))
-            log.info(" | ".join(parts))
+        record = dict(metrics, iteration=iteration, split="train")
+        self._write(record)
+        parts = [f"iter {iteration}/{trainer.max_iter}", f"loss {record['loss']:.5f}"]
+        for key, fmt in (("grad_norm", "{:.3f}"), ("lr", "{:.2e}"), ("iter_per_s", "{:.2f}"),
+                         ("samples_per_s", "{:.2f}"), ("tflops_per_device", "{:.4f}"), ("mfu", "{:.3f}"),
+                         ("peak_memory_gib", "{:.2f}")):
+            if record.get(key) is not None:
+                parts.append(f"{key} " + fmt.format(record[key]))
+        log.info(" | ".join(parts))
 
     def on_validation_end(self, trainer, iteration: int, metrics: dict) -> None:
         if self.path is None:
@@ -209,8 +213,7 @@ class WandbLogger(Callback):
     """Weights & Biases logging on rank 0 when ``wandb`` is installed and ``job.wandb_mode`` is not
     ``disabled`` (``online`` / ``offline``); otherwise a no-op that says why."""
 
-    def __init__(self, every: Optional[int] = None) -> None:
-        self.every = every
+    def __init__(self) -> None:
         self.run = None
 
     def on_train_start(self, trainer) -> None:
@@ -228,10 +231,9 @@ class WandbLogger(Callback):
         job = trainer.config.job
         self.run = wandb.init(project=job.project, group=job.group, name=job.name, mode=mode, dir=trainer.job_dir)
 
-    def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None:
-        every = self.every or max(1, int(trainer.config.trainer.logging_iter))
-        if self.run is not None and iteration % every == 0:
-            self.run.log({f"train/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=iteration)
+    def on_metrics(self, trainer, iteration: int, metrics: dict) -> None:
+        if self.run is not None:
+            self.run.log({f"train/{k}": v for k, v in metrics.items()}, step=iteration)
 
     def on_validation_end(self, trainer, iteration: int, metrics: dict) -> None:
         if self.run is not None:

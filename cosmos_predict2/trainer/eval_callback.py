@@ -95,27 +95,24 @@ class RolloutEvalCallback(Callback):
         self.episodes: list = []
         self.history: list[dict] = []
         self.last_iteration: Optional[int] = None
-        self._fps = 4.0
+        self._fps: Optional[int] = None
 
     # ------------------------------------------------------------------ hooks
     def on_train_start(self, trainer) -> None:
-        from cosmos_predict2.evaluation.episodes import EvalEpisode, bridge_params_from_config, load_bridge_episodes
+        from cosmos_predict2.evaluation.episodes import EvalEpisode, load_bridge_episodes
+        from cosmos_predict2.inference.experiment_info import action_settings, fps
 
         dataset_dir = self.dataset_dir or _dataset_dir_from_config(trainer.config)
         if not dataset_dir:
             raise ValueError("RolloutEvalCallback: no dataset_dir given and the config has no "
                              "dataloader_val.dataset.dataset_dir; pass dataset_dir=...")
-        params = bridge_params_from_config(trainer.config)
-        episodes = load_bridge_episodes(dataset_dir, self.split, max_episodes=self.num_episodes, **params)
+        episodes = load_bridge_episodes(dataset_dir, self.split, max_episodes=self.num_episodes,
+                                        settings=action_settings(trainer.config))
         if self.max_frames:
             episodes = [EvalEpisode(e.key, e.frames[: self.max_frames], e.actions[: self.max_frames - 1])
                         for e in episodes]
         self.episodes = episodes
-        model_cfg = getattr(getattr(trainer.config, "model", None), "config", None)
-        try:
-            self._fps = float(model_cfg.get("fps", 4) or 4)
-        except AttributeError:
-            self._fps = 4.0
+        self._fps = fps(trainer.config)
         if du.is_rank0():
             log.info("rollout eval: %d %s episodes from %s every %d iterations", len(episodes), self.split,
                      dataset_dir, self.every_n)

@@ -37,6 +37,7 @@ from typing import Any, Optional
 import torch
 
 from cosmos_predict2.lazy_config import instantiate
+from cosmos_predict2.pipelines.model_config import model_config
 from cosmos_predict2.utils import distributed as du
 from cosmos_predict2.utils.hardware import cpu_has_native_bf16
 from cosmos_predict2.utils.logging import setup_logging
@@ -81,41 +82,45 @@ def _training_checkpoint_kind(path: str) -> Optional[str]:
     return None
 
 
-def _mm(config) -> Any:
-    mcfg = config.model["config"]
-    return mcfg["model_manager_config"] if "model_manager_config" in mcfg and mcfg["model_manager_config"] else {}
-
-
-def _match_source(config, model, checkpointer, resume_path: Optional[str]):
+def _match_source(config, model, checkpointer, resume_path: Optional[str], keys: set[str]):
     """``(WeightMatch or None, training-state checkpoint or None, checkpointer for it)`` for this run:
     resume, else the weights a fresh run starts from (``preflight.weights_source``: ``checkpoint.load_path``,
     else ``model_manager_config.dit_path``), else random initialisation. A whole training checkpoint (resume,
-    or ``load_path`` with ``load_training_state``) must hold every parameter."""
+    or ``load_path`` with ``load_training_state``) must hold every parameter. Without ``model`` in the restored
+    ``keys`` (``checkpoint.base.resume_keys``) the weights come from ``dit_path`` (else random), not that checkpoint."""
     from cosmos_predict2.checkpoint.dcp import DistributedCheckpointer
     from cosmos_predict2.checkpoint.predict1 import Predict1Checkpointer
     from cosmos_predict2.checkpoint.standard import StandardCheckpointer
-    from cosmos_predict2.checkpoint.weights import match_weights
+    from cosmos_predict2.checkpoint.weights import CheckpointError, match_weights
     from cosmos_predict2.configs.preflight import weights_source
 
-    mm = _mm(config)
+    mm = model_config(config).model_manager_config
+    ck = config.checkpoint
     path, what = weights_source(config)
     state_path, state_checkpointer = None, None
     if resume_path is not None:
         state_path, state_checkpointer, what = resume_path, checkpointer, "the checkpoint in latest_checkpoint.txt"
-    elif path is None:
-        return None, None, None
-    elif what == "checkpoint.load_path" and bool(config.checkpoint.load_training_state):
+    elif what == "checkpoint.load_path" and (bool(ck.load_training_state) or "scheduler" in keys):
         kind = _training_checkpoint_kind(path)
         if kind is not None:
             cls = {"dcp": DistributedCheckpointer, "predict1": Predict1Checkpointer}.get(kind, StandardCheckpointer)
             state_path, state_checkpointer = path, cls(config.checkpoint, config.job)
-    if state_checkpointer is not None:
+        elif not bool(ck.load_training_state):
+            raise CheckpointError(f"checkpoint.only_load_scheduler_state=True needs checkpoint.load_path to be a "
+                                  f"training checkpoint (an iter_* folder or file with its scheduler state); {path} is "
+                                  f"a weights file: set checkpoint.only_load_scheduler_state=False")
+    whole = state_checkpointer is not None and (resume_path is not None or bool(ck.load_training_state))
+    if "model" not in keys:
+        whole, path, what = False, mm.dit_path or None, "model.config.model_manager_config.dit_path"
+    if whole:
         match = match_weights(model, state_checkpointer.model_path(state_path), require_all=True,
                               allow_missing=not bool(config.checkpoint.strict_resume), what=what)
+    elif path is None:
+        match = None
     else:
         prefer_ema = bool(config.checkpoint.load_ema_to_reg if what == "checkpoint.load_path"
-                          else mm.get("load_ema_to_reg", False))
-        match = match_weights(model, path, prefer_ema=prefer_ema, new_modules=list(mm.get("new_modules") or []),
+                          else mm.load_ema_to_reg)
+        match = match_weights(model, path, prefer_ema=prefer_ema, new_modules=mm.new_modules,
                               what=what)
     return match, state_path, state_checkpointer
 
@@ -156,7 +161,7 @@ def _log_job_dir_notes(config: Any) -> None:
 def build(config, options: Optional[LaunchOptions] = None):
     """Build every training object; returns the :class:`Trainer`, or None when a resumed run has nothing left
     to do (collective: call on every rank)."""
-    from cosmos_predict2.checkpoint.base import NoCheckpointer, parse_iteration
+    from cosmos_predict2.checkpoint.base import NoCheckpointer, parse_iteration, resume_keys
     from cosmos_predict2.configs.compose import write_config_yaml
     from cosmos_predict2.configs.validate import validate_config
     from cosmos_predict2.parallel.mesh import build_parallel_dims
@@ -172,9 +177,8 @@ def build(config, options: Optional[LaunchOptions] = None):
     for note in validate_config(config, world):
         log.info(note)
     config.freeze()
-    mcfg = config.model["config"]
-    shard = mcfg.get("fsdp_shard_size")
-    dims = build_parallel_dims(world, -1 if shard is None else int(shard), int(config.model_parallel.context_parallel_size),
+    mcfg = model_config(config)
+    dims = build_parallel_dims(world, mcfg.fsdp_shard_size, int(config.model_parallel.context_parallel_size),
                                du.device_type())
     job_dir = config.job.path_local
     _log_job_dir_notes(config)
@@ -184,7 +188,8 @@ def build(config, options: Optional[LaunchOptions] = None):
                     if config.checkpoint.type is not None else NoCheckpointer(config.checkpoint, config.job))
     checkpointer.recover()  # an interrupted run's finished save is published, a half-written one removed
     resume_path = checkpointer.latest_path()
-    done = parse_iteration(resume_path) if resume_path is not None else None
+    keys = resume_keys(config.checkpoint, resume_path is not None)
+    done = parse_iteration(resume_path) if resume_path is not None and "trainer" in keys else None
     if done is not None and done >= int(config.trainer.max_iter) and not options.build_only:
         if du.is_rank0():
             print(f"nothing to do: {resume_path} is at iteration {done}, trainer.max_iter={config.trainer.max_iter}; "
@@ -200,7 +205,7 @@ def build(config, options: Optional[LaunchOptions] = None):
     for warning in check_memory_plan(plan, config, device, options.build_only):
         if du.is_rank0():
             log.warning(warning)
-    if device.type == "cpu" and str(mcfg.get("precision", "float32")) in ("bfloat16", "bf16") and \
+    if device.type == "cpu" and mcfg.precision in ("bfloat16", "bf16") and \
             not cpu_has_native_bf16() and du.is_rank0():
         log.warning("this CPU has no native bfloat16 (no AVX512_BF16 / AMX): bf16 matmuls run about 100x slower "
                     "than float32 here; set model.config.precision=float32")
@@ -209,7 +214,7 @@ def build(config, options: Optional[LaunchOptions] = None):
     # not fit the net's options fails before the data scan or any allocation
     seed_all(seed)
     model = instantiate(config.model, init_device="meta")
-    match, state_path, state_checkpointer = _match_source(config, model, checkpointer, resume_path)
+    match, state_path, state_checkpointer = _match_source(config, model, checkpointer, resume_path, keys)
     dl_kwargs = dict(dp_rank=dims.dp_rank, dp_world_size=dims.dp, seed=seed)
     dataloader_train = instantiate(config.dataloader_train, **dl_kwargs)
     dataloader_val = None
@@ -220,8 +225,7 @@ def build(config, options: Optional[LaunchOptions] = None):
                  progress=du.is_rank0() and bool(config.trainer.progress_bar))
     template = copy.deepcopy(model.net)  # meta: an unparallelised copy to initialise units from (no memory)
     move_except_nets(model, device)
-    parallelize_model(model, dims, str(mcfg.get("precision", "float32")),
-                      str(mcfg.get("activation_checkpointing", "none")))
+    parallelize_model(model, dims, mcfg.precision, mcfg.activation_checkpointing)
     report = _materialize(model, match, template, device, seed)
     del template
 
@@ -232,9 +236,14 @@ def build(config, options: Optional[LaunchOptions] = None):
                       dims=dims, job_dir=job_dir, device=device)
     trainer.reseed(0)
     if state_path is not None:
-        state = state_checkpointer.load_training_state(state_path, model, optimizer, scheduler)
-        trainer.load_trainer_state(state)
-        log.info("resumed at iteration %d from %s", trainer.iteration, state_path)
+        state = state_checkpointer.load_training_state(state_path, model, optimizer if "optim" in keys else None,
+                                                       scheduler if "scheduler" in keys else None)
+        if "trainer" in keys:
+            trainer.load_trainer_state(state)
+        log.info("restored %s of %s; starting at iteration %d", sorted(keys), state_path, trainer.iteration)
+        if resume_path is not None and "trainer" not in keys:
+            log.warning("checkpoint.keys_not_to_resume excludes 'trainer': this run counts from iteration 0 again; "
+                        "remove it before relaunching this job, or the relaunch restarts from 0 once more")
     if du.is_rank0():
         total = count_params(model.net)
         trainable = sum(p.numel() for p in model.net.parameters() if p.requires_grad)
@@ -300,7 +309,8 @@ def launch(config, options: Optional[LaunchOptions] = None) -> int:
         else:
             _give_rank0_time_to_report()
         return 2
-    from cosmos_predict2.trainer.trainer import IterationTimeoutError, NonFiniteLossError
+    from cosmos_predict2.trainer.iteration_watchdog import IterationTimeoutError
+    from cosmos_predict2.trainer.trainer import NonFiniteLossError
 
     t0 = time.time()
     try:

@@ -4,7 +4,7 @@ Parts (bytes per rank; FSDP shards every parameter over the ``dp_shard x cp`` ra
 holding the largest chunk, which is what is counted):
 
 - ``params``: the net's parameters, float32 masters (bf16 compute comes from FSDP mixed precision);
-- ``grads``: float32 gradients of the trainable parameters (LoRA: the adapters only);
+- ``grads``: float32 gradients of the trainable parameters (LoRA: the adapters only, DoRA magnitudes included);
 - ``optimizer``: AdamW's two float32 moments per trainable parameter;
 - ``ema``: the float32 EMA net (when ``model.config.ema.enabled``);
 - ``fsdp_buffers``: all-gathered compute-precision copies of two blocks (the one running and the prefetched one);
@@ -36,6 +36,7 @@ import torch
 from cosmos_predict2.lazy_config.errors import ConfigError
 from cosmos_predict2.lazy_config.nodes import node_get
 from cosmos_predict2.parallel.layout import parallel_layout
+from cosmos_predict2.pipelines.model_config import Video2WorldConfig, model_config
 from cosmos_predict2.utils.files import atomic_write_text
 
 __all__ = ["MemoryPlan", "MemoryPlanError", "build_memory_plan", "check_memory_plan", "SAVED_PER_TOKEN"]
@@ -122,18 +123,16 @@ class MemoryPlan:
         ]
 
 
-def _meta_net(mcfg: Any) -> torch.nn.Module:
+def _meta_net(mcfg: Video2WorldConfig) -> torch.nn.Module:
     """The net as the trainer builds it (LoRA adapters included), on the meta device."""
     from cosmos_predict2.lazy_config import instantiate
-    from cosmos_predict2.models.lora import inject_lora
+    from cosmos_predict2.models.lora import LORA_CONFIG_KEYS, inject_lora
 
     with torch.device("meta"):
         net = instantiate(mcfg.net)
-        if str(node_get(mcfg, "train_architecture", default="base")) == "lora":
-            keys = {"rank": "lora_rank", "alpha": "lora_alpha", "target_modules": "lora_target_modules"}
+        if mcfg.train_architecture == "lora":
             try:
-                inject_lora(net, **{arg: node_get(mcfg, key) for arg, key in keys.items()
-                                    if node_get(mcfg, key) is not None})
+                inject_lora(net, **{arg: getattr(mcfg, key) for arg, key in LORA_CONFIG_KEYS.items()})
             except ValueError as err:  # e.g. target names this net does not have: a config error, before the build
                 raise ConfigError(f"model.config.lora_target_modules: {err}") from err
     return net
@@ -170,8 +169,7 @@ def _tokenizer_bytes(node: Any) -> int:
 
 
 def _tokens_per_sample(config: Any, net: torch.nn.Module) -> int:
-    mcfg = config.model.config
-    state_t = int(node_get(mcfg, "state_t", default=1))
+    state_t = int(model_config(config).state_t or 1)
     size = node_get(config.dataloader_train, "dataset", "video_size")
     if size is None:
         return 0
@@ -184,18 +182,17 @@ def build_memory_plan(config: Any, world_size: int) -> MemoryPlan:
     """The plan for ``config`` on ``world_size`` ranks (see the module doc). Pure: no process group."""
     from cosmos_predict2.models.init import iter_init_units
 
-    mcfg = config.model.config
+    mcfg = model_config(config)
     cp = int(config.model_parallel.context_parallel_size)
-    shard = node_get(mcfg, "fsdp_shard_size", default=-1)
-    layout = parallel_layout(int(world_size), int(shard if shard is not None else -1), cp)
+    layout = parallel_layout(int(world_size), mcfg.fsdp_shard_size, cp)
     group = layout["shard"] * layout["cp"]
     net = _meta_net(mcfg)
     params = list(net.parameters())
     trainable = [p for p in params if p.requires_grad]
-    precision = str(node_get(mcfg, "precision", default="float32"))
+    precision = mcfg.precision
     compute = _DTYPE_BYTES.get(precision, 4)
-    ema = bool(node_get(mcfg, "ema", "enabled", default=False))
-    policy = str(node_get(mcfg, "activation_checkpointing", default="none") or "none")
+    ema = mcfg.ema.enabled
+    policy = mcfg.activation_checkpointing
     blocks = list(getattr(net, "blocks", []))
     block_params = max((sum(p.numel() for p in b.parameters()) for b in blocks), default=0)
     largest_unit = max((sum(u.module.get_parameter(n).numel() for n in u.param_names)
@@ -204,7 +201,7 @@ def build_memory_plan(config: Any, world_size: int) -> MemoryPlan:
     batch = int(node_get(config.dataloader_train, "batch_size", default=1))
     tokens = _tokens_per_sample(config, net)
     local_tokens = tokens // cp
-    text_tokens = 1 if str(node_get(mcfg, "text_encoder", "kind", default="t5")) == "none" else 512
+    text_tokens = 1 if mcfg.text_encoder.kind == "none" else 512
     saved = SAVED_PER_TOKEN.get(policy, SAVED_PER_TOKEN["none"])
     recompute = SAVED_PER_TOKEN["none"] if policy != "none" else 0
     per_token = len(blocks) * saved + recompute + OUTSIDE_BLOCKS_PER_TOKEN
@@ -220,18 +217,17 @@ def build_memory_plan(config: Any, world_size: int) -> MemoryPlan:
         optimizer_bytes_per_rank=_shard_bytes(trainable, group, 8),
         ema_bytes_per_rank=_shard_bytes(params, group, 4) if ema else 0,
         fsdp_buffers_bytes_per_rank=gather,
-        tokenizer_bytes=_tokenizer_bytes(node_get(mcfg, "tokenizer")),
+        tokenizer_bytes=_tokenizer_bytes(mcfg.tokenizer),
         activation_bytes_per_rank_estimate=activations,
     )
 
 
 def _knobs(plan: MemoryPlan, config: Any, state_only: bool) -> str:
-    mcfg = config.model.config
     knobs = []
     if plan.shard_group < plan.world_size:
         knobs.append("shard over more ranks (model.config.fsdp_shard_size=-1)")
     knobs.append("more ranks / nodes (FSDP divides parameters, gradients, optimizer and EMA by the group size)")
-    if str(node_get(mcfg, "train_architecture", default="base")) != "lora":
+    if model_config(config).train_architecture != "lora":
         knobs.append("LoRA (model.config.train_architecture=lora: gradients and optimizer state for the adapters only)")
     if plan.ema_bytes_per_rank:
         knobs.append("no EMA copy (model.config.ema.enabled=False)")

@@ -2,26 +2,26 @@
 
 Per iteration: ``grad_accum_iter`` micro-batches (FSDP gradient sync only on the last one) ->
 ``model.training_step`` -> backward -> callbacks' ``on_before_optimizer_step`` (gradient clipping) ->
-optimizer and scheduler step -> EMA update -> metrics / validation / checkpoint.
+optimizer and scheduler step -> EMA update -> metrics / validation / checkpoint -> profiler step.
 
-A non-finite loss on any rank stops every rank with :class:`NonFiniteLossError` naming the iteration and
-the ``__key__`` of the samples in the offending batch.
+Ordinary steps never wait for the device: losses and tensor metrics stay there (:mod:`.step_log`) until one
+reduction across ranks every ``trainer.logging_iter`` iterations, at the last iteration, and before each validation
+and checkpoint save. A non-finite loss (``trainer.detect_nan``) or gradient norm found there stops every rank with
+:class:`NonFiniteLossError` naming the iteration and the ``__key__``s of the samples in the offending batch; no
+checkpoint is written after such a step. Callbacks' ``on_metrics`` get the reduced numbers.
 
 Samples that fail to load arrive as ``batch["__bad_samples__"]`` (:mod:`cosmos_predict2.data.bad_samples`):
 the dataset's ``on_bad_sample`` either stops the run with a one-line :class:`DataError` naming the file, the
 ``__key__`` and the iteration, or skips them (listed in ``<job_dir>/bad_samples.jsonl``). Every rank stops
-together (one tiny all-reduce per micro-batch when there are several ranks).
+together: a rank must not start the next collectives while another stops, so with several ranks they agree on
+each micro-batch with one tiny all-reduce over a CPU (gloo) group, which never waits for the device.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import signal
-import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -31,45 +31,16 @@ from cosmos_predict2.checkpoint.state import rng_state, set_rng_state
 from cosmos_predict2.data.bad_samples import BadSamplePolicy, pop_bad_samples
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.parallel.fsdp import set_gradient_sync
+from cosmos_predict2.pipelines.model_config import model_config
 from cosmos_predict2.trainer import metrics as tm
+from cosmos_predict2.trainer.iteration_watchdog import iteration_watchdog
+from cosmos_predict2.trainer.profiling import profiling
+from cosmos_predict2.trainer.step_log import NonFiniteLossError, Step, StepLog
 from cosmos_predict2.utils import distributed as du
 
+__all__ = ["NonFiniteLossError", "Trainer", "seed_all"]
+
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN / Inf loss or gradient norm."""
-
-
-class IterationTimeoutError(RuntimeError):
-    """An iteration took longer than ``trainer.timeout_period`` seconds (a hung rank, a stalled filesystem)."""
-
-
-WATCHDOG_OFF = 999_999_999  # trainer.timeout_period's default (upstream's): no per-iteration alarm
-
-
-@contextlib.contextmanager
-def iteration_watchdog(seconds: int, iteration: Callable[[], int]):
-    """While active, the yielded ``arm()`` (re)starts a ``seconds`` alarm; when it fires, :class:`IterationTimeoutError`
-    names the iteration. A no-op at upstream's default (``WATCHDOG_OFF`` seconds: no alarm is touched), off the main
-    thread, or without ``SIGALRM``."""
-    usable = (int(seconds) < WATCHDOG_OFF and hasattr(signal, "SIGALRM")
-              and threading.current_thread() is threading.main_thread())
-
-    def fire(signum, frame):
-        raise IterationTimeoutError(f"iteration {iteration() + 1} took more than trainer.timeout_period={seconds} s; "
-                                    "a rank or the data may be stuck (raise trainer.timeout_period if steps are "
-                                    "legitimately this slow)")
-
-    if not usable:
-        yield lambda: None
-        return
-    previous = signal.signal(signal.SIGALRM, fire)
-    try:
-        yield lambda: signal.alarm(max(1, int(seconds)))
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -128,17 +99,23 @@ class Trainer:
         self.grad_accum = max(1, int(config.trainer.grad_accum_iter))
         self.iteration = 0
         self.start_iteration = 0  # where this run started (after a resume: the checkpoint's iteration)
-        self.step_metrics: dict[str, Any] = {}
+        self.step_metrics: dict[str, Any] = {}  # this step's metrics (callbacks add to it; tensors stay on the device)
         self.loss_history: list[float] = []  # global mean loss per iteration (rank 0 and others alike)
+        self.step_log = StepLog(self._reduce_device(), bool(config.trainer.detect_nan))
+        self._window: list[dict] = []  # reduced per-iteration records since the last on_metrics
+        self._window_time = 0.0  # seconds of training steps (and their reductions) in the window
         self._data_iter: Optional[Iterator] = None
         self._bad_sample_policies: dict[str, BadSamplePolicy] = {}
         self._pending_rng: Optional[dict] = None
+        # the per-micro-batch data agreement runs on the host: a gloo group beside NCCL (collective: every rank)
+        nccl = du.get_world_size() > 1 and dist.get_backend() == "nccl"
+        self._agree_group = dist.new_group(backend="gloo") if nccl else None
         self._own_loader_generator(dataloader_train)
         self._other_params = [p for n, p in model.named_parameters() if p.requires_grad and not hasattr(p, "device_mesh")]
         net = getattr(model, "net", model)
         self._flops_shape = tm.dit_shape(net)
-        mcfg = config.model["config"] if config.model is not None and "config" in config.model else {}
-        self._recompute = mcfg.get("activation_checkpointing", "none") not in (None, "none")
+        has_model_config = config.model is not None and "config" in config.model  # absent for bare nn.Modules
+        self._recompute = has_model_config and model_config(config).activation_checkpointing != "none"
         self._peak = tm.peak_tflops()
 
     def _own_loader_generator(self, loader) -> None:
@@ -235,15 +212,16 @@ class Trainer:
         any rank's data is ``exhausted`` (validation)."""
         bad_rank, any_exhausted = (du.get_rank() if err is not None else -1), bool(exhausted)
         if du.get_world_size() > 1:
-            flags = torch.tensor([bad_rank + 1, int(exhausted)], dtype=torch.int64, device=self._reduce_device())
-            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-            bad_rank, any_exhausted = int(flags[0].item()) - 1, bool(flags[1].item())
+            flags = torch.tensor([bad_rank + 1, int(exhausted)], dtype=torch.int64)  # host memory: no device sync
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX, group=self._agree_group)
+            worst_rank, any_exhausted = flags.tolist()
+            bad_rank = worst_rank - 1
         if err is not None:
             raise err
         if bad_rank >= 0:
             raise DataError(None, f"stopping at iteration {iteration}: rank {bad_rank} hit bad data (its error line "
                                   f"names the file)")
-        return any_exhausted
+        return bool(any_exhausted)
 
     # ------------------------------------------------------------------ main loop
     def train(self) -> list[float]:
@@ -255,7 +233,8 @@ class Trainer:
         self._call("on_train_start")
         last_saved = self.iteration
         try:
-            with iteration_watchdog(int(self.config.trainer.timeout_period), lambda: self.iteration) as arm:
+            with iteration_watchdog(int(self.config.trainer.timeout_period), lambda: self.iteration) as arm, \
+                    profiling(self.config.trainer.profiling, self.job_dir, self.iteration) as profile_step:
                 while self.iteration < self.max_iter:
                     arm()  # one iteration, with its validation and save, within trainer.timeout_period
                     self.train_step()
@@ -265,6 +244,8 @@ class Trainer:
                     if self.checkpointer is not None and it % int(self.config.checkpoint.save_iter) == 0:
                         self.save()
                         last_saved = it
+                    profile_step()
+            self._log_metrics()
             if self.checkpointer is not None and last_saved != self.iteration:
                 self.save()
         except BaseException:
@@ -282,33 +263,32 @@ class Trainer:
         return bool(t.run_validation) and self.dataloader_val is not None and it % max(1, int(t.validation_iter)) == 0
 
     def save(self) -> None:
+        """Checkpoint (after the pending steps' non-finite check: weights of a NaN step are never written)."""
+        self._reduce_pending()
         self.checkpointer.save(self.model, self.optimizer, self.scheduler, self.trainer_state(), self.iteration)
 
     def train_step(self) -> None:
+        """One optimizer step; records its losses and tensor metrics without waiting for the device."""
         t0 = time.perf_counter()
         self.step_metrics = {}
         self.optimizer.zero_grad(set_to_none=True)
         nets = [m for m in (getattr(self.model, "net", None),) if m is not None]
-        loss_sum = torch.zeros((), dtype=torch.float64)
+        losses, keys = [], []
         samples = tokens = 0
         for micro in range(self.grad_accum):
             batch = to_device(self._next_batch(), self.device)
             for net in nets:
                 set_gradient_sync(net, micro == self.grad_accum - 1)
             loss, outputs = self.model.training_step(batch, self.iteration)
-            self._check_finite(loss, batch)
             (loss / self.grad_accum).backward()
-            loss_sum += float(loss.detach())
+            losses.append(loss.detach().float())
+            keys.append(batch_keys(batch))
             samples += batch_size_of(batch)
             # the latents the net trained on (a model may cut the loaded window, e.g. rollout conditioning)
             trained = {"latent": outputs["x0"]} if isinstance(outputs.get("x0"), torch.Tensor) else batch
             tokens = tm.tokens_per_sample(trained, self._flops_shape[3], self._flops_shape[4])
         self._sync_other_grads()
         self._call("on_before_optimizer_step", self.iteration)
-        grad_norm = self.step_metrics.get("grad_norm")
-        if grad_norm is not None and not math.isfinite(grad_norm):
-            raise NonFiniteLossError(f"non-finite gradient norm {grad_norm} at iteration {self.iteration + 1}; "
-                                     f"lower the learning rate or check the data")
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -317,44 +297,54 @@ class Trainer:
             beta = self.model.ema_update(self.iteration)
             if beta is not None:
                 self.step_metrics["ema_beta"] = float(beta)
-        loss_mean = self._global_mean(loss_sum / self.grad_accum)
-        self.loss_history.append(loss_mean)
-        dt = time.perf_counter() - t0
-        self._record(loss_mean, dt, samples, tokens)
+        self.step_metrics["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        tensors = {k: v for k, v in self.step_metrics.items() if isinstance(v, torch.Tensor)}
+        host = {k: v for k, v in self.step_metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        dp = self.dims.dp if self.dims is not None else 1
+        host["samples"] = samples * dp
+        host["flops"] = (tm.train_flops_per_sample(*self._flops_shape[:3], tokens, self._recompute) * samples * dp
+                         if tokens else 0.0)
+        self.step_log.add(Step(self.iteration, torch.stack(losses), keys, tensors, host))
+        self._window_time += time.perf_counter() - t0
+        if self.iteration % max(1, int(self.config.trainer.logging_iter)) == 0 or self.iteration == self.max_iter:
+            self._log_metrics()
         self._call("on_training_step_end", self.iteration, self.step_metrics)
 
-    def _record(self, loss: float, dt: float, samples: int, tokens: int) -> None:
-        dp = self.dims.dp if self.dims is not None else 1
-        world = du.get_world_size()
-        global_samples = samples * dp
-        m = self.step_metrics
-        m["loss"] = loss
-        m["iter_time_s"] = dt
-        m["iter_per_s"] = 1.0 / dt if dt > 0 else 0.0
-        m["samples_per_s"] = global_samples / dt if dt > 0 else 0.0
-        m["lr"] = float(self.optimizer.param_groups[0]["lr"])
-        if tokens:
-            flops = tm.train_flops_per_sample(*self._flops_shape[:3], tokens, self._recompute) * global_samples
-            m["tflops_per_device"] = flops / dt / world / 1e12
+    # ------------------------------------------------------------------ reductions / metrics
+    def _reduce_pending(self) -> None:
+        """Reduce the recorded steps (one collective; raises on a non-finite loss / gradient norm)."""
+        t0 = time.perf_counter()
+        records = self.step_log.reduce()
+        self._window_time += time.perf_counter() - t0  # the wait for the device belongs to those steps
+        self.loss_history.extend(r["loss"] for r in records)
+        self._window.extend(records)
+
+    def _log_metrics(self) -> None:
+        """Reduce, then hand the averages over the window to the callbacks' ``on_metrics``."""
+        self._reduce_pending()
+        if not self._window:
+            return
+        records, dt = self._window, max(self._window_time, 1e-9)
+        self._window, self._window_time = [], 0.0
+        n = len(records)
+        m: dict[str, float] = {}
+        for key in records[-1]:
+            if key not in ("iteration", "samples", "flops", "lr"):
+                values = [r[key] for r in records if key in r]
+                m[key] = sum(values) / len(values)
+        m["lr"] = records[-1]["lr"]
+        m["iter_time_s"] = dt / n
+        m["iter_per_s"] = n / dt
+        m["samples_per_s"] = sum(r["samples"] for r in records) / dt
+        flops = sum(r["flops"] for r in records)
+        if flops:
+            m["tflops_per_device"] = flops / dt / du.get_world_size() / 1e12
             if self._peak:
                 m["mfu"] = m["tflops_per_device"] / self._peak
         mem = tm.peak_memory_gib()
         if mem is not None:
             m["peak_memory_gib"] = mem
-
-    # ------------------------------------------------------------------ checks / reductions
-    def _check_finite(self, loss: torch.Tensor, batch: Any) -> None:
-        if not self.config.trainer.detect_nan:
-            return
-        bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).all() else 1.0], device=self._reduce_device())
-        if du.get_world_size() > 1:
-            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-        if bad.item() > 0:
-            keys = batch_keys(batch) if not torch.isfinite(loss.detach()).all() else []
-            all_keys = _gather_keys(keys)
-            raise NonFiniteLossError(
-                f"non-finite loss at iteration {self.iteration + 1}; batch __key__s with the bad loss: {all_keys}. "
-                f"Inspect those samples, lower the learning rate, or resume from the last checkpoint")
+        self._call("on_metrics", self.iteration, m)
 
     def _reduce_device(self) -> torch.device:
         return self.device if (du.is_initialized() and dist.get_backend() == "nccl") else torch.device("cpu")
@@ -379,9 +369,10 @@ class Trainer:
     # ------------------------------------------------------------------ validation
     @torch.no_grad()
     def validate(self) -> dict:
+        self._reduce_pending()
         max_batches = self.config.trainer.max_val_iter
         step = getattr(self.model, "validation_step", None) or self.model.training_step
-        total, n = 0.0, 0
+        total, n = torch.zeros((), dtype=torch.float64, device=self.device), 0
         saved = rng_state()  # validation must not change the training RNG stream (resume equality)
         seed_all(int(self.config.trainer.seed) + 12345 + (self.dims.dp_rank if self.dims else 0))
         self.model.eval()
@@ -394,7 +385,7 @@ class Trainer:
                 if self._agree_on_data(err, self.iteration, exhausted=batch is None):
                     break
                 loss, _ = step(to_device(batch, self.device), self.iteration)
-                total += float(loss)
+                total += loss.detach().double()
                 n += 1
         except BaseException:
             stop_loader_workers(self.dataloader_val, batches)
@@ -402,18 +393,9 @@ class Trainer:
         finally:
             self.model.train()
             set_rng_state(saved)
-        metrics = {"loss": self._global_mean(torch.tensor(total / max(n, 1), dtype=torch.float64)),
-                   "num_batches": float(n)}
+        metrics = {"loss": self._global_mean(total / max(n, 1)), "num_batches": float(n)}
         self._call("on_validation_end", self.iteration, metrics)
         return metrics
-
-
-def _gather_keys(keys: list) -> list:
-    if du.get_world_size() == 1:
-        return keys
-    out = [None] * du.get_world_size()
-    dist.all_gather_object(out, keys)
-    return [k for ks in out for k in (ks or [])]
 
 
 def seed_all(seed: int) -> None:

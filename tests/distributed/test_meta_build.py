@@ -78,8 +78,9 @@ def test_initial_weights_do_not_depend_on_world_size(tmp_path):
         assert all(torch.equal(v, one[0][k]) for k, v in net.state_dict().items()) == same
 
 
-def test_meta_built_and_loaded_equals_eager_load(tmp_path):
-    data = bridge_dir()
+def released_weights_and_eager_net(tmp_path, data):
+    """A random file in the released layout, the eager net that loaded it (torch's load_state_dict) and its
+    output on :func:`_inputs`: (path, eager net, output)."""
     config = compose_config(DEFAULT_CONFIG_FILE, _overrides(data))
     sd = random_dit_state_dict(config.model.config.net, seed=7)
     path = str(tmp_path / "released.pt")
@@ -89,6 +90,12 @@ def test_meta_built_and_loaded_equals_eager_load(tmp_path):
     args, kwargs = _inputs()
     with torch.no_grad():
         expected = eager(*args, **kwargs)
+    return path, eager, expected
+
+
+def test_meta_built_and_loaded_equals_eager_load(tmp_path):
+    data = bridge_dir()
+    path, eager, expected = released_weights_and_eager_net(tmp_path, data)
     net, ema, out = run_ranks(_build, 2, str(tmp_path / "w2"), _overrides(data, dit_path=path))[0]
     for k, v in eager.state_dict().items():
         assert torch.equal(net[k], v) and torch.equal(ema[k], v), k

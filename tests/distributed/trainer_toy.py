@@ -77,7 +77,7 @@ class ToyModel(nn.Module):
         self.config = config
         with torch.device(init_device) if init_device else contextlib.nullcontext():
             self.net = instantiate(config["net"])
-        self.ema = PowerEMA(rate=0.10) if config.get("ema", True) else None
+        self.ema = PowerEMA(rate=0.10) if config["ema"]["enabled"] else None
         if self.ema is not None:
             self.net_ema = copy.deepcopy(self.net).requires_grad_(False)
 
@@ -103,9 +103,11 @@ def toy_config(job_root: str, name: str = "toy", batch_size: int = 2, fsdp_shard
                max_bad_sample_fraction: float = 0.01, async_save: bool = False) -> Config:
     """A :class:`Config` that ``cosmos_predict2.trainer.launch.build`` turns into a toy training run (with
     ``bad`` sample indices: on :class:`ToyBadDataset` and its ``on_bad_sample`` policy)."""
+    # the launcher reads model.config through its typed schema (pipelines/model_config.py)
     model = L("trainer_toy.ToyModel")(config=dict(
         net=tiny_net_config(), fsdp_shard_size=fsdp_shard_size, precision=precision,
-        activation_checkpointing=activation_checkpointing, ema=True), _recursive_=False)
+        activation_checkpointing=activation_checkpointing, ema=dict(enabled=True),
+        text_encoder=dict(kind="none", embed_dim=16)), _recursive_=False)
     ck_target = {"dcp": "cosmos_predict2.checkpoint.dcp.DistributedCheckpointer",
                  "standard": "cosmos_predict2.checkpoint.standard.StandardCheckpointer",
                  "fsdp": "cosmos_predict2.checkpoint.predict1.Predict1Checkpointer",

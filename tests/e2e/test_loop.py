@@ -102,15 +102,6 @@ def test_video2world_action_example_on_trained_checkpoint(action_run):
     assert video_info(save) == (25, 4.0, 64, 80)
 
 
-def _has_video_text_dataset() -> bool:
-    try:
-        from cosmos_predict2.data import video_text  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _has_video_text_dataset(), reason="cosmos_predict2.data.video_text is not in the tree yet")
 def test_video2world_batch_on_trained_text_model(tmp_path):
     from cosmos_predict2.data.synthetic import SyntheticConfig, write_video_text_dataset
 
@@ -136,7 +127,8 @@ def test_video2world_batch_on_trained_text_model(tmp_path):
 def test_lora_training_merge_and_direct_dcp_inference(action_run):
     """LoRA run -> DCP with adapters -> --merge-lora file; inference from the merged file equals inference from
     the DCP folder itself (adapters folded at load)."""
-    from cosmos_predict2.inference.action_rollout import generate_chunk, load_bridge_episode
+    from cosmos_predict2.data.bridge_episode import EpisodeSettings, load_bridge_episode
+    from cosmos_predict2.inference.action_rollout import generate_chunk
     from cosmos_predict2.inference.loading import build_inference_model
 
     data, _, root = action_run
@@ -145,7 +137,8 @@ def test_lora_training_merge_and_direct_dcp_inference(action_run):
                             iters=2)
     merged = torch.load(os.path.join(it, "model_ema_fp32.pt"), weights_only=True)
     assert merged and not any("lora_" in k for k in merged)
-    ep = load_bridge_episode(os.path.join(data, "annotation", "test", "3.json"), data, resolution=(64, 80))
+    ep = load_bridge_episode(os.path.join(data, "annotation", "test", "3.json"), EpisodeSettings(video_size=(64, 80)),
+                             dataset_dir=data)
     videos = []
     for ckpt, ema in ((os.path.join(it, "model_ema_fp32.pt"), False), (it, True)):
         model, _ = build_inference_model("tiny_action_conditioned_bridge", ckpt, load_ema=ema, device="cpu")

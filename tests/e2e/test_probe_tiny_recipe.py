@@ -19,6 +19,13 @@ def bridge_data(tmp_path_factory) -> str:
     return out
 
 
+@pytest.fixture(autouse=True)
+def output_root(tmp_path, monkeypatch):
+    """The probe's job folder (config.yaml, memory plan) goes under the output root."""
+    monkeypatch.setenv("IMAGINAIRE_OUTPUT_ROOT", str(tmp_path))
+    return tmp_path
+
+
 def test_psnr_excluding_first_matches_float64_formula():
     import torch
 
@@ -34,13 +41,17 @@ def test_psnr_excluding_first_matches_float64_formula():
 
 
 @pytest.mark.parametrize("mode", [[], ["--regress"]])
-def test_probe_runs_and_reports(bridge_data, capsys, mode):
+def test_probe_runs_and_reports(bridge_data, capsys, mode, output_root):
     argv = ["--data", bridge_data, "--iters", "2", "--eval-every", "2", "--batch-size", "2", "--num-steps", "2",
             "--val-stride", "10", *mode, "model.config.net.num_blocks=1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert re.search(r"PSNR copy-first-frame [\d.]+ dB, tokenizer round trip [\d.]+ dB", out)
-    assert re.search(r"iter 2: PSNR true actions [\d.]+ dB, shuffled actions [\d.]+ dB", out)
+    assert re.search(r"iter 2: PSNR true actions [\d.]+ dB, rolled actions [\d.]+ dB", out)
+    assert re.search(r"iter 2: loss \d+\.\d+, \d+ ms/iter", out)  # the trainer's reduced losses of both steps
+    # built like a training run: the job's config trains on the in-memory latents with the experiment's optimizer
+    job_config = (output_root / "cosmos_predict2_tiny" / "action_conditioned" / "probe" / "config.yaml").read_text()
+    assert "LatentWindows" in job_config and "build_optimizer" in job_config
 
 
 def test_probe_long_protocol(bridge_data, capsys):

@@ -129,6 +129,26 @@ def test_nan_loss_stops_with_iteration_and_keys(group, tmp_path):
         trainer.train()
 
 
+def test_nan_loss_inside_a_logging_interval_names_its_iteration_and_batch(group, tmp_path):
+    """With trainer.logging_iter=4 the check runs once per interval and before each save: the run stops by the next
+    of those, names the iteration and the __key__ of the bad micro-batch, and saves nothing after it."""
+    import re
+
+    from cosmos_predict2.trainer.launch import build
+    from cosmos_predict2.trainer.trainer import NonFiniteLossError
+
+    os.environ["IMAGINAIRE_OUTPUT_ROOT"] = str(tmp_path)
+    cfg = toy_config(str(tmp_path), max_iter=8, save_iter=3, nan_index=5, batch_size=1, grad_accum=2)
+    cfg.trainer.logging_iter = 4
+    trainer = build(cfg)
+    with pytest.raises(NonFiniteLossError, match=r"batch __key__s with the bad loss: \['sample_005'\]") as err:
+        trainer.train()
+    bad = int(re.search(r"at iteration (\d+);", str(err.value)).group(1))
+    assert trainer.iteration == min(i for i in (3, 4, 6, 8) if i >= bad)  # the next save or logging step
+    saved = read_latest(_ckdir(tmp_path))
+    assert saved is None or int(saved[len("iter_"):]) < bad
+
+
 def test_load_path_initialises_weights_through_the_launcher(group, tmp_path):
     torch.manual_seed(7)
     src = instantiate(tiny_net_config())
@@ -216,3 +236,82 @@ def test_an_iteration_over_timeout_period_stops_the_run(tmp_path, capsys, monkey
     import signal
 
     assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None) and signal.alarm(0) == 0  # nothing left armed
+
+
+def _resume(root, **kw):
+    """Train 2 iterations (saved), then build the same job with max_iter 4 and the given checkpoint settings."""
+    first = _build(root, max_iter=2, save_iter=2)
+    first.train()
+    cfg = toy_config(str(root), max_iter=4, save_iter=2)
+    for key, value in kw.items():
+        setattr(cfg.checkpoint, key, value)
+    from cosmos_predict2.trainer.launch import build
+
+    return first, build(cfg)
+
+
+def _weights(trainer):
+    return {k: v.full_tensor() for k, v in trainer.model.net.state_dict().items()}
+
+
+def test_keys_not_to_resume_skips_those_parts(group, tmp_path):
+    first, full = _resume(tmp_path / "all")
+    assert full.iteration == 2 and full.scheduler.last_epoch == 2 and len(full.optimizer.state) > 0
+    _, fresh_opt = _resume(tmp_path / "opt", keys_not_to_resume=["optim", "scheduler"])
+    assert fresh_opt.iteration == 2 and fresh_opt.scheduler.last_epoch == 0 and len(fresh_opt.optimizer.state) == 0
+    assert all(torch.equal(a, b) for a, b in zip(_weights(fresh_opt).values(), _weights(first).values()))
+    _, restart = _resume(tmp_path / "trainer", keys_not_to_resume=["trainer"])
+    assert restart.iteration == 0 and restart.scheduler.last_epoch == 2 and len(restart.optimizer.state) > 0
+    _, new_net = _resume(tmp_path / "model", keys_not_to_resume=["model"])
+    scratch = _build(tmp_path / "scratch", ckpt="dummy", max_iter=4)
+    assert new_net.iteration == 2
+    assert all(torch.equal(a, b) for a, b in zip(_weights(new_net).values(), _weights(scratch).values()))
+    assert not all(torch.equal(a, b) for a, b in zip(_weights(new_net).values(), _weights(first).values()))
+
+
+def test_keys_not_to_resume_trainer_relaunch_is_not_nothing_to_do(group, tmp_path):
+    """A finished job relaunched without its trainer state counts from 0 again instead of stopping."""
+    _build(tmp_path, max_iter=2, save_iter=2).train()
+    cfg = toy_config(str(tmp_path), max_iter=2, save_iter=2)
+    cfg.checkpoint.keys_not_to_resume = ["trainer"]
+    from cosmos_predict2.trainer.launch import build
+
+    trainer = build(cfg)
+    assert trainer is not None and trainer.iteration == 0
+
+
+def test_only_load_scheduler_state_from_load_path(group, tmp_path):
+    from cosmos_predict2.checkpoint.weights import CheckpointError
+    from cosmos_predict2.trainer.launch import build
+
+    source = _build(tmp_path / "a", max_iter=2, save_iter=2)
+    source.train()
+    dcp_dir = os.path.join(_ckdir(tmp_path / "a"), "iter_000000002")
+    cfg = toy_config(str(tmp_path / "b"), ckpt="dummy", max_iter=4, load_path=dcp_dir)
+    cfg.checkpoint.only_load_scheduler_state = True
+    os.environ["IMAGINAIRE_OUTPUT_ROOT"] = str(tmp_path / "b")
+    trainer = build(cfg)
+    assert trainer.iteration == 0 and trainer.scheduler.last_epoch == 2 and len(trainer.optimizer.state) == 0
+    assert all(torch.equal(a, b) for a, b in zip(_weights(trainer).values(), _weights(source).values()))
+    weights_file = str(tmp_path / "w.pt")
+    torch.save({f"net.{k}": v for k, v in _weights(source).items()}, weights_file)
+    cfg = toy_config(str(tmp_path / "c"), ckpt="dummy", max_iter=4, load_path=weights_file)
+    cfg.checkpoint.only_load_scheduler_state = True
+    os.environ["IMAGINAIRE_OUTPUT_ROOT"] = str(tmp_path / "c")
+    with pytest.raises(CheckpointError, match="only_load_scheduler_state=True needs checkpoint.load_path to be a "
+                                              "training checkpoint"):
+        build(cfg)
+
+
+def test_keep_last_k_never_deletes_checkpoints_beyond_the_published_iteration(tmp_path):
+    """After a restart of the iteration count (keys_not_to_resume=[trainer]) the older run's later-numbered
+    checkpoints stay; pruning keeps the last k up to the new one."""
+    from types import SimpleNamespace
+
+    from cosmos_predict2.checkpoint.base import Checkpointer, iter_name
+
+    ck = Checkpointer(SimpleNamespace(keep_last_k=2), checkpoint_dir=str(tmp_path))
+    for it in (2, 4, 6, 1000, 2000):
+        os.makedirs(os.path.join(str(tmp_path), iter_name(it)))
+    ck.publish(iter_name(6))
+    assert ck.saved_iterations() == [4, 6, 1000, 2000] and read_latest(str(tmp_path)) == iter_name(6)

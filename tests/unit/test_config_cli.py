@@ -221,20 +221,9 @@ def test_invalid_layouts_fail_before_building(overrides, world, expected):
         validate_config(cfg, world_size=world)
 
 
-def test_rollout_conditioning_needs_two_chunk_training_windows():
-    from cosmos_predict2.diffusion.rollout_conditioning import OwnRolloutConditioning
-    from cosmos_predict2.lazy_config import L
-
+def test_data_frames_must_match_the_model():
     cfg = compose("experiment=tiny_action_conditioned_bridge", "dataloader_train.dataset.num_frames=25")
     with pytest.raises(ConfigError, match="num_frames=25 differs from model.config.num_video_frames=13"):
-        validate_config(cfg)  # two-chunk windows without rollout conditioning
-    cfg.model.config.rollout_conditioning = L(OwnRolloutConditioning)(prob=0.5, chunk_actions=12)
-    validate_config(cfg)
-    cfg.dataloader_train.dataset.num_frames = 13
-    with pytest.raises(ConfigError, match="num_frames=13, expected 25"):
-        validate_config(cfg)
-    cfg.model.config.rollout_conditioning.chunk_actions = 8
-    with pytest.raises(ConfigError, match="chunk_actions=8 but a clip .* holds 12 actions"):
         validate_config(cfg)
 
 
@@ -258,8 +247,7 @@ def test_tokenizer_width_must_match_the_net():
     "trainer.memory_format=channels_last", "checkpoint.dcp_allow_mismatched_size=True",
     "checkpoint.broadcast_via_filesystem=True", "checkpoint.verbose=False",
     "model_parallel.tensor_model_parallel_size=2", "model_parallel.pipeline_model_parallel_size=2",
-    "model_parallel.sequence_parallel=True", "trainer.profiling=True", "checkpoint.only_load_scheduler_state=True",
-    "checkpoint.keys_not_to_resume=[net_ema]",
+    "model_parallel.sequence_parallel=True",
 ])
 def test_upstream_keys_without_a_feature_are_errors_when_set(override, tmp_path, capsys):
     key = override.split("=")[0]
@@ -267,6 +255,27 @@ def test_upstream_keys_without_a_feature_are_errors_when_set(override, tmp_path,
     err = _one_line(capsys.readouterr().err)
     assert err.startswith(f"config error: {key}=") and "not supported" in err
     validate_config(compose("experiment=tiny_action_conditioned_bridge"))  # the defaults themselves pass
+
+
+def test_resume_and_profiling_keys_are_checked(capsys):
+    cfg = compose("experiment=tiny_action_conditioned_bridge", "checkpoint.keys_not_to_resume=[optim,scheduler]",
+                  "checkpoint.only_load_scheduler_state=True", "trainer.profiling.enable_profiling=True",
+                  "trainer.profiling.profile_freq=5", "trainer.profiling.first_n_rank=1")
+    validate_config(cfg)
+    assert cfg.checkpoint.keys_not_to_resume == ["optim", "scheduler"] and cfg.checkpoint.only_load_scheduler_state
+    assert cfg.trainer.profiling.enable_profiling and cfg.trainer.profiling.profile_freq == 5
+    assert cfg.trainer.profiling.first_n_rank == 1 and cfg.trainer.profiling.record_shape  # upstream defaults kept
+    assert main(["--dryrun", "--", "experiment=tiny_action_conditioned_bridge", "checkpoint.keys_not_to_resume=[optimizer]"]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "checkpoint.keys_not_to_resume: unknown part 'optimizer'" in err and "Did you mean: optim" in err
+    with pytest.raises(ConfigError, match="profile_freq=2 with enable_profiling.*profile_freq >= 4"):
+        validate_config(compose("experiment=tiny_action_conditioned_bridge", "trainer.profiling.enable_profiling=True",
+                                "trainer.profiling.profile_freq=2"))
+    with pytest.raises(ConfigError, match="unknown config key trainer.profiling.profile_frequency. Did you mean: "
+                                          "profile_freq"):
+        compose("experiment=tiny_action_conditioned_bridge", "+trainer.profiling.profile_frequency=4")
+    with pytest.raises(ConfigError, match="trainer.profiling=True: expected a value of type a config node"):
+        compose("experiment=tiny_action_conditioned_bridge", "trainer.profiling=True")
 
 
 def test_ddp_and_a_zero_timeout_are_errors_naming_the_fix(capsys):

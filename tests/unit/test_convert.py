@@ -135,14 +135,14 @@ class _Attn(nn.Module):
 
 
 def test_merge_lora_matches_adapter_forward(tmp_path):
-    from cosmos_predict2.models.lora import inject_lora
+    from cosmos_predict2.models.lora import checkpoint_key, inject_lora
 
     torch.manual_seed(0)
     net = nn.Sequential(_Attn())
     inject_lora(net, rank=2, alpha=4, target_modules="q_proj")
     with torch.no_grad():
-        net[0].q_proj.lora_B.weight.normal_()
-    sd = {f"net.{k}": v.detach().clone() for k, v in net.state_dict().items()}
+        net[0].q_proj.lora_B["default"].weight.normal_()
+    sd = {f"net.{checkpoint_key(k)}": v.detach().clone() for k, v in net.state_dict().items()}
     _save_dcp(sd, str(tmp_path / "iter_000000001" / "model"))
     assert convert_main([str(tmp_path / "iter_000000001"), str(tmp_path / "o"), "--merge-lora", "--lora-alpha", "4",
                          "--no-progress"]) == 0

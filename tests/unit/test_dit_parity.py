@@ -8,7 +8,7 @@ models/diffusers_reference.py.
 import pytest
 import torch
 
-pytest.importorskip("diffusers")
+pytest.importorskip("diffusers", reason="diffusers (optional, in the test extra) is the independent reference here")
 
 from cosmos_predict2.models.diffusers_reference import build_reference, reference_forward  # noqa: E402
 from cosmos_predict2.models.dit import MiniTrainDIT  # noqa: E402

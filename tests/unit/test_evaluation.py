@@ -173,7 +173,9 @@ def test_load_bridge_episodes_and_frozen_list(tmp_path):
 
     data = str(tmp_path / "bridge")
     write_bridge_dataset(data, episodes=3, seed=0, cfg=SyntheticConfig(frames=9), split_ratio=(0.0, 0.0, 1.0))
-    eps = load_bridge_episodes(data, "test", names=["2", "0"], video_size=(32, 40))
+    from cosmos_predict2.data.bridge_episode import EpisodeSettings
+
+    eps = load_bridge_episodes(data, "test", names=["2", "0"], settings=EpisodeSettings(video_size=(32, 40)))
     assert [e.key for e in eps] == ["2", "0"]
     assert eps[0].frames.shape == (9, 32, 40, 3) and eps[0].actions.shape == (8, 7)
     ann = json.load(open(os.path.join(data, "annotation", "test", "2.json")))
@@ -202,12 +204,15 @@ def test_evaluation_rollout_pads_the_short_last_chunk_explicitly():
 
     from cosmos_predict2.evaluation.evaluate import PARTIAL_CHUNK, evaluation_rollout
     from cosmos_predict2.inference.action_rollout import rollout_episode
+    from cosmos_predict2.pipelines.model_config import Video2WorldConfig
 
     assert PARTIAL_CHUNK == "pad"
     fn = evaluation_rollout(fps=4.0)
     assert fn.func is rollout_episode and fn.keywords == {"partial_chunk": "pad", "fps": 4.0}
 
     class Still(torch.nn.Module):  # repeats the conditioning frame
+        config = Video2WorldConfig(fps=4)
+
         def __init__(self):
             super().__init__()
             self.net = torch.nn.Linear(1, 1)

@@ -77,7 +77,7 @@ def test_layer_mask_drops_blocks_and_parallel_interface():
     net = ActionConditionalVideoExtendGeneralDIT(**dict(TINY, num_blocks=3, layer_mask=[False, True, False]))
     assert list(net.blocks.keys()) == ["block0", "block2"] and len(net.blocks) == 2
     assert net.blocks[1] is net.blocks["block2"] and [b for b in net.blocks] == [net.blocks[0], net.blocks[1]]
-    assert net.blocks[0].self_attn is net.blocks[0].blocks[0].block.attn  # context-parallel hook target
+    assert net.blocks[0].self_attn is net.blocks[0].blocks[0].block.attn  # named as on the Predict2 blocks
     units = [u.name for u in iter_init_units(net)]
     assert units == ["x_embedder", "t_embedder.1", "blocks.block0", "blocks.block2", "final_layer", "affline_norm",
                      "action_embedder_B_D.fc1", "action_embedder_B_D.fc2", "action_embedder_B_3D.fc1",

@@ -76,6 +76,8 @@ def test_action_conditioned_errors_are_one_line(ac_ckpt, tmp_path, capsys):
         (["--num-stepz", "2"], "unknown field 'num_stepz'; did you mean 'num_steps'"),
         (["--context-parallel-size", "2"], "must be 1"),
         (["--chunk_size", "8"], "'chunk_size'=8 needs 9-frame clips"),
+        (["--action_scaler", "10"], "'action_scaler'=10.0 but the experiment's training dataset has "
+                                    "action_scaler=20.0"),
     ]
     for extra, match in cases:
         code, out = _run(main, base + extra, capsys)

@@ -66,11 +66,13 @@ def test_init_matches_the_documented_distributions():
     template = copy.deepcopy(net)
     net.to_empty(device="cpu")
     init_parameters_(net, template, 0, torch.device("cpu"))
-    sd = net.state_dict()
+    sd = {canonical_name(k): v for k, v in net.state_dict().items()}  # checkpoint keys (no PEFT base_layer)
     assert not sd["blocks.0.adaln_modulation_mlp.2.weight"].any()  # AdaLN output linears start at zero
     assert not sd["final_layer.adaln_modulation.2.weight"].any()
     assert torch.equal(sd["t_embedding_norm.weight"], torch.ones(32))
-    assert not sd["blocks.1.self_attn.q_proj.lora_B.weight"].any()  # LoRA B = 0: the net is unchanged
+    assert not sd["blocks.1.self_attn.q_proj.lora_B.default.weight"].any()  # LoRA B = 0: the net is unchanged
+    a = sd["blocks.1.self_attn.q_proj.lora_A.default.weight"]  # LoRA A: Kaiming-uniform(a=sqrt(5)), bound 1/sqrt(fan_in)
+    assert a.any() and a.abs().max() <= 1 / math.sqrt(a.shape[1])
     w = sd["blocks.0.mlp.layer1.weight"]  # truncated normal, std 1/sqrt(fan_in), cut at 3 std
     std = 1 / math.sqrt(w.shape[1])
     assert w.abs().max() <= 3 * std + 1e-7 and abs(w.std().item() - std) < 0.15 * std

@@ -10,10 +10,20 @@ import pytest
 import torch
 from torch import nn
 
-from cosmos_predict2.inference.action_rollout import chunk_plan, load_bridge_episode, perturb_actions, rollout_episode
+from cosmos_predict2.data.bridge_episode import EpisodeSettings, load_bridge_episode
+from cosmos_predict2.data.errors import DataError
+from cosmos_predict2.inference.action_modes import counterfactual_actions, derangement
+from cosmos_predict2.inference.action_rollout import chunk_plan, rollout_episode
+from cosmos_predict2.pipelines.model_config import Video2WorldConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSET = os.path.join(ROOT, "assets", "action_conditioned", "basic", "bridge")
+AT_64_80 = EpisodeSettings(video_size=(64, 80))
+
+
+def perturb_actions(actions, mode="gt", seed=0):
+    """One episode's counterfactual actions."""
+    return counterfactual_actions([actions], mode, seed)[0]
 
 
 class IntegratorWorld(nn.Module):
@@ -25,6 +35,7 @@ class IntegratorWorld(nn.Module):
     """
 
     text_encoder_kind, text_embed_dim = "none", 8
+    config = Video2WorldConfig(fps=4)  # the rollout conditions on the model's fps
 
     def __init__(self):
         super().__init__()
@@ -114,14 +125,50 @@ def test_partial_chunk_errors():
 def test_perturbed_actions_go_through_the_same_path():
     a = np.arange(20 * 7, dtype=np.float32).reshape(20, 7)
     assert (perturb_actions(a, "zero") == 0).all()
-    s = perturb_actions(a, "shuffled", seed=1)
+    s = perturb_actions(a, "permuted", seed=1)  # the episode's own actions in another time order
     assert sorted(map(tuple, s)) == sorted(map(tuple, a)) and not np.array_equal(s, a)
     np.testing.assert_array_equal(perturb_actions(a, "reversed"), a[::-1])
     with pytest.raises(ValueError, match="action mode"):
         perturb_actions(a, "random")
+    with pytest.raises(ValueError, match="'shuffled' gives each episode another episode's actions"):
+        perturb_actions(a, "shuffled")  # one episode has no other episode to take actions from
+    eps = [np.full((n, 7), i, np.float32) for i, n in enumerate((20, 9, 31))]
+    donors = derangement(3, seed=2)
+    for i, got in enumerate(counterfactual_actions(eps, "shuffled", seed=2)):  # another episode's, fitted
+        assert got.shape == eps[i].shape and (got == donors[i]).all() and donors[i] != i
     world = IntegratorWorld()
     out = rollout_episode(world, np.full((1, 4, 4, 3), 7, np.uint8), perturb_actions(np.ones((14, 7)), "zero"))
     assert (out == 7).all() and out.shape[0] == 15
+
+
+def test_example_shuffled_mode_gives_each_episode_another_episodes_actions(tmp_path):
+    """``--action-mode shuffled`` of examples/action_conditioned.py is the evaluation's shuffled actions: episode i is
+    rolled out with the actions of episode derangement(n, seed)[i]."""
+    from cosmos_predict2.configs.compose import compose_config
+    from cosmos_predict2.data.synthetic import SyntheticConfig, write_bridge_dataset
+    from cosmos_predict2.evaluation.metrics import episode_scores
+    from cosmos_predict2.inference.action_conditioned import run_episodes
+    from cosmos_predict2.inference.params import ACTION_CONDITIONED_SCHEMA, ParamError, resolve_params
+
+    data = str(tmp_path / "bridge")
+    write_bridge_dataset(data, episodes=3, seed=0, cfg=SyntheticConfig(frames=9), split_ratio=(0.0, 0.0, 1.0))
+    cfg = compose_config("cosmos_predict2/configs/base/config.py", ["experiment=tiny_action_conditioned_bridge"])
+    params = resolve_params(ACTION_CONDITIONED_SCHEMA, os.path.join(ROOT, "assets", "action_conditioned", "basic",
+                                                                    "inference_params.json"), {"input_root": data})
+    seen = {}
+    for mode in ("gt", "shuffled"):
+        world = IntegratorWorld()
+        summary = run_episodes(world, cfg, params, str(tmp_path / mode), action_mode=mode, score=episode_scores,
+                               echo=lambda line: None)
+        assert [e["episode"] for e in summary["episodes"]] == ["0", "1", "2"]
+        seen[mode] = [a[:8] for a in world.seen_actions]  # one chunk per episode: 8 actions, zero-padded to 12
+    donors = derangement(3, seed=params["seed"])
+    for i in range(3):
+        assert donors[i] != i and not torch.equal(seen["shuffled"][i], seen["gt"][i])
+        torch.testing.assert_close(seen["shuffled"][i], seen["gt"][donors[i]], rtol=0, atol=0)
+    with pytest.raises(ParamError, match="select at least 2"):
+        run_episodes(IntegratorWorld(), cfg, {**params, "end": 1}, str(tmp_path / "one"), action_mode="shuffled",
+                     score=episode_scores)
 
 
 def test_episode_actions_match_training_dataset():
@@ -129,26 +176,25 @@ def test_episode_actions_match_training_dataset():
     from cosmos_predict2.data.bridge import BridgeActionDataset
 
     ann = os.path.join(ASSET, "annotation", "test", "0.json")
-    ep = load_bridge_episode(ann, ASSET, resolution=(64, 80))
+    ep = load_bridge_episode(ann, AT_64_80, dataset_dir=ASSET)
     assert ep["frames"].shape == (30, 64, 80, 3) and ep["actions"].shape == (29, 7)
     ds = BridgeActionDataset(ASSET, mode="test", num_frames=13, video_size=(64, 80), num_scan_threads=1)
     for idx, start in ((0, 0), (5, 5)):
         sample = ds[idx]
         np.testing.assert_allclose(sample["action"].numpy(), ep["actions"][start:start + 12], rtol=1e-6, atol=1e-6)
         np.testing.assert_array_equal(sample["video"].permute(1, 2, 3, 0).numpy(), ep["frames"][start:start + 13])
-    sub = load_bridge_episode(ann, ASSET, resolution=(32, 40), fps_downsample_ratio=2, start_frame_idx=1)
+    sub = load_bridge_episode(ann, EpisodeSettings(video_size=(32, 40), sequence_interval=2), dataset_dir=ASSET,
+                              start_frame_idx=1)
     assert sub["frames"].shape == (15, 32, 40, 3) and sub["frame_indices"][:3] == [1, 3, 5]
 
 
 def test_episode_without_state_names_the_file(tmp_path):
     import json
 
-    from cosmos_predict2.inference.action_rollout import EpisodeError
-
     bad = tmp_path / "7.json"
     bad.write_text(json.dumps({"videos": [{"video_path": "x.mp4"}], "continuous_gripper_state": [0, 1]}))
-    with pytest.raises(EpisodeError, match=r"7\.json.*'state'"):
-        load_bridge_episode(str(bad), str(tmp_path))
+    with pytest.raises(DataError, match=r"7\.json.*'state'"):
+        load_bridge_episode(str(bad), dataset_dir=str(tmp_path))
 
 
 def test_real_tiny_model_rollout():
@@ -156,7 +202,7 @@ def test_real_tiny_model_rollout():
 
     torch.manual_seed(0)
     model, _ = build_inference_model("tiny_action_conditioned_bridge", None, allow_random=True, device="cpu")
-    ep = load_bridge_episode(os.path.join(ASSET, "annotation", "test", "0.json"), ASSET, resolution=(64, 80))
+    ep = load_bridge_episode(os.path.join(ASSET, "annotation", "test", "0.json"), AT_64_80)
     acts = ep["actions"][:14]
     a = rollout_episode(model, ep["frames"], acts, num_steps=2, seed=0)
     assert a.shape == (15, 64, 80, 3) and a.dtype == np.uint8
@@ -171,13 +217,13 @@ def test_action_settings_follow_the_experiment_dataset():
     from cosmos_predict2.inference import experiment_info
 
     cfg = compose_config("cosmos_predict2/configs/base/config.py", [
-        "experiment=tiny_action_conditioned_bridge", "dataloader_val.dataset.action_scaler=10.0",
-        "dataloader_val.dataset.accumulate_action=true"])
+        "experiment=tiny_action_conditioned_bridge", "dataloader_train.dataset.action_scaler=10.0",
+        "dataloader_train.dataset.accumulate_action=true"])
     s = experiment_info.action_settings(cfg)
-    assert s["action_scaler"] == 10.0 and s["accumulate_action"] is True and s["fps_downsample_ratio"] == 1
+    assert s.action_scaler == 10.0 and s.accumulate_action is True and s.sequence_interval == 1
     ann = os.path.join(ASSET, "annotation", "test", "0.json")
-    a = load_bridge_episode(ann, ASSET, resolution=(64, 80), **s)["actions"]
-    b = load_bridge_episode(ann, ASSET, resolution=(64, 80))["actions"]
+    a = load_bridge_episode(ann, s, dataset_dir=ASSET)["actions"]
+    b = load_bridge_episode(ann, AT_64_80, dataset_dir=ASSET)["actions"]
     assert not np.allclose(a, b)  # accumulated deltas at half the scale differ from the default
     np.testing.assert_allclose(a[0, :6], b[0, :6] / 2, rtol=1e-5, atol=1e-6)  # first step: same base frame
     assert experiment_info.video_size(cfg) == (64, 80) and experiment_info.num_frames(cfg) == 13
@@ -191,7 +237,7 @@ def test_image_start_frame(tmp_path):
 
     first = read_frames(os.path.join(ASSET, "videos", "test", "0", "rgb.mp4"), [0])[0]
     imageio.imwrite(tmp_path / "start.png", first)
-    ep = load_bridge_episode(os.path.join(ASSET, "annotation", "test", "0.json"), video_path=str(tmp_path / "start.png"),
-                             resolution=(64, 80))
+    ep = load_bridge_episode(os.path.join(ASSET, "annotation", "test", "0.json"), AT_64_80,
+                             video_path=str(tmp_path / "start.png"))
     assert ep["frames"].shape == (1, 64, 80, 3) and ep["actions"].shape == (29, 7)
     np.testing.assert_array_equal(ep["frames"][0], first)

@@ -80,7 +80,7 @@ def test_flow_unipc_solves_gaussian_ode_exactly():
 
 
 def test_flow_unipc_matches_diffusers():
-    diffusers = pytest.importorskip("diffusers")
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (optional, in the test extra) is the independent reference here")
     ref = diffusers.UniPCMultistepScheduler(
         use_flow_sigmas=True, flow_shift=5.0, prediction_type="flow_prediction", solver_order=2,
         solver_type="bh2", predict_x0=True, lower_order_final=True, final_sigmas_type="zero",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import sys
 
@@ -124,5 +125,124 @@ def test_grad_clip_measures_and_clips():
 
     p = torch.nn.Parameter(torch.zeros(4))
     p.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])
-    assert clip_grad_norm([p], 1.0) == pytest.approx(5.0)
+    assert float(clip_grad_norm([p], 1.0)) == pytest.approx(5.0)
     assert p.grad.norm().item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_grad_clip_force_finite_zeroes_non_finite_entries_then_clips():
+    from types import SimpleNamespace
+
+    from cosmos_predict2.trainer.callbacks import GradClip
+
+    inf, nan = float("inf"), float("nan")
+    model = torch.nn.Module()
+    model.a, model.b = torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(2))
+    for force_finite in (True, False):
+        model.a.grad, model.b.grad = torch.tensor([3.0, nan, 4.0, inf]), torch.tensor([-inf, 0.0])
+        trainer = SimpleNamespace(model=model, step_metrics={})
+        GradClip(clip_norm=1.0, force_finite=force_finite).on_before_optimizer_step(trainer, 0)
+        norm = trainer.step_metrics["grad_norm"]
+        assert isinstance(norm, torch.Tensor) and norm.ndim == 0
+        if force_finite:  # by hand: [3, 0, 4, 0] and [0, 0] have norm 5; clipped to norm 1: x / 5
+            assert float(norm) == pytest.approx(5.0)
+            assert torch.allclose(model.a.grad, torch.tensor([0.6, 0.0, 0.8, 0.0]), atol=1e-6)
+            assert torch.equal(model.b.grad, torch.zeros(2))
+        else:
+            assert not torch.isfinite(norm)
+
+
+def _inject_nan_grad(monkeypatch, at_iteration: int) -> None:
+    """Make one gradient entry NaN in the step that completes ``at_iteration`` (after the backward passes)."""
+    from cosmos_predict2.trainer.trainer import Trainer
+
+    real = Trainer._sync_other_grads
+
+    def sync(self):
+        if self.iteration + 1 == at_iteration:
+            grad = next(p.grad for p in self.model.net.parameters() if p.grad is not None)
+            (grad.to_local() if hasattr(grad, "to_local") else grad).view(-1)[0] = float("nan")
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "_sync_other_grads", sync)
+
+
+def test_force_finite_steps_past_a_nan_gradient_and_without_it_the_run_stops(group, tmp_path, monkeypatch):
+    from cosmos_predict2.trainer.trainer import NonFiniteLossError
+
+    _inject_nan_grad(monkeypatch, at_iteration=2)
+    for force_finite in (True, False):
+        cfg = toy_config(str(tmp_path / str(force_finite)), ckpt="dummy", max_iter=4, save_iter=100)
+        cfg.trainer.logging_iter = 4
+        cfg.trainer.callbacks["grad_clip"] = L("cosmos_predict2.trainer.callbacks.GradClip")(
+            clip_norm=1.0, force_finite=force_finite)
+        trainer = _build(tmp_path / str(force_finite), cfg)
+        if force_finite:
+            losses = trainer.train()
+            assert len(losses) == 4 and all(map(math.isfinite, losses))
+            assert all(torch.isfinite(p.full_tensor()).all() for p in trainer.model.net.parameters())
+        else:
+            with pytest.raises(NonFiniteLossError, match="non-finite gradient norm nan at iteration 2;"):
+                trainer.train()
+            assert trainer.iteration == 4  # found at the logging step that reduces iterations 1-4
+
+
+def test_ordinary_steps_do_not_wait_for_the_device(group, tmp_path, monkeypatch):
+    """Between logging points a step reads no tensor on the host and runs no all-reduce: the loss, the gradient norm
+    and the non-finite check are reduced once every trainer.logging_iter iterations (one read of one vector)."""
+    import torch.distributed as dist
+
+    import cosmos_predict2.data
+
+    counts = {"reads": 0, "all_reduce": 0}
+    # reads in torch (its CPU bookkeeping, e.g. the optimizer's step counts) and in the data pipeline (host tensors
+    # before they reach the device, e.g. the sampler's order) are not waits for the device
+    host_side = (os.path.dirname(torch.__file__), os.path.dirname(cosmos_predict2.data.__file__))
+
+    def counting(name):
+        real = getattr(torch.Tensor, name)
+
+        def wrapper(self, *args, **kwargs):
+            if not sys._getframe(1).f_code.co_filename.startswith(host_side):
+                counts["reads"] += 1
+            return real(self, *args, **kwargs)
+        return wrapper
+
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
+    real_all_reduce = dist.all_reduce
+
+    def all_reduce(*args, **kwargs):
+        counts["all_reduce"] += 1
+        return real_all_reduce(*args, **kwargs)
+
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    cfg = toy_config(str(tmp_path), ckpt="dummy", max_iter=8, save_iter=100)
+    cfg.trainer.logging_iter = 4
+    trainer = _build(tmp_path, cfg)
+    per_step = []
+    real_step = trainer.train_step
+
+    def step():
+        before = dict(counts)
+        real_step()
+        per_step.append({k: counts[k] - before[k] for k in counts})
+
+    trainer.train_step = step
+    losses = trainer.train()
+    assert len(losses) == 8 and all(map(math.isfinite, losses))
+    assert [s["reads"] for s in per_step] == [0, 0, 0, 1, 0, 0, 0, 1]
+    assert all(s["all_reduce"] == 0 for s in per_step)  # one rank; with more, one per logging step (+ data agreement)
+
+
+def test_profiling_writes_a_chrome_trace_every_profile_freq_iterations(group, tmp_path):
+    import gzip
+
+    cfg = toy_config(str(tmp_path), ckpt="dummy", max_iter=5)
+    cfg.trainer.profiling = dict(enable_profiling=True, profile_freq=4, with_stack=False)
+    _build(tmp_path, cfg).train()
+    trace_dir = os.path.join(str(tmp_path), "p", "g", "toy", "torch_trace")
+    assert os.listdir(trace_dir) == ["iteration_4"]  # 3 warm-up iterations, the 4th traced; the 5th starts a cycle
+    with gzip.open(os.path.join(trace_dir, "iteration_4", "rank0_trace.json.gz"), "rt") as f:
+        trace = json.load(f)
+    names = {e.get("name", "") for e in trace["traceEvents"]}
+    assert any(n.startswith("aten::") for n in names) and "ProfilerStep#3" in names

@@ -42,7 +42,7 @@ def _randomize(model: torch.nn.Module, seed: int = 0) -> None:
 
 
 def _ours_and_diffusers(cfg: dict, seed: int = 0):
-    pytest.importorskip("diffusers")
+    pytest.importorskip("diffusers", reason="diffusers (optional, in the test extra) is the independent reference here")
     ours = WanVAE(cfg["base_dim"], cfg["z_dim"], cfg["dim_mult"], cfg["num_res_blocks"], cfg["temperal_downsample"])
     _randomize(ours, seed)
     return ours.eval(), to_diffusers_autoencoder(ours)
@@ -86,7 +86,7 @@ def test_real_config_has_released_checkpoint_layout():
 
 @pytest.mark.parametrize("cfg", [TINY, TINY_WAN_GEOMETRY, REAL], ids=["tiny", "tiny_wan_geometry", "real"])
 def test_key_map_matches_diffusers_and_round_trips(cfg):
-    diffusers = pytest.importorskip("diffusers")
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (optional, in the test extra) is the independent reference here")
     ours = WanVAE(cfg["base_dim"], cfg["z_dim"], cfg["dim_mult"], cfg["num_res_blocks"], cfg["temperal_downsample"])
     ref_keys = set(diffusers.AutoencoderKLWan(**diffusers_vae_config(**cfg)).state_dict())
     ours_sd = ours.state_dict()
@@ -235,7 +235,7 @@ def test_tokenizer_normalisation_matches_diffusers_convention():
     tok = Wan2pt1VAETokenizer(dtype="float32", load_weights=False, z_dim=16, base_dim=8, dim_mult=(1, 2, 2, 2),
                               num_res_blocks=1, temperal_downsample=(False, True, True))  # fmt: skip
     _randomize(tok.model, 3)
-    diffusers = pytest.importorskip("diffusers")
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (optional, in the test extra) is the independent reference here")
     ref = diffusers.AutoencoderKLWan(**diffusers_vae_config(8, 16, (1, 2, 2, 2), 1, (False, True, True))).eval()
     ref.load_state_dict(wan_to_diffusers_state_dict(tok.model.state_dict()))
     mean = torch.tensor(ref.config.latents_mean).view(1, 16, 1, 1, 1)

@@ -14,9 +14,10 @@ in this order: ``--config_file <job>/config.yaml`` (the training job's config, e
 
 Each loop predicts the next frame(s) from the previous (generated) frame and the next action(s);
 ``--num_of_loops K`` loops give 1 + K frames for the 2-frame model (default 1; ``--num_of_loops 0`` rolls out the
-whole episode, one loop per action, which is what upstream's pipeline does whatever the flag says). Actions
-come from the annotation's ``state`` as in training (upstream's inference reads the JSON ``action`` field
-instead, which its training never uses). Conditioning frames get the fixed augmentation noise sigma 0.001
+whole episode, one loop per action, which is what upstream's pipeline does whatever the flag says). The episode is
+read as the experiment's training dataset reads it (actions from the annotation's ``state`` with its scaling,
+accumulation, fields and frame stride; upstream's inference reads the JSON ``action`` field instead, which its
+training never uses), at ``--height`` x ``--width``. Conditioning frames get the fixed augmentation noise sigma 0.001
 as upstream (``augment_sigma_inference`` of the EDM objective). Output:
 ``<video_save_folder>/<video_save_name>.mp4``. A stray ``\\ `` before a flag (as in the guide's command line)
 is accepted.
@@ -73,9 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    import dataclasses
+
+    from cosmos_predict2.data.bridge_episode import load_bridge_episode
     from cosmos_predict2.data.video_io import write_video
     from cosmos_predict2.inference import experiment_info
-    from cosmos_predict2.inference.action_rollout import load_bridge_episode, rollout_episode
+    from cosmos_predict2.inference.action_rollout import rollout_episode
     from cosmos_predict2.inference.cli import clean_argv
     from cosmos_predict2.inference.loading import InferenceSetupError, build_inference_model
 
@@ -97,9 +101,9 @@ def main(argv=None) -> int:
                                   f"({args.experiment or args.config_file or 'of the training job'}) generates "
                                   f"{frames}-frame clips; pass --num_input_frames {frames}")
     max_frames = None if args.num_of_loops == 0 else args.num_of_loops * (frames - 1) + 1
-    ep = load_bridge_episode(args.action_annotation_path, video_path=args.input_image_or_video_path,
-                             resolution=(args.height, args.width), max_frames=max_frames,
-                             **experiment_info.action_settings(config))
+    settings = dataclasses.replace(experiment_info.action_settings(config), video_size=(args.height, args.width))
+    ep = load_bridge_episode(args.action_annotation_path, settings, video_path=args.input_image_or_video_path,
+                             max_frames=max_frames)
     video = rollout_episode(model, ep["frames"], ep["actions"], chunk_size=frames - 1, guidance=args.guidance,
                             seed=args.seed, num_steps=args.num_steps, fps=experiment_info.fps(config))
     path = os.path.join(args.video_save_folder, f"{args.video_save_name}.mp4")
