@@ -40,11 +40,7 @@ What it is not
     Not a learned perceptual VAE. It keeps only low spatial frequencies (edges are blurred over ~8 px, with
     slight ringing), only the mean and linear trend of each 8x8 block over 4 frames (faster or non-linear
     motion inside a group turns into a cross-fade), and no texture; thin parts (a 3-px gripper finger at
-    64x64) are smeared. Measured round-trip PSNR on 17-frame drawn tabletop scenes (wall, table, 4 moving
-    boxes/discs, a moving two-finger gripper; ``draw_robot_scene`` in tests/unit/test_tokenizer_tiny.py),
-    seeds 0-7: 20.1-25.1 dB (median 23.0) at 64x64, 22.0-27.5 dB (median 25.2) at 128x160, 23.3-28.4 dB
-    (median 26.1) at 256x320. Episodes of cosmos_predict2/data/synthetic.py (64x80, 33 frames, objects
-    moving 3-7 px/frame), seed 0, episodes 0-7: 23.7-26.2 dB (median 25.2).
+    64x64) are smeared (round-trip PSNR: BENCHMARKS.md section 1, "Tiny tokenizer round trip").
     Real camera footage with texture will be much worse; use the Wan2.1 VAE for real data.
 """
 
@@ -119,9 +115,7 @@ class TinyVideoTokenizer:
         latent_ch: int = 16,
         normalize: bool = True,
     ):
-        # 16 channels = the Wan2.1 latent width. More channels keep more detail: measured round-trip PSNR on
-        # synthetic episodes (64x80, seed 0, episodes 0-5, gripper_scale 1): 16 -> 25.0 dB, 48 -> 27.6 dB,
-        # 64 -> 28.7 dB; the default scene's twice as big gripper: 16 -> 20.6-23.4 dB, 64 -> 23.7-26.8 dB.
+        # 16 channels = the Wan2.1 latent width; more channels keep more detail (BENCHMARKS.md section 1).
         first_entries, group_entries = basis_entries(int(latent_ch))
         self.latent_ch = int(latent_ch)
         self.clamp = bool(clamp)

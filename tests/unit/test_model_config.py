@@ -134,3 +134,10 @@ def test_the_world_model_reads_every_value_from_the_config():
         Video2WorldModel(_tiny_model_config(ema=dict(rat=0.2)), init_device="meta")
     with pytest.raises(ConfigError, match=r"model.config.use_dora must be of type bool"):
         Video2WorldModel(_tiny_model_config(train_architecture="lora", use_dora="yes"), init_device="meta")
+
+
+def test_a_retired_key_at_its_off_value_still_loads_and_otherwise_fails():
+    """Job configs written before ``rollout_conditioning`` was removed carry it as null: they load; a value fails."""
+    assert Video2WorldConfig.from_node({"rollout_conditioning": None, "fps": 4}).fps == 4
+    with pytest.raises(ConfigError, match="model.config.rollout_conditioning"):
+        Video2WorldConfig.from_node({"rollout_conditioning": {"prob": 0.5}})
