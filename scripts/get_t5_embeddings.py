@@ -14,6 +14,7 @@ import argparse
 import glob
 import os
 import sys
+from typing import Callable
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -76,17 +77,28 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
+
+    def work() -> str:
+        written, skipped = encode_metas(a.dataset_path, a.cache_dir, a.max_length, a.batch_size, a.device)
+        return f"done: {written} embeddings written, {skipped} already present, in {a.dataset_path}/t5_xxl"
+
+    return run_reporting_errors(work, a.cache_dir)
+
+
+def run_reporting_errors(work: Callable[[], str], cache_dir: str) -> int:
+    """Run ``work`` and print its summary (exit 0), or one error line (exit 2) for bad data or a missing
+    T5 encoder under ``cache_dir``."""
     from cosmos_predict2.data.errors import DataError
 
     try:
-        written, skipped = encode_metas(a.dataset_path, a.cache_dir, a.max_length, a.batch_size, a.device)
+        summary = work()
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:  # the T5 encoder (--cache_dir) is not there
-        print(f"error: --cache_dir {a.cache_dir}: {err}", file=sys.stderr)
+        print(f"error: --cache_dir {cache_dir}: {err}", file=sys.stderr)
         return 2
-    print(f"done: {written} embeddings written, {skipped} already present, in {a.dataset_path}/t5_xxl")
+    print(summary)
     return 0
 
 

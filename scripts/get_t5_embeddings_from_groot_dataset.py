@@ -20,7 +20,7 @@ if __package__ in (None, ""):
 
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.video_text import read_groot_metadata_csv
-from scripts.get_t5_embeddings import DEFAULT_T5, encode_prompt_files
+from scripts.get_t5_embeddings import DEFAULT_T5, encode_prompt_files, run_reporting_errors
 
 DEFAULT_PREFIX = "The robot arm is performing a task. "
 
@@ -57,17 +57,13 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
-    try:
+
+    def work() -> str:
         jobs = write_metas(a.dataset_path, a.meta_csv, a.prompt_prefix)
         written = encode_prompt_files(jobs, a.cache_dir, a.max_length, a.batch_size, a.device)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:  # the T5 encoder (--cache_dir) is not there
-        print(f"error: --cache_dir {a.cache_dir}: {err}", file=sys.stderr)
-        return 2
-    print(f"done: metas written for {a.dataset_path}; {written} embeddings written")
-    return 0
+        return f"done: metas written for {a.dataset_path}; {written} embeddings written"
+
+    return run_reporting_errors(work, a.cache_dir)
 
 
 if __name__ == "__main__":

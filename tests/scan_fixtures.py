@@ -76,3 +76,16 @@ def damaged_bridge(root: str) -> dict:
 def break_json(root: str, i: int = 8) -> str:
     open(_ann(root, i), "w").write('{"state": [[0, 0')
     return _ann(root, i)
+
+
+_made: dict = {}
+
+
+def shared_damaged_bridge(name: str) -> tuple[str, dict]:
+    """:func:`damaged_bridge` under the session's temp root, made once per ``name`` and process: (root, info)."""
+    from tests.data_fixtures import _tmp_root
+
+    if name not in _made:
+        root = os.path.join(_tmp_root(), name)
+        _made[name] = (root, damaged_bridge(root))
+    return _made[name]

@@ -7,17 +7,11 @@ import os
 
 import pytest
 
-from tests.data_fixtures import _tmp_root, copy_of
-from tests.scan_fixtures import break_json, damaged_bridge
-
-_made: dict = {}
-
+from tests.data_fixtures import copy_of
+from tests.scan_fixtures import break_json, shared_damaged_bridge
 
 def _damaged() -> tuple[str, dict]:
-    if "root" not in _made:
-        root = os.path.join(_tmp_root(), "cli_scan_damaged")
-        _made["root"], _made["info"] = root, damaged_bridge(root)
-    return _made["root"], _made["info"]
+    return shared_damaged_bridge("cli_scan_damaged")
 
 
 def _train(data: str, name: str, *extra: str) -> int:

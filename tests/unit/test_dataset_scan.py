@@ -20,16 +20,10 @@ from cosmos_predict2.data.scan import DatasetScanError, scan, scan_error
 from cosmos_predict2.data.video_io import probe_frames
 from cosmos_predict2.data.video_text import VideoTextDataset
 from tests.data_fixtures import _tmp_root, copy_of, video_text_dir
-from tests.scan_fixtures import EMB_DIM, break_json, damaged_bridge
-
-_made: dict = {}
-
+from tests.scan_fixtures import EMB_DIM, break_json, shared_damaged_bridge
 
 def _damaged() -> tuple[str, dict]:
-    if "root" not in _made:
-        root = os.path.join(_tmp_root(), "scan_damaged")
-        _made["root"], _made["info"] = root, damaged_bridge(root)
-    return _made["root"], _made["info"]
+    return shared_damaged_bridge("scan_damaged")
 
 
 def _ds(root, **kw):
