@@ -23,7 +23,11 @@ Methods scored in the same run (same seed, so only the actions differ between th
 Metrics per predicted frame (frame 0 excluded): PSNR, SSIM, and latent L2 per latent frame in the
 model tokenizer's space (see :mod:`cosmos_predict2.evaluation.metrics`). Aggregates pool all scored
 frames of all episodes; per-chunk means pool the frames chunk k predicts (frames 12k+1 .. 12k+12), showing
-error accumulation. Action sensitivity = PSNR(model) - PSNR(shuffled_actions) (also vs zero actions).
+error accumulation. Dynamic PSNR (PSNR over the pixels with the top 20% GT motion,
+:func:`~cosmos_predict2.evaluation.metrics.dynamic_psnr`) is one number per episode (per chunk: one per episode
+over the chunk's frames, with their own motion threshold); its aggregates are means over episodes (each capped
+at 100 dB). Action sensitivity = PSNR(model) - PSNR(shuffled_actions) (also vs zero actions), and the same
+difference of dynamic PSNR.
 """
 
 from __future__ import annotations
@@ -40,7 +44,14 @@ import torch
 
 from cosmos_predict2.evaluation.baselines import chunk_spans, copy_last_frame
 from cosmos_predict2.evaluation.episodes import EvalEpisode
-from cosmos_predict2.evaluation.metrics import capped_mean_psnr, frame_metrics, latent_l2
+from cosmos_predict2.evaluation.metrics import (
+    DYNAMIC_PERCENTILE,
+    capped_mean_psnr,
+    dynamic_mask,
+    dynamic_psnr,
+    frame_metrics,
+    latent_l2,
+)
 from cosmos_predict2.inference.action_modes import counterfactual_actions
 
 log = logging.getLogger(__name__)
@@ -58,13 +69,15 @@ RolloutFn = Callable[..., np.ndarray]
 
 @dataclasses.dataclass
 class EvalRecords:
-    """Raw results: ``frames`` rows (protocol, episode, method, frame, psnr, ssim), ``latents`` rows
-    (protocol, episode, method, latent_frame, last_pixel_frame, latent_l2), ``previews``
+    """Raw results: ``frames`` rows (protocol, episode, method, frame, psnr, ssim), ``dynamic`` rows (protocol,
+    episode, method, chunk, first_frame, last_frame, dynamic_psnr) with chunk None for the whole episode,
+    ``latents`` rows (protocol, episode, method, latent_frame, last_pixel_frame, latent_l2), ``previews``
     {protocol: {episode: {"gt": frames, method: frames}}} for the first few episodes, ``seconds``; optional
     ``lpips`` rows and ``i3d`` clip features when those networks were given."""
 
     frames: list = dataclasses.field(default_factory=list)
     latents: list = dataclasses.field(default_factory=list)
+    dynamic: list = dataclasses.field(default_factory=list)
     previews: dict = dataclasses.field(default_factory=dict)
     seconds: dict = dataclasses.field(default_factory=dict)
     lpips: list = dataclasses.field(default_factory=list)  # (protocol, episode, method, frame, lpips)
@@ -157,6 +170,7 @@ def collect(
         for i, (ep, (gt, actions)) in enumerate(bar):
             preview = {"gt": gt} if i < num_preview_episodes else None
             gt_latent = None  # encoded once per episode, reused for every method
+            dyn_clips = _dynamic_clips(gt, len(actions), chunk_size)  # GT masks once per episode, for all methods
             for method in methods:
                 if method == "copy_last_frame":
                     pred = copy_last_frame(gt, len(actions))
@@ -171,6 +185,9 @@ def collect(
                 m = frame_metrics(pred, gt)
                 rec.frames += [(protocol, ep.key, method, int(f), float(p), float(s))
                                for f, p, s in zip(m["frame"], m["psnr"], m["ssim"])]
+                rec.dynamic += [(protocol, ep.key, method, c, a, b, dynamic_psnr(pred[a - 1: b + 1], gt[a - 1: b + 1],
+                                                                                 mask=mask))
+                                for c, a, b, mask in dyn_clips]
                 if tokenizer is not None:
                     lat = latent_l2(tokenizer, pred, gt, gt_latent=gt_latent)
                     gt_latent = lat["gt_latent"]
@@ -184,6 +201,13 @@ def collect(
                 rec.previews.setdefault(protocol, {})[ep.key] = preview
         rec.seconds[protocol] = time.time() - t0
     return rec
+
+
+def _dynamic_clips(gt: np.ndarray, num_actions: int, chunk_size: int) -> list[tuple]:
+    """(chunk or None for the whole episode, first_frame, last_frame, GT dynamic mask) of every scored clip."""
+    spans = [(None, 1, num_actions)]
+    spans += [(s.index, s.first_frame, s.last_frame) for s in chunk_spans(num_actions, chunk_size)]
+    return [(c, a, b, dynamic_mask(gt[a - 1: b + 1])) for c, a, b in spans]
 
 
 def _optional_metrics(rec: EvalRecords, protocol: str, key: str, method: str, pred: np.ndarray, gt: np.ndarray,
@@ -223,6 +247,9 @@ def summarize(rec: EvalRecords, chunk_size: int = 12) -> dict:
     frames_by = defaultdict(list)
     for protocol, key, method, frame, psnr, ssim in rec.frames:
         frames_by[(protocol, method)].append((key, frame, psnr, ssim))
+    dyn_by = defaultdict(list)
+    for protocol, key, method, chunk, first, last, value in rec.dynamic:
+        dyn_by[(protocol, method)].append((chunk, value))
     lat_by = defaultdict(list)
     for protocol, key, method, j, last_frame, value in rec.latents:
         lat_by[(protocol, method)].append((key, last_frame, value))
@@ -230,6 +257,7 @@ def summarize(rec: EvalRecords, chunk_size: int = 12) -> dict:
         psnr = [r[2] for r in rows]
         ssim = [r[3] for r in rows]
         lat = lat_by.get((protocol, method), [])
+        dyn = dyn_by.get((protocol, method), [])
         max_frame = max(r[1] for r in rows)
         per_frame = {"frame": [], "psnr": [], "ssim": [], "count": []}
         for f in range(1, max_frame + 1):
@@ -244,10 +272,13 @@ def summarize(rec: EvalRecords, chunk_size: int = 12) -> dict:
             sel = [r for r in rows if span.first_frame <= r[1] <= span.last_frame]
             lsel = [v for _, f, v in lat if span.first_frame <= f <= span.last_frame]
             per_chunk.append({"chunk": span.index, "frames": [span.first_frame, span.last_frame],
-                              "psnr": capped_mean_psnr([r[2] for r in sel]), "ssim": _mean([r[3] for r in sel]),
+                              "psnr": capped_mean_psnr([r[2] for r in sel]),
+                              "dynamic_psnr": capped_mean_psnr([v for c, v in dyn if c == span.index]),
+                              "ssim": _mean([r[3] for r in sel]),
                               "latent_l2": _mean(lsel), "num_frames": len(sel)})
         entry = out.setdefault(protocol, {})[method] = {
-            "psnr": capped_mean_psnr(psnr), "ssim": _mean(ssim), "latent_l2": _mean([v for _, _, v in lat]),
+            "psnr": capped_mean_psnr(psnr), "dynamic_psnr": capped_mean_psnr([v for c, v in dyn if c is None]),
+            "ssim": _mean(ssim), "latent_l2": _mean([v for _, _, v in lat]),
             "num_episodes": len({r[0] for r in rows}), "num_frames": len(rows),
             "per_frame": per_frame, "per_chunk": per_chunk,
         }
@@ -261,12 +292,12 @@ def summarize(rec: EvalRecords, chunk_size: int = 12) -> dict:
             entry["fvd"] = frechet_distance(np.stack(gt_feats), np.stack(feats))
     for protocol, by_method in out.items():
         if "model" in by_method:
-            sens = {}
-            for other in ("shuffled_actions", "zero_actions"):
-                if other in by_method:
-                    sens[other] = by_method["model"]["psnr"] - by_method[other]["psnr"]
-            by_method["model"]["action_sensitivity"] = sens.get("shuffled_actions", float("nan"))
-            by_method["model"]["sensitivity"] = sens
+            for metric, key, main_key in (("psnr", "sensitivity", "action_sensitivity"),
+                                          ("dynamic_psnr", "dynamic_sensitivity", "dynamic_action_sensitivity")):
+                sens = {other: by_method["model"][metric] - by_method[other][metric]
+                        for other in ("shuffled_actions", "zero_actions") if other in by_method}
+                by_method["model"][key] = sens
+                by_method["model"][main_key] = sens.get("shuffled_actions", float("nan"))
         by_method["seconds"] = rec.seconds.get(protocol, float("nan"))
     return out
 
@@ -320,6 +351,10 @@ def evaluate(
                      "partial_chunk": PARTIAL_CHUNK,
                      "methods": [m for m in methods], "frame0_excluded": True,
                      "psnr_mean": "mean over all scored frames, each capped at 100 dB",
+                     "dynamic_psnr": f"PSNR over the pixels whose GT motion |gt[t] - gt[t-1]| (channel mean) is above "
+                                     f"its {DYNAMIC_PERCENTILE:g}th percentile, one value per episode (per chunk: over "
+                                     "the chunk's frames); mean over episodes, each capped at 100 dB",
+                     "dynamic_psnr_percentile": DYNAMIC_PERCENTILE,
                      "latent_l2": "mean over latent frames >= 1 of mean_(c,h,w) (z_pred - z_gt)^2",
                      **(meta or {})},
         "episodes": [ep.key for ep in episodes],

@@ -1,9 +1,10 @@
-"""Frame metrics for action-conditioned video prediction: PSNR, SSIM and latent L2 (IRASim protocol).
+"""Frame metrics for action-conditioned video prediction: PSNR, dynamic PSNR, SSIM and latent L2 (IRASim
+protocol).
 
 Conventions (all functions):
 - Frames are uint8 (or float in [0, 255]) arrays / tensors shaped (T, H, W, 3).
-- Frame 0 is the conditioning frame (given, not predicted): :func:`frame_metrics` and :func:`latent_l2`
-  exclude it. The per-frame functions themselves score every frame they are given.
+- Frame 0 is the conditioning frame (given, not predicted): :func:`frame_metrics`, :func:`dynamic_psnr` and
+  :func:`latent_l2` exclude it. The per-frame functions themselves score every frame they are given.
 - A prediction whose size differs from the ground truth is resized to the GT size first
   (bilinear + antialias, :func:`resize_frames`), as IRASim's ``compute_psnr_ssim.py`` does.
 - Math in float64.
@@ -12,11 +13,13 @@ PSNR is ``10 log10(255^2 / MSE)`` per frame (inf for identical frames). SSIM is 
 scikit-image's ``structural_similarity(a, b, channel_axis=-1, data_range=255, gaussian_weights=True,
 sigma=1.5, use_sample_covariance=False)``: 11x11 Gaussian window (sigma 1.5, truncate 3.5), K1=0.01,
 K2=0.03, the SSIM map cropped by 5 pixels on every side (so the border mode never matters), averaged over
-pixels and then over channels.
+pixels and then over channels. Dynamic PSNR (:func:`dynamic_psnr`) is one PSNR per clip over the pixels where
+the GT moves most.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -25,12 +28,17 @@ import torch.nn.functional as F
 
 __all__ = [
     "DATA_RANGE", "PSNR_CAP_DB", "to_frames", "resize_frames", "psnr_per_frame", "ssim_per_frame",
-    "frame_metrics", "encode_frames", "latent_l2", "capped_mean_psnr",
+    "frame_metrics", "encode_frames", "latent_l2", "capped_mean_psnr", "DYNAMIC_PERCENTILE", "dynamic_mask",
+    "dynamic_psnr", "episode_scores",
 ]
+
+log = logging.getLogger(__name__)
 
 DATA_RANGE = 255.0
 #: per-frame PSNR above this (identical frames give inf) is capped at it when averaging
 PSNR_CAP_DB = 100.0
+#: GT motion percentile above which a pixel counts as dynamic (the top 20%)
+DYNAMIC_PERCENTILE = 80.0
 _SSIM_SIGMA, _SSIM_TRUNCATE, _K1, _K2 = 1.5, 3.5, 0.01, 0.03
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -134,16 +142,65 @@ def frame_metrics(pred: ArrayLike, gt: ArrayLike, skip_first: bool = True) -> di
     return {"frame": np.arange(start, start + p.shape[0]), "psnr": psnr_per_frame(p, g), "ssim": ssim_per_frame(p, g)}
 
 
+def dynamic_mask(gt: ArrayLike, percentile: float = DYNAMIC_PERCENTILE, skip_first: bool = True) -> np.ndarray:
+    """Dynamic-pixel mask of a GT clip (T, H, W, 3): (T-1, H, W) bool for frames 1..T-1 (``skip_first``) or
+    (T, H, W) with frame 0 given frame 1's mask. See :func:`dynamic_psnr`."""
+    g = to_frames(gt, "ground truth")
+    if g.shape[0] < 2:
+        raise ValueError(f"dynamic PSNR needs at least 2 frames (motion is a GT frame difference), got {g.shape[0]}")
+    motion_T_H_W = (g[1:] - g[:-1]).abs().mean(dim=3).numpy()  # frames 1..T-1 vs their previous GT frame
+    mask = motion_T_H_W > np.percentile(motion_T_H_W, percentile)
+    return mask if skip_first else np.concatenate([mask[:1], mask], axis=0)
+
+
+def dynamic_psnr(pred: ArrayLike, gt: ArrayLike, percentile: float = DYNAMIC_PERCENTILE, skip_first: bool = True,
+                 data_range: float = DATA_RANGE, mask: Optional[np.ndarray] = None) -> float:
+    """Dynamic PSNR of a clip: PSNR over the pixels where the GT moves most (one number per clip).
+
+    Motion of frame t >= 1 is ``mean_c |gt[t] - gt[t-1]|`` (H, W); the threshold is the ``percentile``
+    (numpy's linear ``np.percentile``) of the motion values of all frames 1..T-1, and a pixel is dynamic when
+    its motion is strictly above it. ``MSE`` is the mean squared error over the dynamic pixels (all channels)
+    of all scored frames, ``PSNR = 20 log10(data_range / sqrt(MSE))`` (inf when MSE is 0). A clip without
+    dynamic pixels (static GT) falls back to the plain PSNR of its scored frames (MSE over every pixel),
+    with a warning.
+
+    Relation to Cosmos Framework's ``cosmos_framework/inference/metrics.py::compute_dynamic_psnr``: with
+    ``skip_first=False`` (frame 0 gets frame 1's mask and is scored) this is that function on one
+    (T, H, W, 3) clip; ``data_range`` is 255 for this module's [0, 255] frames, pass 2.0 for [-1, 1] ones
+    (math in float64 here, float32 there). ``skip_first=True`` (the evaluation's setting) scores the
+    predicted frames 1..T-1 only, each with its preceding GT frame as the motion reference: upstream's
+    function minus its frame-0 row. ``mask``: a :func:`dynamic_mask` of ``gt`` (same ``skip_first``) to reuse
+    for several predictions of one GT clip. Aggregate over clips as the mean of the per-clip values.
+    """
+    p, g = _pair(pred, gt)
+    if mask is None:
+        mask = dynamic_mask(g, percentile, skip_first)
+    if skip_first:
+        p, g = p[1:], g[1:]
+    if tuple(mask.shape) != tuple(g.shape[:3]):
+        raise ValueError(f"dynamic mask has shape {tuple(mask.shape)}, expected {tuple(g.shape[:3])} "
+                         f"(dynamic_mask of the GT with skip_first={skip_first})")
+    err_T_H_W_3 = (p - g) ** 2
+    if mask.any():
+        mse = float(err_T_H_W_3[torch.from_numpy(mask)].mean())
+    else:
+        log.warning("dynamic PSNR: the ground truth has no dynamic pixel (static clip); using the plain PSNR")
+        mse = float(err_T_H_W_3.mean())
+    return float("inf") if mse == 0.0 else float(20.0 * np.log10(data_range / np.sqrt(mse)))
+
 
 def episode_scores(pred: ArrayLike, gt: ArrayLike) -> dict:
-    """What the action-conditioned inference reports per episode: mean PSNR (capped) and SSIM over the
-    common frames after the conditioning frame 0, and the per-frame values of every common frame."""
+    """What the action-conditioned inference reports per episode: mean PSNR (capped), dynamic PSNR
+    (:func:`dynamic_psnr`, capped; NaN for a single frame) and SSIM over the common frames after the
+    conditioning frame 0, and the per-frame PSNR / SSIM of every common frame."""
     t = min(len(pred), len(gt))
     p, g = _pair(np.asarray(pred)[:t], np.asarray(gt)[:t])
     psnr, ssim = psnr_per_frame(p, g), ssim_per_frame(p, g)
     s = 1 if t > 1 else 0
-    return {"psnr_mean": capped_mean_psnr(psnr[s:]), "ssim_mean": float(np.mean(ssim[s:])),
+    dyn = capped_mean_psnr([dynamic_psnr(p, g)]) if t > 1 else float("nan")
+    return {"psnr_mean": capped_mean_psnr(psnr[s:]), "dynamic_psnr": dyn, "ssim_mean": float(np.mean(ssim[s:])),
             "per_frame": {"psnr": [float(x) for x in psnr], "ssim": [float(x) for x in ssim]}}
+
 
 @torch.no_grad()
 def encode_frames(tokenizer: Any, frames_T_H_W_3: torch.Tensor, device: Optional[torch.device] = None) -> torch.Tensor:

@@ -4,6 +4,8 @@ Layout under ``output_dir``::
 
     summary.json                         # evaluate()'s summary dict
     episodes/<protocol>/<episode>.csv    # frame,method,psnr,ssim (frame 0 excluded)
+    dynamic_psnr.csv                     # protocol,episode,method,chunk ("all" = whole episode),first_frame,
+                                         #   last_frame,dynamic_psnr (one value per episode / chunk)
     latent_l2.csv                        # protocol,episode,method,latent_frame,last_pixel_frame,latent_l2
     plots/<protocol>_metrics_vs_frame.png
     plots/<protocol>_grid_<episode>.png  # GT row + one row per method, a few frames
@@ -45,18 +47,21 @@ def format_table(summary: dict) -> str:
         lines.append(f"== protocol: {protocol} ({n_ep} episodes, frame 0 excluded) ==")
         extra = [k for k in ("lpips", "fvd") if any(k in by_method[m] for m in methods)]
         head = "".join(f" {k.upper():>8}" for k in extra)
-        lines.append(f"{'method':<18} {'PSNR':>8} {'SSIM':>7} {'latentL2':>9}{head} {'frames':>7}  per-chunk PSNR")
+        lines.append(f"{'method':<18} {'PSNR':>8} {'dynPSNR':>8} {'SSIM':>7} {'latentL2':>9}{head} {'frames':>7}  "
+                     "per-chunk PSNR/dynPSNR")
         for m in methods:
             r = by_method[m]
-            chunks = " ".join(_fmt(c["psnr"], 2) for c in r["per_chunk"])
+            chunks = " ".join(f"{_fmt(c['psnr'], 2)}/{_fmt(c.get('dynamic_psnr'), 2)}" for c in r["per_chunk"])
             cols = "".join(f" {_fmt(r.get(k), 3):>8}" for k in extra)
-            lines.append(f"{m:<18} {_fmt(r['psnr'], 2):>8} {_fmt(r['ssim']):>7} {_fmt(r['latent_l2'], 4):>9}{cols} "
-                         f"{r['num_frames']:>7}  {chunks}")
+            lines.append(f"{m:<18} {_fmt(r['psnr'], 2):>8} {_fmt(r.get('dynamic_psnr'), 2):>8} {_fmt(r['ssim']):>7} "
+                         f"{_fmt(r['latent_l2'], 4):>9}{cols} {r['num_frames']:>7}  {chunks}")
         if "model" in by_method:
-            sens = by_method["model"].get("sensitivity", {})
-            parts = [f"vs {k}: {_fmt(v, 2)} dB" for k, v in sens.items()]
-            if parts:
-                lines.append("action sensitivity (PSNR model - PSNR other): " + ", ".join(parts))
+            for key, metric in (("sensitivity", "PSNR"), ("dynamic_sensitivity", "dynPSNR")):
+                parts = [f"vs {k}: {_fmt(v, 2)} dB" for k, v in by_method["model"].get(key, {}).items()]
+                if parts:
+                    lines.append(f"action sensitivity ({metric} model - {metric} other): " + ", ".join(parts))
+    if lines:
+        lines.append("dynPSNR: PSNR over the top-20% GT-motion pixels, one value per episode, mean over episodes")
     return "\n".join(lines)
 
 
@@ -72,6 +77,12 @@ def _write_csvs(output_dir: str, rec) -> None:
             w.writerow(["frame", "method", "psnr", "ssim"])
             for frame, method, psnr, ssim in sorted(rows, key=lambda r: (r[0], _ORDER.index(r[1]))):
                 w.writerow([frame, method, f"{psnr:.6f}", f"{ssim:.6f}"])
+    if rec.dynamic:
+        with open(os.path.join(output_dir, "dynamic_psnr.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["protocol", "episode", "method", "chunk", "first_frame", "last_frame", "dynamic_psnr"])
+            for protocol, key, method, chunk, first, last, value in rec.dynamic:
+                w.writerow([protocol, key, method, "all" if chunk is None else chunk, first, last, f"{value:.6f}"])
     if rec.latents:
         with open(os.path.join(output_dir, "latent_l2.csv"), "w", newline="") as f:
             w = csv.writer(f)
@@ -90,20 +101,26 @@ def _pyplot():
 
 
 def plot_metric_curves(path: str, by_method: dict, protocol: str, chunk_size: int) -> None:
-    """PSNR and SSIM (mean over episodes) vs frame index for every method, chunk borders dashed."""
+    """PSNR, SSIM and per-chunk dynamic PSNR (means over episodes) vs frame index for every method, chunk
+    borders dashed (dynamic PSNR: one level per chunk, over the chunk's frames)."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("psnr", "ssim")):
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    for ax, metric in zip(axes, ("psnr", "ssim", "dynamic_psnr")):
         last = 1
         for m in [m for m in _ORDER if m in by_method]:
             pf = by_method[m]["per_frame"]
-            vals = [np.nan if v is None else v for v in pf[metric]]
-            ax.plot(pf["frame"], vals, marker=".", label=m)
+            if metric == "dynamic_psnr":  # a step per chunk over its frames
+                chunks = by_method[m]["per_chunk"]
+                x = [f for c in chunks for f in (c["frames"][0] - 0.5, c["frames"][1] + 0.5)]
+                vals = [np.nan if c.get(metric) is None else c[metric] for c in chunks for _ in range(2)]
+            else:
+                x, vals = pf["frame"], [np.nan if v is None else v for v in pf[metric]]
+            ax.plot(x, vals, marker="." if metric != "dynamic_psnr" else None, label=m)
             last = max(last, max(pf["frame"], default=1))
         for b in range(chunk_size, last, chunk_size):
             ax.axvline(b + 0.5, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xlabel("frame index (0 = conditioning frame, excluded)")
-        ax.set_ylabel(metric.upper())
+        ax.set_ylabel({"dynamic_psnr": "dynamic PSNR (per chunk)"}.get(metric, metric.upper()))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{protocol} protocol: metric vs frame (mean over episodes)")

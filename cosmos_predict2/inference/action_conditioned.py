@@ -133,8 +133,8 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
                  score: Callable[[np.ndarray, np.ndarray], dict]) -> dict[str, Any]:
     """Roll out every selected episode; returns the summary dict (also written to disk).
 
-    ``score(pred, gt)`` gives an episode's metrics (``psnr_mean``, ``ssim_mean``, ``per_frame``; the
-    evaluation's :func:`~cosmos_predict2.evaluation.metrics.episode_scores`). ``action_mode``: see
+    ``score(pred, gt)`` gives an episode's metrics (``psnr_mean``, ``dynamic_psnr``, ``ssim_mean``, ``per_frame``;
+    the evaluation's :func:`~cosmos_predict2.evaluation.metrics.episode_scores`). ``action_mode``: see
     :mod:`cosmos_predict2.inference.action_modes` (``shuffled`` needs at least 2 selected episodes).
     """
     from cosmos_predict2.data.video_io import write_video
@@ -195,11 +195,13 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
             json.dump(record, f, indent=1)
         results.append(record)
         echo(f"[{i + 1}/{len(files)}] {stem}: {len(pred)} frames in {seconds:.1f}s, "
-             f"PSNR {record['psnr_mean']:.2f} dB, SSIM {record['ssim_mean']:.3f} -> {video_out}")
+             f"PSNR {record['psnr_mean']:.2f} dB, dynamic PSNR {record.get('dynamic_psnr', float('nan')):.2f} dB, "
+             f"SSIM {record['ssim_mean']:.3f} -> {video_out}")
     summary = {"name": params["name"], "params": dict(params), "action_mode": action_mode,
                "accumulate_action": settings.accumulate_action,
                "episodes": [{k: v for k, v in r.items() if k != "per_frame"} for r in results],
                "psnr_mean": float(np.mean([r["psnr_mean"] for r in results])),
+               "dynamic_psnr": float(np.mean([r.get("dynamic_psnr", float("nan")) for r in results])),
                "ssim_mean": float(np.mean([r["ssim_mean"] for r in results]))}
     with open(os.path.join(output_dir, f"{params['name']}_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)

@@ -51,7 +51,7 @@ def flatten_summary(summary: dict, prefix: str = "rollout_eval") -> dict[str, fl
         for method, r in by_method.items():
             if not isinstance(r, dict):
                 continue
-            for key in ("psnr", "ssim", "latent_l2", "lpips", "fvd", "action_sensitivity"):
+            for key in ("psnr", "dynamic_psnr", "ssim", "latent_l2", "lpips", "fvd", "action_sensitivity"):
                 if key in r:
                     flat[f"{prefix}/{protocol}/{method}/{key}"] = r[key]
     return flat

@@ -21,7 +21,8 @@ from cosmos_predict2.evaluation.baselines import (
 )
 from cosmos_predict2.evaluation.episodes import EvalEpisode, read_episode_list, select_episodes, write_episode_list
 from cosmos_predict2.evaluation.evaluate import evaluate, protocol_clip
-from cosmos_predict2.evaluation.metrics import frame_metrics
+from cosmos_predict2.evaluation.metrics import dynamic_psnr, frame_metrics
+from cosmos_predict2.evaluation.report import format_table
 from cosmos_predict2.tokenizers.tiny_tokenizer import TinyVideoTokenizer
 
 H, W = 24, 32
@@ -124,6 +125,26 @@ def test_evaluate_scores_methods_and_writes_reports(tmp_path):
         chunk0 += [min(p, 100.0) for f, p in zip(m["frame"], m["psnr"]) if f <= 12]
     assert long["copy_last_frame"]["per_chunk"][0]["psnr"] == pytest.approx(np.mean(chunk0))
 
+    # dynamic PSNR beside PSNR for every protocol, method and chunk: means of per-episode values
+    for protocol, horizon in (("long", None), ("short", 12)):
+        by_method = summary["protocols"][protocol]
+        for method in ("model", "shuffled_actions", "zero_actions", "copy_last_frame"):
+            assert by_method[method]["dynamic_psnr"] is not None
+            assert all(c["dynamic_psnr"] is not None for c in by_method[method]["per_chunk"])
+        assert by_method["model"]["dynamic_psnr"] == pytest.approx(100.0)  # exact: inf per episode, capped
+        copy = by_method["copy_last_frame"]
+        clips = [ep.frames[: (horizon or len(ep.frames)) + 1] for ep in episodes]
+        per_episode = [dynamic_psnr(copy_last_frame(gt, len(gt) - 1), gt) for gt in clips]
+        assert copy["dynamic_psnr"] == pytest.approx(np.mean(per_episode))
+        assert copy["dynamic_psnr"] < copy["psnr"] - 3  # the frozen frame misses exactly the moving square
+        assert by_method["model"]["dynamic_sensitivity"]["shuffled_actions"] == pytest.approx(
+            100.0 - by_method["shuffled_actions"]["dynamic_psnr"])
+    chunk1 = [dynamic_psnr(copy_last_frame(ep.frames, len(ep.actions))[12:25], ep.frames[12:25])
+              for ep in episodes if len(ep.actions) > 12]  # frames 13..24 with GT frame 12 as motion reference
+    assert long["copy_last_frame"]["per_chunk"][1]["dynamic_psnr"] == pytest.approx(np.mean(chunk1))
+    table = format_table(summary)
+    assert "dynPSNR" in table and "action sensitivity (dynPSNR model - dynPSNR other)" in table
+
     # files
     saved = json.loads((out / "summary.json").read_text())
     assert saved["episodes"] == ["ep0", "ep1", "ep2"] and saved["settings"]["frame0_excluded"] is True
@@ -133,6 +154,15 @@ def test_evaluate_scores_methods_and_writes_reports(tmp_path):
     assert rows[0].keys() == {"frame", "method", "psnr", "ssim"}
     assert len(rows) == 25 * 4 and min(int(r["frame"]) for r in rows) == 1
     assert (out / "latent_l2.csv").is_file()
+    with open(out / "dynamic_psnr.csv") as f:
+        dyn_rows = list(csv.DictReader(f))
+    ep0 = [r for r in dyn_rows
+           if r["protocol"] == "long" and r["episode"] == "ep0" and r["method"] == "copy_last_frame"]
+    assert [(r["chunk"], r["first_frame"], r["last_frame"]) for r in ep0] == [
+        ("all", "1", "25"), ("0", "1", "12"), ("1", "13", "24"), ("2", "25", "25")]
+    assert float(ep0[0]["dynamic_psnr"]) == pytest.approx(
+        dynamic_psnr(copy_last_frame(episodes[0].frames, 25), episodes[0].frames), abs=1e-5)
+    assert saved["protocols"]["short"]["zero_actions"]["dynamic_psnr"] is not None
     for name in ("long_metrics_vs_frame.png", "short_metrics_vs_frame.png", "long_grid_ep0.png", "long_grid_ep1.png"):
         assert (out / "plots" / name).stat().st_size > 1000
     assert not (out / "plots" / "long_grid_ep2.png").exists()  # previews for the first two episodes only

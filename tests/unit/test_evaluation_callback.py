@@ -35,12 +35,14 @@ def test_ema_view_routes_net_and_generate_to_the_ema_copy():
 def test_flatten_summary_and_bad_every_n():
     summary = {"protocols": {"long": {"model": {"psnr": 20.0, "ssim": 0.5, "latent_l2": 0.1,
                                                 "action_sensitivity": 1.5, "per_frame": {}},
-                                      "copy_last_frame": {"psnr": 18.0, "ssim": 0.6, "latent_l2": 0.2},
+                                      "copy_last_frame": {"psnr": 18.0, "dynamic_psnr": 9.0, "ssim": 0.6,
+                                                          "latent_l2": 0.2},
                                       "seconds": 3.0}}}
     flat = flatten_summary(summary)
     assert flat == {"rollout_eval/long/model/psnr": 20.0, "rollout_eval/long/model/ssim": 0.5,
                     "rollout_eval/long/model/latent_l2": 0.1, "rollout_eval/long/model/action_sensitivity": 1.5,
                     "rollout_eval/long/copy_last_frame/psnr": 18.0, "rollout_eval/long/copy_last_frame/ssim": 0.6,
+                    "rollout_eval/long/copy_last_frame/dynamic_psnr": 9.0,
                     "rollout_eval/long/copy_last_frame/latent_l2": 0.2}
     with pytest.raises(ValueError, match="every_n"):
         RolloutEvalCallback(every_n=0)

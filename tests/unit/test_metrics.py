@@ -1,5 +1,7 @@
-"""Evaluation metrics against independent references: direct float64 PSNR, scikit-image SSIM, latent L2."""
+"""Evaluation metrics against independent references: direct float64 PSNR, scikit-image SSIM, latent L2,
+dynamic PSNR from its definition."""
 
+import logging
 import math
 
 import numpy as np
@@ -9,6 +11,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from cosmos_predict2.evaluation.metrics import (
     capped_mean_psnr,
+    dynamic_mask,
+    dynamic_psnr,
+    episode_scores,
     frame_metrics,
     latent_l2,
     psnr_per_frame,
@@ -117,3 +122,90 @@ def test_latent_l2_definition_with_tiny_tokenizer():
     np.testing.assert_array_equal(again["per_latent_frame"], out["per_latent_frame"])
     assert latent_l2(tok, pred, pred)["mean"] == 0.0
     assert math.isnan(latent_l2(tok, gt[:4], gt[:4])["mean"])
+
+
+def _ref_dynamic_psnr(pred_C_T_H_W, gt_C_T_H_W, percentile=80.0):
+    """Dynamic PSNR straight from its definition (channel-first clip; uint8 -> range 255, float [-1, 1] -> 2):
+    returns (psnr, (T, H, W) mask, squared error (C, T, H, W))."""
+    data_range = 255.0 if gt_C_T_H_W.dtype == np.uint8 else 2.0
+    g, p = gt_C_T_H_W.astype(np.float64), pred_C_T_H_W.astype(np.float64)
+    motion = np.abs(g[:, 1:] - g[:, :-1]).mean(axis=0)  # (T-1, H, W)
+    moving = motion > np.percentile(motion, percentile)
+    mask = np.concatenate([moving[:1], moving], axis=0)  # frame 0 takes frame 1's mask
+    err = (p - g) ** 2
+    mse = err[:, mask].mean() if mask.any() else err.mean()
+    return (math.inf if mse == 0 else 20 * math.log10(data_range / math.sqrt(mse))), mask, err
+
+
+@pytest.mark.parametrize("kind", ["uint8", "float"])
+@pytest.mark.parametrize("percentile", [80.0, 50.0])
+def test_dynamic_psnr_matches_definition(kind, percentile):
+    rng = np.random.default_rng(11)
+    if kind == "uint8":
+        gt = rng.integers(0, 256, (3, 6, 20, 24), dtype=np.uint8)
+        prev = np.concatenate([gt[:, :1], gt[:, :-1]], axis=1)  # error follows the GT motion
+        pred = np.clip(prev.astype(int) + rng.integers(-8, 9, gt.shape), 0, 255).astype(np.uint8)
+        data_range = 255.0
+    else:
+        gt = rng.uniform(-1, 1, (3, 6, 20, 24))
+        prev = np.concatenate([gt[:, :1], gt[:, :-1]], axis=1)
+        pred = np.clip(prev + rng.normal(0, 0.05, gt.shape), -1, 1)
+        data_range = 2.0
+    ref, ref_mask, err = _ref_dynamic_psnr(pred, gt, percentile)
+    frames = lambda v: np.ascontiguousarray(v.transpose(1, 2, 3, 0))  # (C, T, H, W) -> (T, H, W, C)
+    p, g = frames(pred), frames(gt)
+    # skip_first=False: the definition itself (frame 0 scored with frame 1's mask)
+    got = dynamic_psnr(p, g, percentile, skip_first=False, data_range=data_range)
+    assert got == pytest.approx(ref, abs=1e-9)
+    np.testing.assert_array_equal(dynamic_mask(g, percentile, skip_first=False), ref_mask)
+    assert 0.1 < ref_mask.mean() < 0.6  # a real mask, not all / nothing
+    # skip_first=True: the same mask without frame 0's row, MSE over frames 1..T-1 only
+    np.testing.assert_array_equal(dynamic_mask(g, percentile), ref_mask[1:])
+    mse = err[:, 1:][:, ref_mask[1:]].mean()
+    assert dynamic_psnr(p, g, percentile, data_range=data_range) == pytest.approx(
+        20 * math.log10(data_range / math.sqrt(mse)), abs=1e-9)
+    # a precomputed GT mask gives the same value; a mask of another shape is refused
+    assert dynamic_psnr(p, g, data_range=data_range, mask=ref_mask[1:]) == pytest.approx(
+        dynamic_psnr(p, g, percentile, data_range=data_range), abs=0)
+    with pytest.raises(ValueError, match="mask has shape"):
+        dynamic_psnr(p, g, mask=ref_mask)
+
+
+def test_dynamic_psnr_moving_square_on_static_background():
+    rng = np.random.default_rng(12)
+    t, h, w = 6, 32, 40
+    background = rng.integers(0, 200, (h, w, 3), dtype=np.uint8)
+    gt = np.repeat(background[None], t, axis=0)
+    square = np.zeros((t, h, w), bool)
+    for i in range(t):
+        square[i, 10:15, 4 + 2 * i: 9 + 2 * i] = True  # 5x5 square moving 2 px right per frame
+        gt[i][square[i]] = (255, 0, 255)
+    changed = square[1:] ^ square[:-1]  # (T-1, H, W): pixels the square leaves or enters
+    assert changed.mean() < 0.2
+    np.testing.assert_array_equal(dynamic_mask(gt), changed)
+    copy = np.repeat(gt[:1], t, axis=0)  # copy-last-frame prediction
+    err = (copy[1:].astype(np.float64) - gt[1:]) ** 2
+    expected = 10 * math.log10(255.0**2 / err[changed].mean())
+    dyn = dynamic_psnr(copy, gt)
+    assert dyn == pytest.approx(expected, abs=1e-9)
+    plain = capped_mean_psnr(frame_metrics(copy, gt)["psnr"])
+    assert dyn < plain - 10  # the frozen prediction is wrong exactly where the scene moves
+    assert math.isinf(dynamic_psnr(gt, gt))
+    scores = episode_scores(copy, gt)
+    assert scores["dynamic_psnr"] == pytest.approx(dyn) and scores["psnr_mean"] == pytest.approx(plain)
+
+
+def test_dynamic_psnr_of_static_gt_falls_back_to_plain_psnr(caplog):
+    rng = np.random.default_rng(13)
+    gt = np.repeat(rng.integers(0, 256, (1, 16, 20, 3), dtype=np.uint8), 5, axis=0)
+    pred = np.clip(gt.astype(int) + rng.integers(-10, 11, gt.shape), 0, 255).astype(np.uint8)
+    assert not dynamic_mask(gt).any()
+    with caplog.at_level(logging.WARNING, logger="cosmos_predict2.evaluation.metrics"):
+        got = dynamic_psnr(pred, gt)
+    assert "no dynamic pixel" in caplog.text
+    mse = np.mean((pred[1:].astype(np.float64) - gt[1:]) ** 2)  # frames 1.. only, every pixel
+    assert got == pytest.approx(10 * math.log10(255.0**2 / mse), abs=1e-9)
+    mse_all = np.mean((pred.astype(np.float64) - gt) ** 2)
+    assert dynamic_psnr(pred, gt, skip_first=False) == pytest.approx(10 * math.log10(255.0**2 / mse_all), abs=1e-9)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        dynamic_psnr(gt[:1], gt[:1])
