@@ -38,6 +38,7 @@ DATASET_COMMANDS = {
     "datasets/bridge": (f"mkdir -p datasets && curl -L {BRIDGE_URL} | tar -xz -C datasets/ && "
                         "mv datasets/opensource_robotdata/bridge datasets/bridge"),
     "datasets/synthetic_bridge": "python -m scripts.prepare_synthetic_data --layout bridge --out datasets/synthetic_bridge",
+    "datasets/sim_bridge": 'pip install -e ".[sim]" && python -m scripts.prepare_sim_data --out datasets/sim_bridge',
     "datasets/synthetic_video_text": ("python -m scripts.prepare_synthetic_data --layout video_text "
                                       "--out datasets/synthetic_video_text --t5 tiny"),
     "datasets/benchmark_train/gr1": (

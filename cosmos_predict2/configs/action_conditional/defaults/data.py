@@ -1,6 +1,6 @@
 """Bridge (IRASim layout) data groups for action-conditioned post-training.
 
-Layout: ``<dataset_dir>/annotation/{train,val,test}/<episode>.json`` + ``videos/{split}/<episode>/rgb.mp4``
+Layout (also what scripts/prepare_synthetic_data.py and scripts/prepare_sim_data.py write): ``<dataset_dir>/annotation/{train,val,test}/<episode>.json`` + ``videos/{split}/<episode>/rgb.mp4``
 (the flat ``annotations/*.json`` + ``videos/*.mp4`` layout is accepted too). Actions are computed from
 ``state`` (relative gripper pose, x20) and ``continuous_gripper_state``.
 """
@@ -52,11 +52,12 @@ def register() -> None:
                           bridge_loader("train", num_frames=2, video_size=(256, 320), batch_size=8))
     register_group_option("data_val", "bridge_2frames_256_320_val",
                           bridge_loader("val", num_frames=2, video_size=(256, 320), batch_size=8, num_workers=2))
-    # Synthetic Bridge-format episodes from scripts/prepare_synthetic_data.py (CPU experiments).
-    synth = "datasets/synthetic_bridge"
-    register_group_option("data_train", "synthetic_bridge_train",
-                          bridge_loader("train", video_size=(64, 80), batch_size=4, dataset_dir=synth,
-                                        num_workers=1, t5_embedding_dim=64))
-    register_group_option("data_val", "synthetic_bridge_val",
-                          bridge_loader("val", video_size=(64, 80), batch_size=4, dataset_dir=synth,
-                                        num_workers=0, t5_embedding_dim=64))
+    # Bridge-format episodes made on this machine (CPU experiments): the synthetic 2D scene
+    # (scripts/prepare_synthetic_data.py) and MuJoCo robot-arm episodes (scripts/prepare_sim_data.py).
+    for name, folder in (("synthetic_bridge", "datasets/synthetic_bridge"), ("sim_bridge", "datasets/sim_bridge")):
+        register_group_option("data_train", f"{name}_train",
+                              bridge_loader("train", video_size=(64, 80), batch_size=4, dataset_dir=folder,
+                                            num_workers=1, t5_embedding_dim=64))
+        register_group_option("data_val", f"{name}_val",
+                              bridge_loader("val", video_size=(64, 80), batch_size=4, dataset_dir=folder,
+                                            num_workers=0, t5_embedding_dim=64))
