@@ -1,4 +1,4 @@
-"""CPU experiments: tiny world models trained on the synthetic data of scripts/prepare_synthetic_data.py.
+"""CPU experiments: tiny world models trained on scripts/prepare_synthetic_data.py's or prepare_sim_data.py's data.
 
 ``tiny_action_conditioned_bridge``: chunk-action DiT (4 actions per latent frame) + the tiny linear
 tokenizer (64 channels), clip-relative cumulative + Fourier action features, Predict2-style rectified-flow
@@ -6,6 +6,7 @@ preconditioning trained mostly at high noise (log sigma ~ N(3, 1)) and sampled i
 mean estimate), conditioning frames blurred in half the training samples (ConditionFrameBlur), 13-frame
 Bridge-format clips, batch 16, lr 2e-3, bf16 compute with fp32 master weights, 4300 iterations (about 22
 minutes on 2 CPU cores; results in BENCHMARKS.md).
+``tiny_action_conditioned_sim``: the same recipe on MuJoCo robot-arm episodes (scripts/prepare_sim_data.py).
 ``tiny_video2world_text``: text(-embedding)-conditioned video DiT on synthetic video-text data.
 """
 
@@ -37,6 +38,23 @@ tiny_action_conditioned_bridge = dict(
     checkpoint=dict(save_iter=500, keep_last_k=2),
 )
 
+# The same recipe on MuJoCo robot-arm episodes (scripts/prepare_sim_data.py; results in BENCHMARKS.md).
+def _on_data(experiment: dict, train: str, val: str, name: str) -> dict:
+    """``experiment`` reading the ``train`` / ``val`` data groups, as job ``name``."""
+    swap = {"override /data_train": train, "override /data_val": val}
+    defaults = [{k: swap[k]} if isinstance(d, dict) and (k := next(iter(d))) in swap else d
+                for d in experiment["defaults"]]
+    return dict(experiment, defaults=defaults, job=dict(experiment["job"], name=name))
+
+
+# Sized for 30 minutes of training on a 2-core CPU without bf16 (float32): batch 8, 2900 iterations.
+tiny_action_conditioned_sim = dict(
+    _on_data(tiny_action_conditioned_bridge, "sim_bridge_train", "sim_bridge_val", "tiny_action_conditioned_sim"),
+    scheduler=dict(warm_up_steps=[100], cycle_lengths=[2_900], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
+    dataloader_train=dict(batch_size=8, num_workers=1),
+    trainer=dict(tiny_action_conditioned_bridge["trainer"], max_iter=2_900),
+)
+
 tiny_video2world_text = dict(
     defaults=[
         {"override /model": "tiny_video2world_rectified_flow"},
@@ -58,4 +76,5 @@ tiny_video2world_text = dict(
 
 def register() -> None:
     register_experiment("tiny_action_conditioned_bridge", tiny_action_conditioned_bridge, cpu=True)
+    register_experiment("tiny_action_conditioned_sim", tiny_action_conditioned_sim, cpu=True)
     register_experiment("tiny_video2world_text", tiny_video2world_text, cpu=True)
