@@ -110,17 +110,18 @@ def _episode_done(out: str, job: EpisodeJob) -> bool:
     return sim.get("task") == job.task and sim.get("episode_seed") == job.seed
 
 
-# One environment and camera per task and worker process, reused across that task's episodes.
+# One environment and camera per task, view and worker process, reused across that task's episodes.
 _worker_cache: dict = {}
 
 
 def _task_env(task: str, cfg: SimConfig):
     from cosmos_predict2.data.sim_env import SimCamera, make_env
 
-    if task not in _worker_cache:
+    key = (task, cfg.camera, cfg.height, cfg.width, cfg.shadow_size, cfg.supersample)
+    if key not in _worker_cache:
         env = make_env(task)
-        _worker_cache[task] = (env, SimCamera(env, cfg.camera, cfg.height, cfg.width, cfg.shadow_size, cfg.supersample))
-    return _worker_cache[task]
+        _worker_cache[key] = (env, SimCamera(env, cfg.camera, cfg.height, cfg.width, cfg.shadow_size, cfg.supersample))
+    return _worker_cache[key]
 
 
 def write_episode(out: str, job: EpisodeJob, cfg: SimConfig) -> dict:

@@ -71,10 +71,14 @@ def test_same_seed_same_bytes_with_any_worker_count(made, tmp_path):
     assert files == _files(other)
     match, mismatch, errors = filecmp.cmpfiles(made, other, files, shallow=False)
     assert not mismatch and not errors, (mismatch, errors)
-    third = tmp_path / "c"
-    assert _make(third, "--seed", "1") == 0
+    third = tmp_path / "c"  # another seed and view in the same process (environments are reused per view)
+    assert _make(third, "--seed", "1", "--height", "64", "--width", "80") == 0
     assert not filecmp.cmp(made / "annotation" / "train" / "0.json", third / "annotation" / "train" / "0.json",
                            shallow=False)
+    from cosmos_predict2.data.video_io import video_info
+
+    assert video_info(third / "videos" / "train" / "0" / "rgb.mp4") == (9, 20.0, 64, 80)
+    assert video_info(made / "videos" / "train" / "0" / "rgb.mp4") == (9, 20.0, 128, 160)
 
 
 def test_interrupted_run_continues_and_other_settings_are_refused(made, tmp_path, capsys):
