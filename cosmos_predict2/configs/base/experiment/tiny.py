@@ -6,7 +6,8 @@ preconditioning trained mostly at high noise (log sigma ~ N(3, 1)) and sampled i
 mean estimate), conditioning frames blurred in half the training samples (ConditionFrameBlur), 13-frame
 Bridge-format clips, batch 16, lr 2e-3, bf16 compute with fp32 master weights, 4300 iterations (about 22
 minutes on 2 CPU cores; results in BENCHMARKS.md).
-``tiny_action_conditioned_sim``: the same recipe on MuJoCo robot-arm episodes (scripts/prepare_sim_data.py).
+``tiny_action_conditioned_sim``: the same recipe on MuJoCo robot-arm episodes (scripts/prepare_sim_data.py) at
+batch 8 for 2900 iterations: 30 minutes of float32 training on 2 CPU cores (results in BENCHMARKS.md section 0).
 ``tiny_video2world_text``: text(-embedding)-conditioned video DiT on synthetic video-text data.
 """
 
@@ -38,7 +39,6 @@ tiny_action_conditioned_bridge = dict(
     checkpoint=dict(save_iter=500, keep_last_k=2),
 )
 
-# The same recipe on MuJoCo robot-arm episodes (scripts/prepare_sim_data.py; results in BENCHMARKS.md).
 def _on_data(experiment: dict, train: str, val: str, name: str) -> dict:
     """``experiment`` reading the ``train`` / ``val`` data groups, as job ``name``."""
     swap = {"override /data_train": train, "override /data_val": val}
@@ -47,7 +47,7 @@ def _on_data(experiment: dict, train: str, val: str, name: str) -> dict:
     return dict(experiment, defaults=defaults, job=dict(experiment["job"], name=name))
 
 
-# Sized for 30 minutes of training on a 2-core CPU without bf16 (float32): batch 8, 2900 iterations.
+# The recipe on MuJoCo robot-arm episodes; half the batch, more updates in the same 30 minutes.
 tiny_action_conditioned_sim = dict(
     _on_data(tiny_action_conditioned_bridge, "sim_bridge_train", "sim_bridge_val", "tiny_action_conditioned_sim"),
     scheduler=dict(warm_up_steps=[100], cycle_lengths=[2_900], f_start=[1.0e-3], f_max=[1.0], f_min=[0.1]),
