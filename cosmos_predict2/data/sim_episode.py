@@ -18,9 +18,10 @@ import numpy as np
 
 from cosmos_predict2.data.sim_env import SimCamera, end_effector_state, make_env, reset_env, scripted_policy
 
-__all__ = ["SimConfig", "episode_seed", "simulate_episode", "SimEpisode", "SPLITS"]
+__all__ = ["SimConfig", "episode_seed", "simulate_episode", "SimEpisode", "SPLITS", "MAX_EPISODE_STEPS"]
 
 SPLITS = ("train", "val", "test")
+MAX_EPISODE_STEPS = 500  # MetaWorld's max_path_length: simulator steps one episode may take
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,12 @@ class SimConfig:
             raise ValueError(f"--supersample {self.supersample}: must be >= 1")
         if self.pre_roll_frames < 0:
             raise ValueError(f"--pre-roll-frames {self.pre_roll_frames}: must be >= 0")
+        steps = (self.frames - 1 + self.pre_roll_frames) * self.steps_per_frame
+        if steps > MAX_EPISODE_STEPS:
+            raise ValueError(f"--frames {self.frames} x --steps-per-frame {self.steps_per_frame} (+ up to "
+                             f"{self.pre_roll_frames} pre-roll frames) needs {steps} simulator steps; MetaWorld "
+                             f"episodes end after {MAX_EPISODE_STEPS}: lower --frames, --steps-per-frame or "
+                             f"--pre-roll-frames")
 
     @property
     def fps(self) -> float:
@@ -117,10 +124,9 @@ class _PerturbedExpert:
 def simulate_episode(task: str, seed: int, cfg: SimConfig, env: Any = None, camera: Optional[SimCamera] = None,
                      with_hand_masks: bool = False) -> SimEpisode:
     """Run and render one episode of ``task`` (``env`` / ``camera`` may be reused across episodes of one task)."""
-    own = env is None
-    env = env if env is not None else make_env(task)
-    cam = camera if camera is not None else SimCamera(env, cfg.camera, cfg.height, cfg.width, cfg.shadow_size,
-                                                                cfg.supersample)
+    own_env, own_cam = env is None, camera is None
+    env = make_env(task) if own_env else env
+    cam = SimCamera(env, cfg.camera, cfg.height, cfg.width, cfg.shadow_size, cfg.supersample) if own_cam else camera
     try:
         rng = np.random.default_rng(seed)
         obs = reset_env(env, seed)
@@ -156,6 +162,7 @@ def simulate_episode(task: str, seed: int, cfg: SimConfig, env: Any = None, came
                           success=bool(info.get("success", 0.0)),
                           hand_masks=np.stack(masks) if with_hand_masks else None)
     finally:
-        if own:
+        if own_cam:
             cam.close()
+        if own_env:
             env.close()

@@ -23,6 +23,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from cosmos_predict2.evaluation.metrics import DYNAMIC_PERCENTILE
+
 __all__ = ["write_report", "format_table", "plot_metric_curves", "plot_grid", "preview_strip", "safe_name"]
 
 _ORDER = ("model", "shuffled_actions", "zero_actions", "copy_last_frame")
@@ -61,7 +63,8 @@ def format_table(summary: dict) -> str:
                 if parts:
                     lines.append(f"action sensitivity ({metric} model - {metric} other): " + ", ".join(parts))
     if lines:
-        lines.append("dynPSNR: PSNR over the top-20% GT-motion pixels, one value per episode, mean over episodes")
+        lines.append(f"dynPSNR: PSNR over the top-{100 - DYNAMIC_PERCENTILE:g}% GT-motion pixels, one value per "
+                     "episode, mean over episodes")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The simulator check says in one line what to install (runs without the simulator)."""
+"""The simulator check and the episode settings fail in one line that says what to do (no simulator needed)."""
 
 from __future__ import annotations
 
@@ -42,3 +42,13 @@ def test_generator_exits_2_with_the_line(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: the simulator is not installed") and "\n" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_episode_longer_than_metaworld_allows_is_one_line():
+    from cosmos_predict2.data.sim_episode import MAX_EPISODE_STEPS, SimConfig
+
+    SimConfig(frames=121, steps_per_frame=4, pre_roll_frames=4).check()  # (120 + 4) * 4 = 496 steps: fits
+    with pytest.raises(ValueError) as e:
+        SimConfig(frames=123, steps_per_frame=4, pre_roll_frames=4).check()  # (122 + 4) * 4 = 504 steps
+    msg = str(e.value)
+    assert "\n" not in msg and "--frames 123" in msg and str(MAX_EPISODE_STEPS) in msg and "504" in msg
