@@ -183,8 +183,11 @@ def test_launch_exit_codes(tmp_path, capsys, monkeypatch):
 
 
 def test_launch_summaries_relaunch_and_build_only(tmp_path, capsys, monkeypatch):
-    """The end-of-run line names the checkpoint and the convert command; a relaunch with nothing left to do says
-    so; --build-only stops before the first step; clearing the base weights on purpose is logged loudly."""
+    """Training logs the memory plan and writes ``memory_plan.json`` next to ``config.yaml``; the end-of-run
+    line names the checkpoint and the convert command; a relaunch with nothing left to do says so; --build-only
+    stops before the first step; clearing the base weights on purpose is logged loudly."""
+    import json
+
     from cosmos_predict2.trainer.launch import LaunchOptions, launch
     from scripts.train import random_init_requested
 
@@ -193,6 +196,14 @@ def test_launch_summaries_relaunch_and_build_only(tmp_path, capsys, monkeypatch)
     out = capsys.readouterr().out
     ck = os.path.join(_ckdir(tmp_path), "iter_000000002")
     assert "done: iteration 2 (2 this run)" in out and f"convert_distcp_to_pt.py {ck}/model {ck}" in out
+    assert "memory plan per rank: world 1 = replicate 1 x FSDP group 1" in out and "activations (estimate)" in out
+    job = os.path.dirname(_ckdir(tmp_path))
+    assert os.path.isfile(os.path.join(job, "config.yaml"))
+    with open(os.path.join(job, "memory_plan.json")) as f:
+        plan = json.load(f)
+    num_params = sum(p.numel() for p in instantiate(tiny_net_config()).parameters())
+    assert plan["num_params"] == num_params and plan["params_bytes_per_rank"] == 4 * num_params  # fp32, 1 rank
+    assert plan["ema_bytes_per_rank"] == 4 * num_params and plan["optimizer_bytes_per_rank"] == 8 * num_params
     assert launch(toy_config(str(tmp_path), max_iter=2, save_iter=2)) == 0
     out = capsys.readouterr().out
     assert f"nothing to do: {ck} is at iteration 2, trainer.max_iter=2" in out and "done:" not in out
@@ -227,9 +238,7 @@ def test_an_iteration_over_timeout_period_stops_the_run(tmp_path, capsys, monkey
     monkeypatch.setattr(Trainer, "train_step", stuck_at_third)
     cfg = toy_config(str(tmp_path), ckpt="dummy", max_iter=4)
     cfg.trainer.timeout_period = 2
-    started = time.time()
     assert launch_mod.launch(cfg) == 3
-    assert time.time() - started < 30
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert err == ["error: iteration 3 took more than trainer.timeout_period=2 s; a rank or the data may be stuck "
                    "(raise trainer.timeout_period if steps are legitimately this slow)"]

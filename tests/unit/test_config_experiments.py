@@ -39,9 +39,9 @@ def test_every_experiment_resolves_and_validates(name):
     cfg = compose(f"experiment={name}")
     validate_config(cfg, world_size=None)
     assert cfg.model.config.net._target_.startswith("cosmos_predict2.models.")
-    # every data config exposes its root under dataset.dataset_dir
-    assert cfg.dataloader_train.dataset.dataset_dir
-    assert cfg.dataloader_val.dataset.dataset_dir
+    # every data config exposes its root: dataset.dataset_dir (Bridge, video-text) or dataset.root (LeRobot)
+    for loader in (cfg.dataloader_train, cfg.dataloader_val):
+        assert loader.dataset.get("dataset_dir") or loader.dataset.get("root")
     assert cfg.checkpoint.type._target_.startswith("cosmos_predict2.checkpoint.")
 
 
@@ -157,27 +157,35 @@ def test_choosing_a_group_option_replaces_the_node():
 
 
 def test_timestep_scale_override_is_upstreams_and_never_doubles():
-    """``model.config.net.timestep_scale=0.001`` (upstream's override) is accepted and trains the same loss; a
-    scale that would feed the net 1000 t unscaled is refused before anything is built."""
+    """``model.config.net.timestep_scale=0.001`` (upstream's override) is accepted, the net's timestep embedding
+    sees the objective's flow time t (scaled once, in the net) and the loss equals that of a net without a scale
+    fed t from outside; a scale that would feed the net 1000 t unscaled is refused before anything is built."""
     import torch
 
     from cosmos_predict2.lazy_config.errors import ConfigError
     from cosmos_predict2.lazy_config import instantiate
 
+    def train_loss(cfg, outside_scale):
+        torch.manual_seed(0)
+        model = instantiate(cfg.model)
+        seen = []  # what the sinusoidal timestep embedding receives, (B, T)
+        model.net.t_embedder[0].register_forward_hook(lambda m, args, out: seen.append(args[0].detach().clone()))
+        x0 = torch.randn(2, 64, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+        net_fn = lambda x, t: model.net(x, t * outside_scale, torch.zeros(2, 1, 64), fps=None,  # noqa: E731
+                                        condition_video_input_mask_B_C_T_H_W=torch.zeros(2, 1, 3, 4, 4),
+                                        padding_mask=torch.zeros(2, 1, 32, 32))
+        loss, info = model.objective.training_loss(net_fn, x0, generator=torch.Generator().manual_seed(2))
+        t_B_T = info["t"][:, None].expand(-1, x0.shape[2])  # the flow time x_t was made with
+        torch.testing.assert_close(seen[0], t_B_T)  # t in [0, 1], neither 1000 t nor 0.001 t
+        return loss
+
     base = ["experiment=tiny_video2world_text", "model.config.net.num_blocks=1"]
-    losses = []
+    # reference: the scale applied once outside the net (a net with timestep_scale=1 fed timesteps / 1000)
+    reference = train_loss(compose(*base, "model.config.net.timestep_scale=1.0"), 0.001)
     for extra in ([], ["model.config.net.timestep_scale=0.001"]):
         cfg = compose(*base, *extra)
         validate_config(cfg)
-        torch.manual_seed(0)
-        model = instantiate(cfg.model)
-        x0 = torch.randn(2, 64, 3, 4, 4, generator=torch.Generator().manual_seed(1))
-        net_fn = lambda x, t: model.net(x, t, torch.zeros(2, 1, 64), fps=None,  # noqa: E731
-                                        condition_video_input_mask_B_C_T_H_W=torch.zeros(2, 1, 3, 4, 4),
-                                        padding_mask=torch.zeros(2, 1, 32, 32))
-        loss, _ = model.objective.training_loss(net_fn, x0, generator=torch.Generator().manual_seed(2))
-        losses.append(loss.item())
-    assert losses[0] == losses[1]
+        torch.testing.assert_close(train_loss(cfg, 1.0), reference)
     with pytest.raises(ConfigError, match="timestep_scale=1 .*set model.config.net.timestep_scale=0.001"):
         validate_config(compose(*base, "model.config.net.timestep_scale=1.0"))
 
