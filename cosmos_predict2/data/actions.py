@@ -74,15 +74,57 @@ def actions_from_states(
     return act * scale
 
 
+def _integrate(state0: np.ndarray, steps_xyz: np.ndarray, steps_R: np.ndarray) -> np.ndarray:
+    """Poses (L, 6) [x, y, z, roll, pitch, yaw] from state0 and (L-1, 3) translations / (L-1, 3, 3) rotations,
+    each relative to the previous pose's frame."""
+    R = euler2rotm(np.asarray(state0[3:6], dtype=np.float64))
+    xyz = np.asarray(state0[:3], dtype=np.float64).copy()
+    out = [np.concatenate([xyz, rotm2euler(R)])]
+    for d, dR in zip(steps_xyz, steps_R):
+        xyz = xyz + R @ d
+        R = R @ dR
+        out.append(np.concatenate([xyz, rotm2euler(R)]))
+    return np.stack(out)
+
+
 def states_from_actions(state0: np.ndarray, actions: np.ndarray, scaler: float = DEFAULT_ACTION_SCALER) -> np.ndarray:
     """Inverse of `actions_from_states` (step-wise actions): integrate (L-1, >=6) scaled actions from the first
     state (>=6,) -> (L, 6) poses [x, y, z, roll, pitch, yaw]."""
     act = np.asarray(actions, dtype=np.float64)[:, :6] / scaler
-    R = euler2rotm(np.asarray(state0[3:6], dtype=np.float64))
-    xyz = np.asarray(state0[:3], dtype=np.float64).copy()
-    out = [np.concatenate([xyz, rotm2euler(R)])]
-    for a in act:
-        xyz = xyz + R @ a[:3]
-        R = R @ euler2rotm(a[3:6])
-        out.append(np.concatenate([xyz, rotm2euler(R)]))
-    return np.stack(out)
+    return _integrate(state0, act[:, :3], euler2rotm(act[:, 3:6]))
+
+def rot6d(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation -> (..., 6) continuous 6-D representation: its first two columns, column by column
+    ``[R00, R10, R20, R01, R11, R21]`` (Zhou et al. 2019)."""
+    R = np.asarray(R, dtype=np.float64)
+    return np.concatenate([R[..., :, 0], R[..., :, 1]], axis=-1)
+
+
+def rot6d_to_rotm(r6: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rot6d` (Gram-Schmidt on the two columns) -> (..., 3, 3)."""
+    r6 = np.asarray(r6, dtype=np.float64)
+    a, b = r6[..., :3], r6[..., 3:6]
+    x = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b - (x * b).sum(-1, keepdims=True) * x
+    y = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return np.stack([x, y, np.cross(x, y)], axis=-1)
+
+
+def rot6d_actions_from_states(state: np.ndarray, gripper: np.ndarray) -> np.ndarray:
+    """(L, >=6) [xyz, rpy] states + (L,) gripper -> (L-1, 10) single-arm actions ``[dxyz (3), rot6d (6),
+    gripper (1)]``: row k-1 is the move from frame k-1 to k in frame k-1's end-effector frame
+    (``R_{k-1}^T (xyz_k - xyz_{k-1})``, ``rot6d(R_{k-1}^T R_k)``) and the gripper of frame k (float64)."""
+    state = np.asarray(state, dtype=np.float64)
+    gripper = np.asarray(gripper, dtype=np.float64).reshape(-1)
+    if state.ndim != 2 or state.shape[1] < 6 or gripper.shape[0] != state.shape[0]:
+        raise ValueError(f"need (L, >=6) states and (L,) gripper, got {state.shape} and {gripper.shape}")
+    R = euler2rotm(state[:, 3:6])
+    Rb_T = np.swapaxes(R[:-1], -1, -2)
+    dxyz = np.einsum("nij,nj->ni", Rb_T, state[1:, :3] - state[:-1, :3])
+    return np.concatenate([dxyz, rot6d(Rb_T @ R[1:]), gripper[1:, None]], axis=1)
+
+
+def states_from_rot6d_actions(state0: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rot6d_actions_from_states`: integrate (L-1, >=9) actions from state0 -> (L, 6) poses."""
+    act = np.asarray(actions, dtype=np.float64)
+    return _integrate(state0, act[:, :3], rot6d_to_rotm(act[:, 3:9]))

@@ -16,6 +16,7 @@ import os
 from typing import Optional
 
 from cosmos_predict2.data.checks import Problem
+from cosmos_predict2.utils.cache_dir import cache_dir as utils_cache_dir
 from cosmos_predict2.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -28,13 +29,7 @@ CHECKS_VERSION = 1
 
 def cache_dir() -> Optional[str]:
     """The cache folder, or None when ``$COSMOS_DATASET_SCAN_CACHE=off``."""
-    env = os.environ.get(ENV, "").strip()
-    if env.lower() in ("off", "0", "none"):
-        return None
-    if env:
-        return os.path.expanduser(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "cosmos_predict2", "dataset_scan")
+    return utils_cache_dir(ENV, "dataset_scan")
 
 
 def _version() -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import glob
 import os
+
+import numpy as np
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -48,11 +50,14 @@ class Report:
 
 
 def detect_layout(dataset_dir: str) -> str:
+    if os.path.isfile(os.path.join(dataset_dir, "meta", "info.json")):
+        return "lerobot"
     if os.path.isdir(os.path.join(dataset_dir, "annotation")) or os.path.isdir(os.path.join(dataset_dir, "annotations")):
         return "bridge"
     if os.path.isdir(os.path.join(dataset_dir, "videos")):
         return "video_text"
-    raise DataError(dataset_dir, "cannot tell the layout: no annotation/, annotations/ or videos/ folder")
+    raise DataError(dataset_dir, "cannot tell the layout: no meta/info.json, annotation/, annotations/ or videos/ "
+                                 "folder")
 
 
 def _bridge_files(dataset_dir: str) -> tuple[list[str], str]:
@@ -143,4 +148,49 @@ def validate_video_text(dataset_dir: str, num_frames: int | None = None, t5_embe
     if len(emb_dims) > 1:
         rep.add(DataError(dataset_dir, f"embeddings disagree on their dim: {sorted(emb_dims.items())}"))
     rep.checked = {"videos": len(entries), "embeddings": sum(1 for e in entries if e["t5"])}
+    return rep
+
+
+def validate_lerobot(dataset_dir: str, num_frames: int | None = None, sequence_interval: int = 1,
+                     wrap: Callable = lambda it, **kw: it, full_decode: bool = True) -> Report:
+    """A LeRobot (v2.1 / v3.0) folder: metadata, every episode's rows (count = its length, timestamps at
+    frame_index / fps), every camera's mp4 with the frames its episodes need and, with ``full_decode``, each
+    episode's first and last frame found at their timestamps (every frame of each mp4 decoded)."""
+    from cosmos_predict2.data.lerobot_meta import LeRobotMeta
+    from cosmos_predict2.data.video_io import read_frames_at_times
+
+    rep = Report("lerobot")
+    try:
+        meta = LeRobotMeta(dataset_dir)
+    except DataError as e:
+        rep.add(e)
+        return rep
+    rep.layout = f"lerobot ({meta.version}, {len(meta.cameras)} cameras, {meta.fps:g} fps)"
+    need: dict[str, int] = {}
+    span = (num_frames - 1) * sequence_interval + 1 if num_frames else 1
+    for ep in wrap(meta.episodes, desc="episodes", unit="ep"):
+        try:
+            table = meta.read_table(ep, [])
+        except DataError as e:
+            rep.add(e)
+            continue
+        expected = table["frame_index"] / meta.fps
+        if np.abs(table["timestamp"] - expected).max(initial=0.0) > 1e-3:
+            rep.add(DataError(ep.data_file, f"episode {ep.index}: timestamps are not frame_index / fps"))
+        if ep.length < span:
+            rep.add(DataError(ep.data_file, f"episode {ep.index} has {ep.length} frames, shorter than one window of "
+                                            f"{num_frames} frames (training skips it)"))
+        for cam, (path, start) in ep.videos.items():
+            need[path] = max(need.get(path, 0), int(round(start * meta.fps)) + ep.length)
+            if full_decode:
+                try:
+                    read_frames_at_times(path, [start + float(table["timestamp"][i]) for i in (0, ep.length - 1)])
+                except DataError as e:
+                    rep.add(DataError(e.path, f"episode {ep.index} ({cam}): {e.problem}", e.fix))
+    for path, n in sorted(need.items()):
+        try:
+            check_video(path, n, full_decode, meta.info_path)
+        except DataError as e:
+            rep.add(e)
+    rep.checked = {"episodes": len(meta.episodes), "videos": len(need)}
     return rep

@@ -218,6 +218,57 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
                         "re-encode or remove the file") from e
 
 
+def read_frames_at_times(path: str | os.PathLike, times_s: Sequence[float], tolerance_s: float = 1e-4) -> np.ndarray:
+    """The frames shown at ``times_s`` (seconds from the start of the file, as frame timestamps) as uint8
+    (T, H, W, 3), in the order given: frame-exact access by presentation time, for files that hold several
+    episodes one after another (LeRobot v3.0). A time with no frame within ``tolerance_s`` is a DataError
+    naming the time."""
+    import av
+
+    path = str(path)
+    times = [float(t) for t in times_s]
+    if not times:
+        raise ValueError("read_frames_at_times needs at least one time")
+    _check_file(path)
+    want = sorted(set(times))
+    got: dict[float, tuple[float, np.ndarray]] = {}  # requested time -> (frame time, frame)
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise DataError(path, "no video stream in file")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            tb = float(stream.time_base)
+            start = int(max(0.0, want[0] - tolerance_s) / tb)
+            if start > 0:
+                container.seek(start, stream=stream, backward=True, any_frame=False)
+            j = 0
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = frame.pts * tb
+                while j < len(want) and t > want[j] + tolerance_s:
+                    j += 1  # passed this time without a match: reported below
+                if j >= len(want):
+                    break
+                for k in range(j, len(want)):
+                    if abs(t - want[k]) > tolerance_s:
+                        break
+                    if want[k] not in got or abs(t - want[k]) < abs(got[want[k]][0] - want[k]):
+                        got[want[k]] = (t, frame.to_ndarray(format="rgb24"))
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - PyAV raises several classes
+        raise DataError(path, f"cannot decode video ({type(e).__name__}: {e})", "re-encode or remove the file") from e
+    missing = [t for t in want if t not in got]
+    if missing:
+        raise DataError(path, f"no frame within {tolerance_s:g} s of timestamp {missing[0]:.6f} s "
+                              f"({len(missing)} of {len(want)} requested times unmatched)",
+                        "the timestamps in the data do not match the video's frames; re-encode the video or fix "
+                        "the timestamps (or raise the tolerance)")
+    return np.stack([got[t][1] for t in times])
+
+
 def decode_all_count(path: str | os.PathLike) -> tuple[int, int, int]:
     """Decode every frame with PyAV (robust full check). Returns (num_frames, H, W); DataError if broken."""
     path = str(path)

@@ -83,3 +83,30 @@ def test_missing_or_unrecognised_folder_is_a_usage_error(tmp_path, capsys):
     assert main([str(tmp_path), "--num_frames", "13"]) == 2  # exists, but neither annotation/ nor videos/
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "cannot tell the layout" in lines[0] and "--layout" in lines[0]
+
+
+def test_lerobot_folder_is_checked(tmp_path, capsys):
+    """A LeRobot dataset is recognised; shifted timestamps and a truncated mp4 are named."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cosmos_predict2.data.synthetic import SyntheticConfig, write_lerobot_dataset
+
+    root = str(tmp_path / "lr")
+    write_lerobot_dataset(root, episodes=3, seed=0, cfg=SyntheticConfig(height=32, width=48, frames=8))
+    assert main([root]) == 0
+    assert "layout: lerobot (v3.0, 2 cameras, 4 fps)" in capsys.readouterr().out
+    assert main([root, "--num_frames", "9"]) == 1
+    assert "episode 0 has 8 frames, shorter than one window of 9 frames" in capsys.readouterr().out
+    bad = str(tmp_path / "bad")
+    shutil.copytree(root, bad)
+    data = os.path.join(bad, "data", "chunk-000", "file-000.parquet")
+    t = pq.read_table(data)
+    i = t.schema.get_field_index("timestamp")
+    shifted = pa.array(np.asarray(t.column("timestamp").to_pylist(), np.float32) + np.float32(0.1), pa.float32())
+    pq.write_table(t.set_column(i, t.schema.field(i), shifted), data)
+    assert main([bad]) == 1
+    out = capsys.readouterr().out
+    assert "timestamps are not frame_index / fps" in out and "episode 0 (observation.images.front): no frame" in out
