@@ -94,7 +94,8 @@ def main(argv=None) -> int:
     if args.chunk_size + 1 != frames:
         raise InferenceSetupError(f"--chunk_size {args.chunk_size} needs {args.chunk_size + 1}-frame clips but "
                                   f"experiment {experiment or 'of the training job'} generates {frames}; use --chunk_size {frames - 1}")
-    ep = load_bridge_episode(args.input_annotation, experiment_info.action_settings(config),
+    ep = load_bridge_episode(args.input_annotation,
+                             experiment_info.bridge_action_settings(config, "video2world_action.py"),
                              video_path=args.input_video)
     actions = counterfactual_actions([ep["actions"]], args.action_mode, args.seed)[0]
     if args.partial_chunk == "drop" and len(actions) < args.chunk_size:

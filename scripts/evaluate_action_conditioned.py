@@ -28,15 +28,18 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 PROG = "evaluate_action_conditioned.py"
+DEFAULT_EXPERIMENT = "tiny_action_conditioned_bridge"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint-path", "--checkpoint_path", default=None,
                    help="converted model*.pt / DCP iteration folder / standard checkpoint (net.* keys)")
-    p.add_argument("--experiment", default="tiny_action_conditioned_bridge", help="experiment the checkpoint belongs to")
+    p.add_argument("--experiment", default=None,
+                   help=f"experiment the checkpoint belongs to (default: the training job's config.yaml above the "
+                        f"checkpoint, else {DEFAULT_EXPERIMENT})")
     p.add_argument("--config-file", default=None, help="config .py with make_config() (default: the project's)")
-    p.add_argument("--dataset-dir", "--dataset_dir", required=True, help="Bridge-format dataset (annotation/<split>/)")
+    p.add_argument("--dataset-dir", "--dataset_dir", required=True, help="Bridge-format dataset (annotation/<split>/) or LeRobot dataset (meta/info.json)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--episodes-file", default=None, help="episode list (one annotation stem per line); "
                                                          "default: every episode of the split")
@@ -66,11 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _write_list(args) -> int:
-    from cosmos_predict2.data.bridge import find_bridge_annotations
-    from cosmos_predict2.evaluation.episodes import select_episodes, write_episode_list
+    from cosmos_predict2.evaluation.episodes import episode_names, select_episodes, write_episode_list
 
-    files, _ = find_bridge_annotations(args.dataset_dir, args.split)
-    names = [os.path.splitext(os.path.basename(f))[0] for f in files]
+    names = list(episode_names(args.dataset_dir, args.split))
     chosen = select_episodes(names, args.select, seed=args.seed)
     write_episode_list(args.write_episodes_file, chosen,
                        header=f"{len(chosen)} of the {len(names)} episodes of split '{args.split}' in "
@@ -89,10 +90,10 @@ def main(argv=None) -> int:
         raise ValueError("--checkpoint-path is required (or --random-init for an untrained smoke run)")
     import dataclasses
 
-    from cosmos_predict2.evaluation.episodes import load_bridge_episodes, read_episode_list
+    from cosmos_predict2.evaluation.episodes import episode_names, load_episodes, read_episode_list
     from cosmos_predict2.evaluation.evaluate import METHODS, evaluate, evaluation_rollout
     from cosmos_predict2.evaluation.optional_metrics import load_i3d, load_lpips
-    from cosmos_predict2.inference.experiment_info import action_settings
+    from cosmos_predict2.inference.experiment_info import action_normalization, action_settings
     from cosmos_predict2.inference.experiment_info import fps as experiment_fps
     from cosmos_predict2.inference.loading import build_inference_model
 
@@ -101,28 +102,30 @@ def main(argv=None) -> int:
     if bad:
         raise ValueError(f"--methods: unknown {bad}; choose from {','.join(METHODS)}")
     t0 = time.time()
-    from cosmos_predict2.data.bridge import find_bridge_annotations
-
     names = read_episode_list(args.episodes_file) if args.episodes_file else None  # cheap checks first
-    find_bridge_annotations(args.dataset_dir, args.split)
+    episode_names(args.dataset_dir, args.split)
     model, config = build_inference_model(args.experiment, args.checkpoint_path, config_file=args.config_file,
+                                          default_experiment=DEFAULT_EXPERIMENT,
                                           load_ema=args.load_ema, device=args.device, allow_random=args.random_init)
     settings = action_settings(config)  # frames and actions as the experiment's training dataset reads them
     if args.video_size:
         settings = dataclasses.replace(settings, video_size=tuple(args.video_size))
-    episodes = load_bridge_episodes(args.dataset_dir, args.split, names=names, max_episodes=args.max_episodes,
-                                    settings=settings)
+    norm = action_normalization(config)  # LeRobot data: the checkpoint's normalisation
+    episodes = load_episodes(args.dataset_dir, args.split, names=names, max_episodes=args.max_episodes,
+                             settings=settings, normalization=norm)
     fps = experiment_fps(config)
     device = next(model.parameters()).device
     sampler = getattr(model, "sampler", None)
     meta = {
-        "checkpoint": args.checkpoint_path, "experiment": args.experiment, "dataset_dir": args.dataset_dir,
+        "checkpoint": args.checkpoint_path, "experiment": args.experiment or str(config.job.name),
+        "dataset_dir": args.dataset_dir,
         "split": args.split, "episodes_file": args.episodes_file, "video_size": list(settings.video_size),
         "fps": fps, "device": str(device),
+        "action_normalization": norm.to_dict() if norm is not None else None,
         "effective_guidance": args.guidance if args.guidance is not None else getattr(sampler, "guidance", None),
         "effective_num_steps": args.num_steps if args.num_steps is not None else getattr(sampler, "num_steps", None),
     }
-    print(f"{PROG}: {len(episodes)} episodes from {args.dataset_dir} [{args.split}], model {args.experiment} on "
+    print(f"{PROG}: {len(episodes)} episodes from {args.dataset_dir} [{args.split}], model {meta['experiment']} on "
           f"{device}, guidance {meta['effective_guidance']}, {meta['effective_num_steps']} steps", flush=True)
     protocols = ("short", "long") if args.protocol == "both" else (args.protocol,)
     summary = evaluate(

@@ -1,6 +1,7 @@
-"""Generate the synthetic robot dataset (Bridge/IRASim layout or video-text layout).
+"""Generate the synthetic robot dataset (Bridge/IRASim layout, LeRobot v3.0 layout or video-text layout).
 
     python -m scripts.prepare_synthetic_data --layout bridge --out datasets/synthetic_bridge
+    python -m scripts.prepare_synthetic_data --layout lerobot --out datasets/synthetic_lerobot
     python -m scripts.prepare_synthetic_data --layout video_text --out datasets/synthetic_vt --t5 tiny
 
 Deterministic per --seed: same JSON bytes and same decoded frames on every run.
@@ -18,8 +19,9 @@ if __package__ in (None, ""):
 
 from tqdm import tqdm
 
+from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.synthetic import (SyntheticConfig, parse_split_ratio, write_bridge_dataset,
-                                            write_video_text_dataset)
+                                            write_lerobot_dataset, write_video_text_dataset)
 
 
 TINY_T5_DIM = 64  # = crossattn_emb_channels of the tiny CPU nets
@@ -28,7 +30,8 @@ TINY_T5_DIM = 64  # = crossattn_emb_channels of the tiny CPU nets
 def parse_args(argv=None) -> argparse.Namespace:
     d = SyntheticConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--layout", choices=["bridge", "video_text"], default="bridge")
+    p.add_argument("--layout", choices=["bridge", "lerobot", "video_text"], default="bridge",
+                   help="lerobot: LeRobot v3.0 with a front and a side camera and 10-d actions")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--episodes", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
@@ -40,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gripper-scale", type=float, default=d.gripper_scale, help="size of the drawn gripper and arm")
     p.add_argument("--yaw-range", type=float, default=d.yaw_range,
                    help="gripper yaw stays within +-this many radians of facing forward (>= pi: turns freely)")
-    p.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test (bridge layout)")
+    p.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test (bridge and lerobot layouts)")
     p.add_argument("--t5", default=None,
                    help="video_text: also write t5_xxl/*.pickle with this T5 (a local dir / cached id), or 'tiny' "
                         "for a tiny random T5 built offline into <out>/tiny_t5 (embedding dim 64, the text width of the "
@@ -66,6 +69,12 @@ def main(argv=None) -> int:
     with tqdm(total=a.episodes, desc=f"synthetic {a.layout}", unit="ep") as bar:
         if a.layout == "bridge":
             info = write_bridge_dataset(a.out, a.episodes, a.seed, cfg, ratio, progress=bar.update)
+        elif a.layout == "lerobot":
+            try:
+                info = write_lerobot_dataset(a.out, a.episodes, a.seed, cfg, ratio, progress=bar.update)
+            except DataError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
         else:
             info = write_video_text_dataset(a.out, a.episodes, a.seed, cfg, progress=bar.update)
     if a.layout == "video_text" and a.t5:
@@ -80,7 +89,10 @@ def main(argv=None) -> int:
         print(f"wrote {written} T5 embeddings with {model}")
     print(f"wrote {a.episodes} episodes ({a.layout}, {cfg.height}x{cfg.width}, {cfg.frames} frames, "
           f"seed {a.seed}) to {a.out} in {time.time() - t0:.1f}s; "
-          + (f"splits {info['splits']}" if a.layout == "bridge" else f"{info['videos']} videos"))
+          + (f"splits {info['splits']}" if a.layout != "video_text" else f"{info['videos']} videos"))
+    if a.layout == "lerobot":
+        print(f"next: python -m scripts.train -- experiment=tiny_action_conditioned_lerobot "
+              f"dataloader_train.dataset.root={a.out} dataloader_val.dataset.root={a.out}")
     return 0
 
 

@@ -178,11 +178,11 @@ def _probe(args: argparse.Namespace, cfg, trainer) -> None:
 
     long_episodes = []
     if args.long_episodes > 0:
-        from cosmos_predict2.evaluation.episodes import load_bridge_episodes
+        from cosmos_predict2.evaluation.episodes import load_episodes
         from cosmos_predict2.inference.experiment_info import action_settings
 
-        long_episodes = load_bridge_episodes(args.data, "val", max_episodes=args.long_episodes,
-                                             settings=action_settings(cfg))
+        long_episodes = load_episodes(args.data, "val", max_episodes=args.long_episodes,
+                                      settings=action_settings(cfg))
 
     def evaluate_long() -> str:
         """Long-protocol PSNR (model / shuffled actions / copy-last-frame) with the project's evaluation."""

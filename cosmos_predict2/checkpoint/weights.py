@@ -437,8 +437,11 @@ def _fix_hint(missing: Sequence[str], unexpected: Sequence[str], shapes: Sequenc
     if has(unexpected, "action_embedder"):
         return "the file is an action-conditioned net: choose the action net it was trained with (net=...action...)"
     if has(shapes, "action_embedder"):
-        return ("the action embedders differ in width: the clip net takes 12x7=84 inputs "
-                "(net=cosmos_v1_2B_action_conditioned), the chunk net 4x7=28 (net=cosmos_v1_2B_action_chunk_conditioned)")
+        return ("the action embedders differ in width: they take model.config.net.action_dim values per action "
+                "(the clip net 12 actions at once, the chunk net 4); set action_dim to the width the file was trained "
+                "with, or, for data of another width, list the embedders in "
+                "model.config.model_manager_config.new_modules=[action_embedder_B_D,action_embedder_B_3D] to train "
+                "new ones")
     if has(unexpected, "crossattn_proj"):
         return ("the file projects the text embedding (crossattn_proj): set model.config.net.use_crossattn_projection="
                 "True and model.config.net.crossattn_proj_in_channels to the file's input width")

@@ -8,7 +8,8 @@
 - files named in the tokenizer node (``vae_pth`` and other ``*_pth`` / ``*_path`` keys);
 - that the DiT weights file fits the net's options (metadata only, the net on the meta device);
 - the datasets: ``dataloader_train`` and, when used, ``dataloader_val`` and the validation split of the
-  rollout-eval callback (each dataset class's cheap ``check_files``; no video is decoded).
+  rollout-eval callback (each dataset class's cheap ``check_files``; no video is decoded);
+- that the data's action width equals the net's ``action_dim``.
 
 Each missing file comes with the command that puts it where this experiment expects it (released weights:
 ``hf download ...``; the guides' datasets: their download / preparation commands). :func:`check_preflight`
@@ -39,6 +40,7 @@ DATASET_COMMANDS = {
                         "mv datasets/opensource_robotdata/bridge datasets/bridge"),
     "datasets/synthetic_bridge": "python -m scripts.prepare_synthetic_data --layout bridge --out datasets/synthetic_bridge",
     "datasets/sim_bridge": 'pip install -e ".[sim]" && python -m scripts.prepare_sim_data --out datasets/sim_bridge',
+    "datasets/synthetic_lerobot": "python -m scripts.prepare_synthetic_data --layout lerobot --out datasets/synthetic_lerobot",
     "datasets/synthetic_video_text": ("python -m scripts.prepare_synthetic_data --layout video_text "
                                       "--out datasets/synthetic_video_text --t5 tiny"),
     "datasets/benchmark_train/gr1": (
@@ -206,7 +208,7 @@ def _dataset_finding(key: str, dataset_node: Any, **overrides: Any) -> Optional[
     try:
         check(**kwargs)
     except DataError as err:
-        root = str(kwargs.get("dataset_dir") or kwargs.get("video_path") or err.path or "")
+        root = str(kwargs.get("dataset_dir") or kwargs.get("video_path") or kwargs.get("root") or err.path or "")
         fix = DATASET_COMMANDS.get(os.path.normpath(root)) or err.fix or (
             f"point {key} at your dataset folder")
         return Finding(key, err.path or root, err.problem, fix)
@@ -226,7 +228,7 @@ def _data_findings(config: Any) -> list[Finding]:
     for name, loader in loaders:
         ds = node_get(loader, "dataset")
         if ds is not None:
-            found = _dataset_finding(f"{name}.dataset.dataset_dir", ds)
+            found = _dataset_finding(f"{name}.dataset." + ("root" if "root" in ds else "dataset_dir"), ds)
             if found is not None:
                 out.append(found)
     for name, node in _callback_targets(config):
@@ -244,10 +246,26 @@ def _data_findings(config: Any) -> list[Finding]:
     return out
 
 
+def _action_width_findings(config: Any) -> list[Finding]:
+    """The data's action width against the net's ``action_dim`` (LeRobot: from info.json; seconds)."""
+    from cosmos_predict2.configs.action_data import data_action_dim, net_action_dim, training_dataset_node
+
+    data, net = data_action_dim(config), net_action_dim(config)
+    if data is None or net is None or data == net:
+        return []
+    node = training_dataset_node(config)
+    where = str(node_get(node, "root") or node_get(node, "dataset_dir") or "the training data")
+    return [Finding("model.config.net.action_dim", where,
+                    f"the data gives {data}-d actions but the net takes {net}-d actions",
+                    f"set model.config.net.action_dim={data} (a new action width needs action embedders trained for "
+                    "it: list them in model.config.model_manager_config.new_modules when starting from released "
+                    "weights), or read actions of the net's width", label="fix")]
+
+
 def preflight_findings(config: Any) -> list[Finding]:
     """Every missing or unusable file of the run (empty when all is there), each problem once."""
     findings = (_weight_findings(config) + tokenizer_findings(config)
-                + _data_findings(config))
+                + _data_findings(config) + _action_width_findings(config))
     seen, out = set(), []
     for f in findings:
         if (f.path, f.problem) not in seen:  # e.g. one missing folder read by the loader and the callback

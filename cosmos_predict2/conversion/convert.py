@@ -16,6 +16,9 @@ With ``ema=False`` only ``net.*`` is used: ``model.pt`` (no ``net_ema.*``) and `
 job's ``config.yaml`` found above the checkpoint) (``transformer/config.json`` +
 ``diffusion_pytorch_model.safetensors``) of the EMA (or regular) weights; action embedders, which diffusers
 has no place for, go to ``transformer/extra_action_weights.safetensors``.
+Every ``.pt`` / ``.safetensors`` output carries the action normalisation the net was trained with
+(:mod:`cosmos_predict2.checkpoint.metadata`; from the training job's ``config.yaml`` above the checkpoint, or the
+input file's own metadata), which the inference scripts and the evaluation apply.
 ``merge_lora=True`` folds LoRA / DoRA adapters (``*.lora_A/lora_B[/lora_magnitude_vector].default.weight``) into
 the base weights of every output (PEFT's merge).
 """
@@ -28,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 import torch
 
+from cosmos_predict2.checkpoint.metadata import METADATA_KEY, encode_metadata, read_metadata, write_metadata
 from cosmos_predict2.checkpoint.weights import CheckpointError, read_state_dict
 
 log = logging.getLogger(__name__)
@@ -82,15 +86,38 @@ def _tensors_only(sd: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in sd.items() if torch.is_tensor(v)}
 
 
-def _save(sd: Mapping[str, Any], path: str, fmt: str) -> str:
+def _save(sd: Mapping[str, Any], path: str, fmt: str, meta: Optional[Mapping[str, Any]] = None) -> str:
+    """Write ``sd`` (plus ``meta``, :mod:`cosmos_predict2.checkpoint.metadata`, when given)."""
     if fmt == "safetensors":
         from safetensors.torch import save_file
 
         path = os.path.splitext(path)[0] + ".safetensors"
-        save_file(_tensors_only(sd), path)
+        save_file(_tensors_only(sd), path, metadata={METADATA_KEY: encode_metadata(meta)} if meta else None)
     else:
         torch.save(dict(sd), path)
+        if meta:
+            write_metadata(path, meta)
     return path
+
+
+def checkpoint_metadata(input_path: str) -> dict[str, Any]:
+    """What the converted files say about themselves: the action normalisation the net was trained with, from
+    the input file's own metadata, else from the training job's ``config.yaml`` above it."""
+    meta = read_metadata(input_path) if os.path.isfile(input_path) else {}
+    if "action_normalization" in meta:
+        return meta
+    job_cfg = find_job_config(input_path)
+    if job_cfg is None:
+        return meta
+    from omegaconf import OmegaConf
+
+    from cosmos_predict2.configs.action_data import config_normalization
+
+    try:
+        norm = config_normalization(OmegaConf.load(job_cfg))
+    except ValueError as err:
+        raise CheckpointError(f"{job_cfg}: {err}") from err
+    return {**meta, "action_normalization": norm.to_dict()} if norm is not None else meta
 
 
 def find_job_config(checkpoint_path: str, levels: int = 4) -> Optional[str]:
@@ -191,11 +218,18 @@ def convert_checkpoint(
              "adapters; nothing merged")
     elif any(".lora_A." in k for k in sd):
         echo("note: the checkpoint holds LoRA adapters; pass --merge-lora to fold them into the base weights")
+    meta = checkpoint_metadata(input_path)
+    if "action_normalization" in meta:
+        from cosmos_predict2.data.action_norm import ActionNormalization
+
+        echo("action normalisation stored in the outputs: "
+             + ActionNormalization.from_dict(meta["action_normalization"]).describe())
     os.makedirs(output_dir, exist_ok=True)
     written: dict[str, str] = {}
     if not ema:
         sd = {k: v for k, v in sd.items() if not k.startswith("net_ema.")}
-    written["model"] = _save(sd, os.path.join(output_dir, "model.pt"), "safetensors" if fmt == "safetensors" else "pt")
+    written["model"] = _save(sd, os.path.join(output_dir, "model.pt"), "safetensors" if fmt == "safetensors" else "pt",
+                             meta)
     if ema:
         ema_sd, had = ema_state_dict(sd)
         if not had:
@@ -210,8 +244,9 @@ def convert_checkpoint(
         return written
     file_fmt = "safetensors" if fmt == "safetensors" else "pt"
     if ema:
-        written["ema_fp32"] = _save(ema_sd, os.path.join(output_dir, f"{name}_fp32.pt"), file_fmt)
-    written["bf16"] = _save(_cast(ema_sd, torch.bfloat16), os.path.join(output_dir, f"{name}_bf16.pt"), file_fmt)
+        written["ema_fp32"] = _save(ema_sd, os.path.join(output_dir, f"{name}_fp32.pt"), file_fmt, meta)
+    written["bf16"] = _save(_cast(ema_sd, torch.bfloat16), os.path.join(output_dir, f"{name}_bf16.pt"), file_fmt,
+                            meta)
     return written
 
 

@@ -1,7 +1,7 @@
 """One Bridge episode read the one way: annotation, video frames and the actions training computes from states.
 
 The training dataset (:class:`~cosmos_predict2.data.bridge.BridgeActionDataset`, one window per sample), the
-evaluation (:func:`~cosmos_predict2.evaluation.episodes.load_bridge_episodes`) and the inference scripts
+evaluation (:func:`~cosmos_predict2.evaluation.episodes.load_episodes`) and the inference scripts
 (:func:`load_bridge_episode`) all read through this module with the same :class:`EpisodeSettings`, so a window of
 an episode gets the same frames and actions on every path. Inference and evaluation take the settings of the
 experiment's training dataset (``cosmos_predict2.inference.experiment_info.action_settings``).

@@ -173,9 +173,15 @@ def simulate_objects(state: np.ndarray, obj_xy0: np.ndarray, obj_radius: np.ndar
     return out
 
 
-def render_episode(state: np.ndarray, grip: np.ndarray, scene: dict, height: int, width: int) -> np.ndarray:
-    """uint8 (N, H, W, 3) frames of an episode from its states and initial scene (pure function)."""
-    cam = Camera(height, width)
+# A second, fixed camera looking at the table from the right (the LeRobot layout's "side" camera).
+SIDE_CAMERA = {"eye": (0.95, 0.05, 0.75), "target": (0.0, 0.0, 0.05)}
+
+
+def render_episode(state: np.ndarray, grip: np.ndarray, scene: dict, height: int, width: int,
+                   view: dict | None = None) -> np.ndarray:
+    """uint8 (N, H, W, 3) frames of an episode from its states and initial scene (pure function); ``view``
+    (``eye`` / ``target``) places another camera (default: the front camera)."""
+    cam = Camera(height, width, **(view or {}))
     bg = render_background(cam)
     radius, hgt = np.asarray(scene["radius"], float), np.asarray(scene["height"], float)
     color = np.asarray(scene["color"], float).reshape(-1, 3)
@@ -297,3 +303,41 @@ def write_video_text_dataset(out: str, episodes: int = 40, seed: int = 0, cfg: S
     _dump_json({"layout": "video_text", "episodes": episodes, "seed": seed, "config": asdict(cfg)},
                os.path.join(out, "synthetic_info.json"))
     return {"videos": episodes, "config": asdict(cfg)}
+
+
+def write_lerobot_dataset(out: str, episodes: int = 40, seed: int = 0, cfg: SyntheticConfig | None = None,
+                          split_ratio: Sequence[float] = (0.8, 0.1, 0.1),
+                          progress: Callable[[int], None] | None = None) -> dict:
+    """Write the episodes as a LeRobot v3.0 dataset (:class:`~cosmos_predict2.data.lerobot_writer.LeRobotWriter`):
+    cameras ``observation.images.front`` (the Bridge layout's view) and ``observation.images.side``
+    (:data:`SIDE_CAMERA`), ``observation.state`` [x, y, z, roll, pitch, yaw, gripper] and the 10-d ``action``
+    [dxyz, rot6d, gripper] of :func:`~cosmos_predict2.data.dataset_convert.bridge_step_actions` (the layout
+    ``scripts/convert_dataset.py --to lerobot`` writes); info.json splits from ``split_ratio``. Returns
+    {"splits": {split: "a:b"}, "config": ...}."""
+    from cosmos_predict2.data.dataset_convert import ACTION_NAMES, STATE_NAMES, bridge_step_actions
+    from cosmos_predict2.data.lerobot_writer import LeRobotWriter
+
+    cfg = cfg or SyntheticConfig()
+    names = assign_splits(episodes, split_ratio)
+    features = {"observation.images.front": {"dtype": "video", "shape": [cfg.height, cfg.width, 3]},
+                "observation.images.side": {"dtype": "video", "shape": [cfg.height, cfg.width, 3]},
+                "observation.state": {"dtype": "float32", "shape": [7], "names": STATE_NAMES},
+                "action": {"dtype": "float32", "shape": [10], "names": ACTION_NAMES}}
+    with LeRobotWriter(out, cfg.fps, features, robot_type="synthetic_gripper") as writer:
+        for i in range(episodes):
+            ep = generate_episode(seed, i, cfg)
+            state, grip = ep["state"][:, :6], ep["continuous_gripper_state"]
+            side = render_episode(ep["state"], grip, ep["scene"], cfg.height, cfg.width, SIDE_CAMERA)
+            writer.add_episode({"observation.images.front": ep["frames"], "observation.images.side": side},
+                               {"observation.state": np.concatenate([state, grip[:, None]], axis=1),
+                                "action": bridge_step_actions(state, grip)}, task=ep["task"])
+            if progress:
+                progress(1)
+        splits, start = {}, 0
+        for split in ("train", "val", "test"):
+            n = names.count(split)
+            if n:
+                splits[split] = f"{start}:{start + n}"
+                start += n
+        writer.finalize(splits)
+    return {"splits": splits, "config": asdict(cfg)}

@@ -1,7 +1,7 @@
-"""Whole Bridge episodes for evaluation, and committed episode lists.
+"""Whole episodes (Bridge or LeRobot) for evaluation, and committed episode lists.
 
 An episode list is a text file with one episode name per line: the annotation JSON's file stem
-(``annotation/<split>/<name>.json``); blank lines and ``#`` comments are ignored. Lists live in
+(``annotation/<split>/<name>.json``) or the LeRobot episode index; blank lines and ``#`` comments are ignored. Lists live in
 ``assets/evaluation/`` so every run scores the same episodes.
 """
 
@@ -13,10 +13,15 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from cosmos_predict2.data.action_norm import ActionNormalization
 from cosmos_predict2.data.bridge import find_bridge_annotations
 from cosmos_predict2.data.bridge_episode import EpisodeSettings, load_bridge_episode
+from cosmos_predict2.data.lerobot import select_episodes as select_lerobot_episodes
+from cosmos_predict2.data.lerobot_episode import LeRobotSettings, load_lerobot_episode
+from cosmos_predict2.data.lerobot_meta import LeRobotMeta, is_lerobot_dataset
 
-__all__ = ["EvalEpisode", "read_episode_list", "write_episode_list", "select_episodes", "load_bridge_episodes"]
+__all__ = ["EvalEpisode", "read_episode_list", "write_episode_list", "select_episodes", "episode_names",
+           "load_episodes"]
 
 
 @dataclasses.dataclass
@@ -77,21 +82,43 @@ def select_episodes(names: Sequence[str], num: Optional[int], seed: int = 0) -> 
     return [names[i] for i in sorted(idx)]
 
 
-def load_bridge_episodes(
+def episode_names(dataset_dir: str, split: str) -> dict[str, object]:
+    """``{name: handle}`` of a split's episodes: Bridge annotation stems -> JSON paths; LeRobot episode indices
+    (as text) of the ``info.json`` split -> the indices."""
+    if is_lerobot_dataset(dataset_dir):
+        meta = LeRobotMeta(dataset_dir)
+        return {str(i): i for i in select_lerobot_episodes(meta, None, split, split)}
+    files, _ = find_bridge_annotations(dataset_dir, split)
+    return {_stem(p): p for p in files}
+
+
+def load_episodes(
     dataset_dir: str,
     split: str = "test",
     names: Optional[Sequence[str]] = None,
     max_episodes: Optional[int] = None,
-    settings: Optional[EpisodeSettings] = None,
+    settings: Optional[EpisodeSettings | LeRobotSettings] = None,
+    normalization: Optional[ActionNormalization] = None,
 ) -> list[EvalEpisode]:
-    """Load whole episodes of a Bridge split, in the order of ``names`` (default: every episode of the split,
-    sorted numerically), the first ``max_episodes`` of them, with the episode reader
-    (:func:`cosmos_predict2.data.bridge_episode.load_bridge_episode`) and ``settings``: the experiment's
-    (``cosmos_predict2.inference.experiment_info.action_settings``) so frames and actions are the ones training
-    sees; default: the reader's action defaults at the decoded frame size."""
+    """Load whole episodes of a split, in the order of ``names`` (default: every episode of the split, sorted
+    numerically), the first ``max_episodes`` of them, with the episode readers and ``settings``: the
+    experiment's (``cosmos_predict2.inference.experiment_info.action_settings``) so frames and actions are the
+    ones training sees. Bridge folders (``annotation/<split>/``) go through
+    :func:`~cosmos_predict2.data.bridge_episode.load_bridge_episode` (default: the reader's action defaults at the
+    decoded frame size); LeRobot folders (``meta/info.json``; names are episode indices) through
+    :func:`~cosmos_predict2.data.lerobot_episode.load_lerobot_episode`, with actions normalised by
+    ``normalization`` (the checkpoint's)."""
+    lerobot = is_lerobot_dataset(dataset_dir)
+    if lerobot and not isinstance(settings, LeRobotSettings):
+        raise ValueError(f"{dataset_dir} is a LeRobot dataset but the experiment reads Bridge episodes; pick the "
+                         "LeRobot experiment the checkpoint was trained with, or a Bridge --dataset-dir")
+    if not lerobot and isinstance(settings, LeRobotSettings):
+        raise ValueError(f"{dataset_dir} is not a LeRobot dataset (no meta/info.json) but the experiment reads "
+                         "LeRobot episodes; pass the LeRobot dataset folder")
+    if lerobot and normalization is None:
+        raise ValueError("LeRobot episodes need the checkpoint's action normalisation (none was given)")
     settings = settings if settings is not None else EpisodeSettings(video_size=None)
-    files, _ = find_bridge_annotations(dataset_dir, split)
-    by_name = {_stem(p): p for p in files}
+    by_name = episode_names(dataset_dir, split)
     if names is None:
         names = select_episodes(list(by_name), None)
     missing = [n for n in names if n not in by_name]
@@ -99,8 +126,13 @@ def load_bridge_episodes(
         raise ValueError(f"{len(missing)} listed episodes are not in {dataset_dir} split {split!r}, e.g. "
                          f"{missing[:5]}; check --split / --dataset-dir or the episode list")
     names = list(names)[: max_episodes if max_episodes else None]
+    meta = LeRobotMeta(dataset_dir) if lerobot else None
     episodes = []
     for name in names:
-        ep = load_bridge_episode(by_name[name], settings, dataset_dir=dataset_dir)
+        if lerobot:
+            normalization.check_width(settings.action_dim(meta), f"{dataset_dir}'s actions")
+            ep = load_lerobot_episode(meta, by_name[name], settings, normalization)
+        else:
+            ep = load_bridge_episode(by_name[name], settings, dataset_dir=dataset_dir)
         episodes.append(EvalEpisode(name, ep["frames"], ep["actions"]))
     return episodes

@@ -14,6 +14,11 @@ pads actions ``[i : i+chunk_size]`` with zeros, lines ~312-321 at commit 7e5ffc8
 frames. The field ``partial_chunk="drop"`` (JSON or ``--partial_chunk drop``) skips it instead, as upstream
 Predict2 ``examples/video2world_action.py``.
 
+A LeRobot ``input_root`` (``meta/info.json``) is read with the experiment's LeRobot settings (camera, action
+features, stride): the episodes of the params field ``episodes`` (indices, ``"a:b"``; default: the ``test`` split),
+their actions normalised with the checkpoint's statistics (``cosmos_predict2.checkpoint.metadata``); data whose
+action width differs from the net's or the checkpoint's is an error before the model is built.
+
 The action fields of the params (``action_scaler``, ``gripper_scale``, ``fps_downsample_ratio``, ``state_key``,
 ``gripper_key``) are the experiment's: left out (null) they take its training dataset's values, and a value that
 differs is an error naming both numbers. ``resolution`` defaults to the experiment's frame size (another size is
@@ -34,8 +39,11 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from cosmos_predict2.configs.action_data import net_action_dim
 from cosmos_predict2.data.bridge_episode import EpisodeSettings, bridge_video_path, load_bridge_episode, read_episode
 from cosmos_predict2.data.errors import DataError
+from cosmos_predict2.data.lerobot_episode import LeRobotSettings, load_lerobot_episode
+from cosmos_predict2.data.lerobot_meta import LeRobotMeta, is_lerobot_dataset, parse_episode_selection
 from cosmos_predict2.inference import experiment_info
 from cosmos_predict2.inference.action_modes import ACTION_MODES, counterfactual_actions
 from cosmos_predict2.inference.action_rollout import rollout_episode
@@ -66,10 +74,35 @@ def list_episodes(params: Mapping[str, Any]) -> list[str]:
     return chosen
 
 
-def episode_settings(config: Any, params: Mapping[str, Any]) -> EpisodeSettings:
+def lerobot_episode_ids(meta: LeRobotMeta, params: Mapping[str, Any]) -> list[int]:
+    """The LeRobot episodes of the params: ``episodes`` (indices, "a:b" or "3,5"), else the dataset's ``test``
+    split (every episode when info.json has none), then ``[start:end]`` of those."""
+    spec = params.get("episodes")
+    if spec is None:
+        spec = meta.split_episodes("test") if "test" in (meta.info.get("splits") or {}) else None
+    ids = parse_episode_selection(spec, meta.by_index, f"{meta.root} (field 'episodes')")
+    chosen = ids[params["start"]:params["end"]]
+    if not chosen:
+        raise ParamError(f"start={params['start']}, end={params['end']} select none of the {len(ids)} episodes "
+                         f"{ids[:5]}... of {meta.root}")
+    return chosen
+
+
+def episode_settings(config: Any, params: Mapping[str, Any]) -> EpisodeSettings | LeRobotSettings:
     """The experiment's episode settings (:func:`~cosmos_predict2.inference.experiment_info.action_settings`) at the
-    params' ``resolution``; a params action field that differs from the experiment's raises :class:`ParamError`."""
+    params' ``resolution``; a params action field that differs from the experiment's raises :class:`ParamError`.
+    LeRobot experiments take no Bridge action fields (their actions are normalised with the checkpoint's
+    statistics)."""
     settings = experiment_info.action_settings(config)
+    if isinstance(settings, LeRobotSettings):
+        for field in EXPERIMENT_EPISODE_FIELDS:
+            if params.get(field) is not None:
+                raise ParamError(f"field '{field}'={params[field]!r} applies to Bridge data; the experiment reads "
+                                 "LeRobot episodes, whose actions are normalised with the checkpoint's statistics: "
+                                 "drop the field")
+        if params.get("resolution"):
+            settings = dataclasses.replace(settings, video_size=parse_resolution(params["resolution"]))
+        return settings
     for field, name in EXPERIMENT_EPISODE_FIELDS.items():
         value, trained = params.get(field), getattr(settings, name)
         if value is not None and value != trained:
@@ -81,9 +114,10 @@ def episode_settings(config: Any, params: Mapping[str, Any]) -> EpisodeSettings:
     return settings
 
 
-def resolved_params(params: Mapping[str, Any], settings: EpisodeSettings) -> dict[str, Any]:
+def resolved_params(params: Mapping[str, Any], settings: EpisodeSettings | LeRobotSettings) -> dict[str, Any]:
     """``params`` with the experiment's values in the action fields and ``resolution`` (what the loaders get)."""
-    out = {field: getattr(settings, name) for field, name in EXPERIMENT_EPISODE_FIELDS.items()}
+    out = {} if isinstance(settings, LeRobotSettings) else \
+        {field: getattr(settings, name) for field, name in EXPERIMENT_EPISODE_FIELDS.items()}
     return {**params, **out, "resolution": "{},{}".format(*settings.video_size)}
 
 
@@ -118,10 +152,33 @@ def check_model_fits(config: Any, params: Mapping[str, Any]) -> None:
     if params["num_latent_conditional_frames"] != 1:
         raise ParamError("field 'num_latent_conditional_frames' must be 1 for action-conditioned rollouts "
                          "(one conditioning frame per chunk)")
+    width = net_action_dim(config)
     if params["use_quat"]:
-        raise ParamError("field 'use_quat'=true gives 8-d quaternion actions; the action nets take 7-d "
-                         "[xyz, rpy, gripper] actions; set use_quat=false")
-    episode_settings(config, params)
+        raise ParamError(f"field 'use_quat'=true gives 8-d quaternion actions; the experiment's net takes {width}-d "
+                         "actions; set use_quat=false")
+    settings = episode_settings(config, params)
+    lerobot = is_lerobot_dataset(params["input_root"])
+    if lerobot != isinstance(settings, LeRobotSettings):
+        raise ParamError(f"field 'input_root'={params['input_root']!r} is "
+                         + ("a LeRobot dataset but the experiment was trained on Bridge episodes"
+                            if lerobot else "not a LeRobot dataset (no meta/info.json) but the experiment was trained "
+                                            "on LeRobot episodes") + "; pick matching data or experiment")
+    if lerobot:
+        try:
+            meta = LeRobotMeta(params["input_root"])
+            data_width = settings.action_dim(meta)
+            lerobot_episode_ids(meta, params)
+        except DataError as err:
+            raise ParamError(f"field 'input_root': {err}") from None
+        norm = experiment_info.action_normalization(config)
+        for what, dim in (("the experiment's net (model.config.net.action_dim)", width),
+                          ("the checkpoint's action normalisation", norm.dim if norm is not None else None)):
+            if dim is not None and dim != data_width:
+                raise ParamError(f"{params['input_root']} gives {data_width}-d actions ({settings.action_source} "
+                                 f"'{settings.action_key if settings.action_source == 'recorded' else settings.state_key}'"
+                                 f") but {what} expects {dim}-d actions; use the data the checkpoint was trained on")
+    elif width is not None and width != 7:
+        raise ParamError(f"the experiment's net takes {width}-d actions but Bridge episodes give 7-d actions")
     conditioner = config.model.config.conditioner
     if not (conditioner is not None and "use_action" in conditioner and conditioner["use_action"]):
         raise ParamError("the experiment's model is not action-conditioned (conditioner.use_action=False); "
@@ -150,15 +207,26 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
         log.warning("resolution %s differs from the %dx%d the experiment trains on", params["resolution"], *trained)
     if params.get("prompt"):
         log.info("prompt is not used: action-conditioned models are conditioned on actions (zero text embeddings)")
-    files = list_episodes(params)
+    if isinstance(settings, LeRobotSettings):
+        meta = LeRobotMeta(params["input_root"])
+        norm = experiment_info.action_normalization(config)
+        files = [str(i) for i in lerobot_episode_ids(meta, params)]
+
+        def load(name: str) -> dict:
+            ep = load_lerobot_episode(meta, int(name), settings, norm, start_frame_idx=params["start_frame_idx"])
+            frames = ep["frames"][::-1].copy() if params["reverse"] else ep["frames"]
+            return {"actions": ep["actions"], "video_array": frames, "video_path": ep["video_path"], "key": ep["key"]}
+    else:
+        files = list_episodes(params)
+
+        def load(ann_path: str) -> dict:
+            ep = read_episode(ann_path, settings)
+            video_path = bridge_video_path(params["input_root"], ann_path, ep["ann"], params["camera_id"])
+            return loader(ep["ann"], video_path, {**params, "annotation_path": ann_path,
+                                                  "episode_settings": settings})
     if action_mode == "shuffled" and len(files) < 2:
         raise ParamError(f"--action-mode shuffled gives each episode another episode's actions: start={params['start']}"
                          f", end={params['end']} select {len(files)} episode; select at least 2")
-
-    def load(ann_path: str) -> dict:
-        ep = read_episode(ann_path, settings)
-        video_path = bridge_video_path(params["input_root"], ann_path, ep["ann"], params["camera_id"])
-        return loader(ep["ann"], video_path, {**params, "annotation_path": ann_path, "episode_settings": settings})
 
     donors = None  # "shuffled": every episode's own actions first, then each gets another one's
     if action_mode == "shuffled":
@@ -168,7 +236,7 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
     partial = params.get("partial_chunk", "pad")
     results = []
     for i, ann_path in enumerate(files):
-        stem = os.path.splitext(os.path.basename(ann_path))[0]
+        stem = ann_path if isinstance(settings, LeRobotSettings) else os.path.splitext(os.path.basename(ann_path))[0]
         data = load(ann_path)
         actions = donors[i] if donors is not None else counterfactual_actions([data["actions"]], action_mode,
                                                                                params["seed"])[0]
@@ -198,7 +266,9 @@ def run_episodes(model: Any, config: Any, params: Mapping[str, Any], output_dir:
              f"PSNR {record['psnr_mean']:.2f} dB, dynamic PSNR {record.get('dynamic_psnr', float('nan')):.2f} dB, "
              f"SSIM {record['ssim_mean']:.3f} -> {video_out}")
     summary = {"name": params["name"], "params": dict(params), "action_mode": action_mode,
-               "accumulate_action": settings.accumulate_action,
+               "accumulate_action": getattr(settings, "accumulate_action", False),
+               "action_normalization": (experiment_info.action_normalization(config).to_dict()
+                                        if isinstance(settings, LeRobotSettings) else None),
                "episodes": [{k: v for k, v in r.items() if k != "per_frame"} for r in results],
                "psnr_mean": float(np.mean([r["psnr_mean"] for r in results])),
                "dynamic_psnr": float(np.mean([r.get("dynamic_psnr", float("nan")) for r in results])),

@@ -24,6 +24,9 @@ import os
 from typing import Any, Callable, Optional, Sequence
 
 import torch
+from omegaconf import DictConfig
+
+from cosmos_predict2.lazy_config.nodes import node_get
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +197,55 @@ def resolve_inference_config(experiment: Optional[str], checkpoint: Optional[str
     return config, source
 
 
+def apply_checkpoint_normalization(config: Any, checkpoint: Optional[str]) -> None:
+    """Make the config's action normalisation the checkpoint's (:mod:`cosmos_predict2.checkpoint.metadata`), so
+    inference and evaluation normalise actions as training did. LeRobot data: the checkpoint's record replaces the
+    config's (a difference is logged); neither having one is an error. Bridge data: the dataset computes its
+    scaled actions itself, so a checkpoint trained with another scaling, width or data format is an error. A
+    checkpoint whose action width differs from the net's is an error. Everything here happens before the net is
+    built."""
+    from cosmos_predict2.checkpoint.metadata import read_metadata
+    from cosmos_predict2.configs.action_data import (config_normalization, is_lerobot_node, net_action_dim,
+                                                      training_dataset_node)
+    from cosmos_predict2.data.action_norm import ActionNormalization
+
+    node = training_dataset_node(config)
+    record = read_metadata(checkpoint).get("action_normalization") if checkpoint else None
+    try:
+        ckpt = ActionNormalization.from_dict(record, f"{checkpoint}: action_normalization") if record else None
+        ours = config_normalization(config)
+    except ValueError as err:
+        raise InferenceSetupError(str(err)) from None
+    width = net_action_dim(config)
+    if ckpt is not None and width is not None and ckpt.dim != width:
+        raise InferenceSetupError(f"{checkpoint} was trained on {ckpt.dim}-d actions but the experiment's net takes "
+                                  f"{width}-d actions (model.config.net.action_dim); {MISMATCH_FIX}")
+    if node is None or not is_lerobot_node(node):
+        if ckpt is not None and ours is not None and not ckpt.same_mapping(ours):
+            raise InferenceSetupError(
+                f"{checkpoint} was trained with action normalisation {ckpt.describe()} "
+                f"({ckpt.source.get('format', '?')} data) but the experiment's dataset uses {ours.describe()}; "
+                f"{MISMATCH_FIX}")
+        return
+    if ckpt is None and ours is None:
+        raise InferenceSetupError(
+            f"neither {checkpoint or 'the checkpoint'} nor the experiment's config carries the action normalisation "
+            "its LeRobot data was trained with; pass a checkpoint converted by scripts/convert_distcp_to_pt.py or "
+            "the training job's config.yaml (--config_file <job>/config.yaml)")
+    if ckpt is not None:
+        if ours is not None and not ckpt.same_mapping(ours):
+            log.warning("the checkpoint's action normalisation (%s) differs from the config's (%s): using the "
+                        "checkpoint's", ckpt.describe(), ours.describe())
+        from omegaconf import OmegaConf
+
+        for loader in ("dataloader_train", "dataloader_val"):
+            ds = node_get(getattr(config, loader, None), "dataset")
+            if ds is not None and is_lerobot_node(ds):
+                if isinstance(ds, DictConfig) and OmegaConf.is_readonly(ds):
+                    OmegaConf.set_readonly(ds, False)
+                ds["action_normalization"] = ckpt.to_dict()
+
+
 def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], *, config_file: Optional[str] = None,
                           overrides: Sequence[str] = (), load_ema: bool = False, device: Optional[str] = None,
                           tokenizer_path: Optional[str] = None, allow_random: bool = False,
@@ -216,6 +268,7 @@ def build_inference_model(experiment: Optional[str], checkpoint: Optional[str], 
                                               default_experiment)
     if checkpoint:  # the wrong experiment for this file is the first thing to say (before its tokenizer files)
         check_checkpoint_fits(config, checkpoint, load_ema, source)
+    apply_checkpoint_normalization(config, checkpoint)
     _check_local_files(config)
     if preflight is not None:  # caller's cheap checks on the resolved config, before the net is built
         preflight(config)

@@ -62,6 +62,9 @@ ACTION_CONDITIONED_SCHEMA: dict[str, tuple[Any, Any]] = {
     # zero-padded ("pad", upstream Predict2.5 behaviour) or skipped ("drop", upstream Predict2
     # video2world_action.py). See cosmos_predict2/inference/action_rollout.py.
     "partial_chunk": (str, "pad"),
+    # Project extension: for a LeRobot ``input_root`` (meta/info.json), the episodes to roll out (indices, "a:b"
+    # or "3,5"); null: the dataset's "test" split (all episodes without one). ``start``/``end`` slice them.
+    "episodes": ((list, str, type(None)), None),
 }
 # params field -> the Bridge dataset argument (EpisodeSettings field) of the experiment it must equal.
 EXPERIMENT_EPISODE_FIELDS: dict[str, str] = {

@@ -64,15 +64,17 @@ def _dataset_dir_from_config(config: Any) -> Optional[str]:
             ds = loader["dataset"] if loader is not None and "dataset" in loader else None
         except TypeError:
             ds = getattr(loader, "dataset", None)
-        if ds is not None and "dataset_dir" in ds:
-            return str(ds["dataset_dir"])
+        for key in ("dataset_dir", "root"):  # Bridge / LeRobot datasets
+            if ds is not None and key in ds and ds[key]:
+                return str(ds[key])
     return None
 
 
 class RolloutEvalCallback(Callback):
     """Roll out ``num_episodes`` episodes of ``split`` every ``every_n`` iterations (see the module doc).
 
-    ``dataset_dir`` defaults to the experiment's ``dataloader_val.dataset.dataset_dir``. ``protocols``:
+    ``dataset_dir`` defaults to the experiment's ``dataloader_val.dataset.dataset_dir`` (LeRobot: ``root``).
+    ``protocols``:
     "long" (whole episode, chunked autoregressive) and/or "short" (one chunk). ``methods`` default to the
     model, the shuffled-actions guard and the copy-last-frame baseline. ``max_frames`` caps episode length
     (cost control). ``use_ema`` falls back to the live net when the model has no EMA copy.
@@ -99,15 +101,16 @@ class RolloutEvalCallback(Callback):
 
     # ------------------------------------------------------------------ hooks
     def on_train_start(self, trainer) -> None:
-        from cosmos_predict2.evaluation.episodes import EvalEpisode, load_bridge_episodes
-        from cosmos_predict2.inference.experiment_info import action_settings, fps
+        from cosmos_predict2.evaluation.episodes import EvalEpisode, load_episodes
+        from cosmos_predict2.inference.experiment_info import action_normalization, action_settings, fps
 
         dataset_dir = self.dataset_dir or _dataset_dir_from_config(trainer.config)
         if not dataset_dir:
             raise ValueError("RolloutEvalCallback: no dataset_dir given and the config has no "
                              "dataloader_val.dataset.dataset_dir; pass dataset_dir=...")
-        episodes = load_bridge_episodes(dataset_dir, self.split, max_episodes=self.num_episodes,
-                                        settings=action_settings(trainer.config))
+        episodes = load_episodes(dataset_dir, self.split, max_episodes=self.num_episodes,
+                                 settings=action_settings(trainer.config),
+                                 normalization=action_normalization(trainer.config))
         if self.max_frames:
             episodes = [EvalEpisode(e.key, e.frames[: self.max_frames], e.actions[: self.max_frames - 1])
                         for e in episodes]

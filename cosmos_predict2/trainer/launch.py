@@ -158,10 +158,19 @@ def _log_job_dir_notes(config: Any) -> None:
                     "previous one; pin the name (job.name=NAME) to resume", template)
 
 
+def _previous_job_config(config) -> Optional[str]:
+    """The job's earlier ``config.yaml`` when this launch resumes a checkpoint of it (else None)."""
+    from cosmos_predict2.checkpoint.base import read_latest
+
+    path = os.path.join(config.job.path_local, "config.yaml")
+    return path if os.path.isfile(path) and read_latest(config.job.checkpoint_dir) is not None else None
+
+
 def build(config, options: Optional[LaunchOptions] = None):
     """Build every training object; returns the :class:`Trainer`, or None when a resumed run has nothing left
     to do (collective: call on every rank)."""
     from cosmos_predict2.checkpoint.base import NoCheckpointer, parse_iteration, resume_keys
+    from cosmos_predict2.configs.action_data import fill_action_normalization
     from cosmos_predict2.configs.compose import write_config_yaml
     from cosmos_predict2.configs.validate import validate_config
     from cosmos_predict2.parallel.mesh import build_parallel_dims
@@ -176,6 +185,12 @@ def build(config, options: Optional[LaunchOptions] = None):
     setup_logging(rank)
     for note in validate_config(config, world):
         log.info(note)
+    # LeRobot data: the action statistics of the training episodes (cached) go into the dataset nodes, so the
+    # job's config.yaml, validation and every converted checkpoint carry the normalisation training used
+    norm = fill_action_normalization(config, progress=du.is_rank0() and bool(config.trainer.progress_bar),
+                                     resumed_from=_previous_job_config(config))
+    if norm is not None and du.is_rank0():
+        log.info("action normalisation: %s", norm.describe())
     config.freeze()
     mcfg = model_config(config)
     dims = build_parallel_dims(world, mcfg.fsdp_shard_size, int(config.model_parallel.context_parallel_size),
@@ -223,6 +238,10 @@ def build(config, options: Optional[LaunchOptions] = None):
     # every file those datasets read, before any allocation (rank 0 scans; cached per file)
     scan_loaders([("dataloader_train", dataloader_train), ("dataloader_val", dataloader_val)], job_dir,
                  progress=du.is_rank0() and bool(config.trainer.progress_bar))
+    for name, loader in (("dataloader_train", dataloader_train), ("dataloader_val", dataloader_val)):
+        describe = getattr(getattr(loader, "dataset", None), "describe", None)
+        if callable(describe) and du.is_rank0():
+            log.info("%s: %s", name, describe())
     template = copy.deepcopy(model.net)  # meta: an unparallelised copy to initialise units from (no memory)
     move_except_nets(model, device)
     parallelize_model(model, dims, mcfg.precision, mcfg.activation_checkpointing)

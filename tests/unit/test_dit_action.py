@@ -176,3 +176,25 @@ def test_chunk_net_with_cumulative_features_embeds_each_frame_from_the_whole_cli
 def test_clip_net_rejects_chunk_only_action_features_clearly():
     with pytest.raises(ValueError, match="action_features=raw"):
         ActionConditionedMinimalV1LVGDiT(**net_kwargs("tiny"), action_features="cumulative_fourier")
+
+
+@pytest.mark.parametrize("width", [10, 20])
+def test_every_action_net_takes_any_action_width(width):
+    """The data's action width (e.g. single-arm 10-d, dual-arm 20-d) sizes the embedders of all three variants;
+    each action value reaches the output, and the old width is a clear error."""
+    D = 64
+    kw = net_kwargs("tiny", crossattn_emb_channels=32)
+    x, t, ctx, cond = _batch()
+    nets = {"clip": (ActionConditionedMinimalV1LVGDiT(action_dim=width, **kw), (2, 12, width), 12 * width),
+            "chunk": (ActionChunkConditionedMinimalV1LVGDiT(action_dim=width, **kw), (2, 12, width), 4 * width),
+            "single": (SingleActionConditionedDiT(action_dim=width, **kw), (2, width), width)}
+    for name, (net, shape, fan_in) in nets.items():
+        assert net.state_dict()["action_embedder_B_D.fc1.weight"].shape == (4 * D, fan_in), name
+        net = _nontrivial(net).eval()
+        a = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+        b = a.clone()
+        b[..., width - 1] += 1.0  # only the last action dimension changes
+        with torch.no_grad():
+            assert (net(x, t, ctx, cond, action=a) - net(x, t, ctx, cond, action=b)).abs().max() > 1e-5, name
+        with pytest.raises(ValueError):
+            net(x, t, ctx, cond, action=torch.randn(*shape[:-1], 7))

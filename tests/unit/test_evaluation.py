@@ -194,28 +194,28 @@ def test_episode_lists_roundtrip_and_selection(tmp_path):
         read_episode_list(str(tmp_path / "nope.txt"))
 
 
-def test_load_bridge_episodes_and_frozen_list(tmp_path):
+def test_load_episodes_and_frozen_list(tmp_path):
     from cosmos_predict2.data.actions import actions_from_states
     from cosmos_predict2.data.synthetic import SyntheticConfig, write_bridge_dataset
     from cosmos_predict2.data.video_io import read_frames
-    from cosmos_predict2.evaluation.episodes import load_bridge_episodes
+    from cosmos_predict2.evaluation.episodes import load_episodes
     from scripts.evaluate_action_conditioned import main
 
     data = str(tmp_path / "bridge")
     write_bridge_dataset(data, episodes=3, seed=0, cfg=SyntheticConfig(frames=9), split_ratio=(0.0, 0.0, 1.0))
     from cosmos_predict2.data.bridge_episode import EpisodeSettings
 
-    eps = load_bridge_episodes(data, "test", names=["2", "0"], settings=EpisodeSettings(video_size=(32, 40)))
+    eps = load_episodes(data, "test", names=["2", "0"], settings=EpisodeSettings(video_size=(32, 40)))
     assert [e.key for e in eps] == ["2", "0"]
     assert eps[0].frames.shape == (9, 32, 40, 3) and eps[0].actions.shape == (8, 7)
     ann = json.load(open(os.path.join(data, "annotation", "test", "2.json")))
     ref = actions_from_states(np.array(ann["state"]), np.array(ann["continuous_gripper_state"]), scaler=20.0)
     np.testing.assert_allclose(eps[0].actions, ref, rtol=1e-6, atol=1e-6)  # the training convention
-    full = load_bridge_episodes(data, "test", max_episodes=2)
+    full = load_episodes(data, "test", max_episodes=2)
     assert [e.key for e in full] == ["0", "1"]
     np.testing.assert_array_equal(full[0].frames, read_frames(os.path.join(data, "videos/test/0/rgb.mp4"), range(9)))
     with pytest.raises(ValueError, match="not in"):
-        load_bridge_episodes(data, "test", names=["7"])
+        load_episodes(data, "test", names=["7"])
 
     out = str(tmp_path / "list.txt")
     assert main(["--dataset-dir", data, "--split", "test", "--write-episodes-file", out, "--select", "2"]) == 0

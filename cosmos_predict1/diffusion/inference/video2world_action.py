@@ -101,7 +101,8 @@ def main(argv=None) -> int:
                                   f"({args.experiment or args.config_file or 'of the training job'}) generates "
                                   f"{frames}-frame clips; pass --num_input_frames {frames}")
     max_frames = None if args.num_of_loops == 0 else args.num_of_loops * (frames - 1) + 1
-    settings = dataclasses.replace(experiment_info.action_settings(config), video_size=(args.height, args.width))
+    settings = dataclasses.replace(experiment_info.bridge_action_settings(config, "video2world_action.py"),
+                                   video_size=(args.height, args.width))
     ep = load_bridge_episode(args.action_annotation_path, settings, video_path=args.input_image_or_video_path,
                              max_frames=max_frames)
     video = rollout_episode(model, ep["frames"], ep["actions"], chunk_size=frames - 1, guidance=args.guidance,

@@ -8,6 +8,8 @@ Bridge-format clips, batch 16, lr 2e-3, bf16 compute with fp32 master weights, 4
 minutes on 2 CPU cores; results in BENCHMARKS.md).
 ``tiny_action_conditioned_sim``: the same recipe on MuJoCo robot-arm episodes (scripts/prepare_sim_data.py) at
 batch 8 for 2900 iterations: 30 minutes of float32 training on 2 CPU cores (results in BENCHMARKS.md section 0).
+``tiny_action_conditioned_lerobot``: the same recipe on a LeRobot v3.0 dataset with 10-d actions and two cameras
+(scripts/prepare_synthetic_data.py --layout lerobot), float32.
 ``tiny_video2world_text``: text(-embedding)-conditioned video DiT on synthetic video-text data.
 """
 
@@ -55,6 +57,16 @@ tiny_action_conditioned_sim = dict(
     trainer=dict(tiny_action_conditioned_bridge["trainer"], max_iter=2_900),
 )
 
+# The recipe on a LeRobot v3.0 dataset (scripts/prepare_synthetic_data.py --layout lerobot): the front camera (a
+# wrist camera is present and unused) and 10-d recorded single-arm actions [dxyz, rot6d, gripper] normalised by
+# the training episodes' mean / std (computed at launch, stored in config.yaml and in converted checkpoints).
+tiny_action_conditioned_lerobot = dict(
+    _on_data(tiny_action_conditioned_bridge, "synthetic_lerobot_train", "synthetic_lerobot_val",
+             "tiny_action_conditioned_lerobot"),
+    model=dict(config=dict(tiny_action_conditioned_bridge["model"]["config"], precision="float32",
+                           net=dict(action_dim=10))),
+)
+
 tiny_video2world_text = dict(
     defaults=[
         {"override /model": "tiny_video2world_rectified_flow"},
@@ -77,4 +89,5 @@ tiny_video2world_text = dict(
 def register() -> None:
     register_experiment("tiny_action_conditioned_bridge", tiny_action_conditioned_bridge, cpu=True)
     register_experiment("tiny_action_conditioned_sim", tiny_action_conditioned_sim, cpu=True)
+    register_experiment("tiny_action_conditioned_lerobot", tiny_action_conditioned_lerobot, cpu=True)
     register_experiment("tiny_video2world_text", tiny_video2world_text, cpu=True)
