@@ -19,10 +19,9 @@ from cosmos_predict2.data.action_norm import ActionNormalization
 from cosmos_predict2.evaluation.episodes import load_episodes
 from cosmos_predict2.inference.experiment_info import action_normalization, action_settings
 from cosmos_predict2.inference.loading import InferenceSetupError, apply_checkpoint_normalization
+from tests.fixture_paths import LEROBOT_V3_OFFICIAL
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "lerobot_v3_official_tiny")
-FIXTURE = os.path.abspath(FIXTURE)
-pytestmark = pytest.mark.skipif(not os.path.isdir(FIXTURE), reason="LeRobot fixture not present")
+FIXTURE = LEROBOT_V3_OFFICIAL
 
 
 @pytest.fixture(autouse=True)

@@ -18,10 +18,9 @@ from cosmos_predict2.data.lerobot_writer import LeRobotWriter
 from cosmos_predict2.data.synthetic import SyntheticConfig, write_bridge_dataset
 from cosmos_predict2.data.video_io import read_frames, write_video
 from scripts.convert_dataset import main
+from tests.fixture_paths import LEROBOT_V3_OFFICIAL
 
-FIXTURE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures",
-                                       "lerobot_v3_official_tiny"))
-needs_fixture = pytest.mark.skipif(not os.path.isdir(FIXTURE), reason="LeRobot fixture not present")
+FIXTURE = LEROBOT_V3_OFFICIAL
 FPS = 5
 LENGTHS = (12, 17, 10)
 
@@ -116,7 +115,6 @@ def test_writer_statistics_are_those_of_the_input(written):
     np.testing.assert_allclose(np.ravel(stats["observation.images.wrist"]["mean"]), wrist.mean(0), rtol=1e-12)
 
 
-@needs_fixture
 def test_writer_files_have_the_official_writers_schema(written):
     root, _ = written
     for rel in ("data/chunk-000/file-000.parquet", "meta/episodes/chunk-000/file-000.parquet", "meta/tasks.parquet"):
@@ -258,7 +256,6 @@ def test_flat_layout_two_cameras_and_fps(tmp_path, chain):
         assert _psnr(got, flipped[e]) > 35
 
 
-@needs_fixture
 def test_official_dataset_to_bridge(tmp_path, capsys):
     out = str(tmp_path / "b")
     assert main(["--to", "bridge", FIXTURE, out, "--camera", "wrist"]) == 0

@@ -1,16 +1,14 @@
 """LeRobot data in the experiments: the data group options, the action-width preflight, upstream keys."""
 
-import os
 
 import pytest
 
 from cosmos_predict2.configs.compose import compose_config
 from cosmos_predict2.configs.preflight import preflight_findings
 from cosmos_predict2.lazy_config import instantiate
+from tests.fixture_paths import LEROBOT_V3_OFFICIAL
 
-FIXTURE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures",
-                                       "lerobot_v3_official_tiny"))
-pytestmark = pytest.mark.skipif(not os.path.isdir(FIXTURE), reason="LeRobot fixture not present")
+FIXTURE = LEROBOT_V3_OFFICIAL
 
 
 def _p25(*extra):

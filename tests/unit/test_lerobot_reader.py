@@ -20,10 +20,9 @@ from cosmos_predict2.data.lerobot import LeRobotActionDataset
 from cosmos_predict2.data.lerobot_episode import (LeRobotSettings, lerobot_step_actions, read_lerobot_episode,
                                                   read_lerobot_frames)
 from cosmos_predict2.data.lerobot_meta import LeRobotMeta
+from tests.fixture_paths import LEROBOT_V3_OFFICIAL
 
-FIXTURE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures",
-                                       "lerobot_v3_official_tiny"))
-pytestmark = pytest.mark.skipif(not os.path.isdir(FIXTURE), reason="LeRobot fixture not present")
+FIXTURE = LEROBOT_V3_OFFICIAL
 FPS = 5
 LENGTHS = {0: 20, 1: 25, 2: 30}
 CAMERAS = ("observation.images.front", "observation.images.wrist")
