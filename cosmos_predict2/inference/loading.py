@@ -147,7 +147,8 @@ def check_checkpoint_fits(config: Any, checkpoint: str, load_ema: bool = False, 
 
 def _missing_checkpoint_fix(checkpoint: str) -> str:
     """The fix for a checkpoint path that does not exist. A job name written with ``${now:...}`` (a guide's line
-    quotes the template; the shell expands it to nothing) points at the job folders that do exist."""
+    quotes the template; the shell expands it to nothing) points at the job folders that do exist; so does a job folder
+    name that differs from the experiment's (``.../<job>/checkpoints/...``) when another job holds the same file."""
     parts = os.path.normpath(checkpoint).split(os.sep)
     for i, part in enumerate(parts):
         stem = part.split("${now:")[0] if "${now:" in part else (part.rstrip("_") if part.endswith("__") else None)
@@ -157,6 +158,14 @@ def _missing_checkpoint_fix(checkpoint: str) -> str:
             if found:
                 return (f"the job folder name is a ${{now:...}} template; the runs that exist: "
                         f"{', '.join(os.path.join(parent, n) for n in found[-3:])} (put the real folder in the path)")
+    if "checkpoints" in parts:  # <job>/checkpoints/...: a job folder of another name may hold the same file
+        i = len(parts) - 1 - parts[::-1].index("checkpoints")
+        group, tail = os.sep.join(parts[:i - 1]) or ".", os.sep.join(parts[i:])
+        if i >= 1 and os.path.isdir(group):
+            jobs = sorted(n for n in os.listdir(group) if os.path.exists(os.path.join(group, n, tail)))
+            if jobs:
+                return (f"no job folder {parts[i - 1]!r}; the same file exists in "
+                        f"{', '.join(os.path.join(group, n, tail) for n in jobs[:3])}")
     return ("convert a training checkpoint with scripts/convert_distcp_to_pt.py or download one with "
             "scripts/download_checkpoints.py.")
 

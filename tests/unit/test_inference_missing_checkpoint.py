@@ -22,3 +22,16 @@ def test_now_template_in_the_path_names_the_existing_runs(tmp_path, monkeypatch)
             build_inference_model("action_conditional_predict2_video2world_2b_training", path)
     with pytest.raises(InferenceSetupError, match="does not exist; convert a training checkpoint"):
         build_inference_model("action_conditional_predict2_video2world_2b_training", "checkpoints/other.pt")
+
+
+def test_a_job_folder_of_another_name_holding_the_file_is_named(tmp_path, monkeypatch):
+    """Seed 003's inference line names ``predict2_video2world_training_2b_agibot...`` while the experiment writes
+    ``2b_agibot_head_center_fisheye_color``: the error points at the file that exists."""
+    monkeypatch.chdir(tmp_path)
+    real = "checkpoints/posttraining/video2world/2b_agibot_head_center_fisheye_color/checkpoints/model"
+    os.makedirs(real)
+    open(f"{real}/iter_000001000.pt", "wb").close()
+    guide = ("checkpoints/posttraining/video2world/predict2_video2world_training_2b_agibot_head_center_fisheye_color/"
+             "checkpoints/model/iter_000001000.pt")
+    with pytest.raises(InferenceSetupError, match=f"no job folder .*; the same file exists in {real}/iter_000001000.pt"):
+        build_inference_model("predict2_video2world_training_2b_agibot_head_center_fisheye_color", guide)
