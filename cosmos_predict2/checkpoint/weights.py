@@ -437,9 +437,9 @@ def _fix_hint(missing: Sequence[str], unexpected: Sequence[str], shapes: Sequenc
     if has(unexpected, "action_embedder"):
         return "the file is an action-conditioned net: choose the action net it was trained with (net=...action...)"
     if has(shapes, "action_embedder"):
-        return ("the action embedders differ in width: they take model.config.net.action_dim values per action "
-                "(the clip net 12 actions at once, the chunk net 4); set action_dim to the width the file was trained "
-                "with, or, for data of another width, list the embedders in "
+        return ("the action embedders differ in width: the clip net takes 12 actions at once (12x7=84 inputs for "
+                "7-d actions), the chunk net 4 per latent frame (4x7=28); set model.config.net.action_dim to the "
+                "per-action width the file was trained with, or, for data of another width, list the embedders in "
                 "model.config.model_manager_config.new_modules=[action_embedder_B_D,action_embedder_B_3D] to train "
                 "new ones")
     if has(unexpected, "crossattn_proj"):

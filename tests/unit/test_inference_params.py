@@ -18,7 +18,7 @@ S = ACTION_CONDITIONED_SCHEMA
 def test_shipped_params_have_the_upstream_fields():
     with open(SHIPPED) as f:
         data = json.load(f)
-    assert set(data) == set(S) - {"partial_chunk"}  # every upstream field; partial_chunk is a project extension
+    assert set(data) == set(S) - {"partial_chunk", "episodes"}  # every upstream field; those two are project extensions
     p = resolve_params(S, SHIPPED)
     assert p["chunk_size"] == 12 and p["num_steps"] == 35 and p["guidance"] == 0.0 and p["prompt"] is None
     assert os.path.isfile(os.path.join(ROOT, p["input_root"], p["input_json_sub_folder"], "0.json"))

@@ -108,7 +108,7 @@ def test_file_that_does_not_fit_names_keys_and_fix(tmp_path):
     wrong = dict(sd, **{"net.action_embedder_B_D.fc1.weight": torch.zeros(128, 84)})
     torch.save(wrong, tmp_path / "wrong.pt")
     with pytest.raises(CheckpointError, match=r"1 shapes differ \(action_embedder_B_D.fc1.weight: file \(128, 84\) vs "
-                                              r"net \(128, 28\)\).*chunk net 4x7=28"):
+                                              r"net \(128, 28\)\).*chunk net 4 per latent frame \(4x7=28\)"):
         match_weights(World(), str(tmp_path / "wrong.pt"))
     with pytest.raises(CheckpointError, match="does not exist"):
         match_weights(World(), str(tmp_path / "nope.pt"))
