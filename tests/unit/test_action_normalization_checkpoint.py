@@ -126,3 +126,16 @@ def test_bridge_checkpoint_with_another_scaler_is_refused(tmp_path):
         apply_checkpoint_normalization(config, str(ckpt))
     _write_ckpt(ckpt, config, ours.to_dict())
     apply_checkpoint_normalization(config, str(ckpt))  # the same scaling: accepted
+
+
+def test_a_resumed_job_keeps_the_statistics_of_its_first_launch(tmp_path):
+    first = _config()
+    norm = fill_action_normalization(first, progress=False)
+    kept = ActionNormalization(norm.kind, norm.dim, tuple(c + 0.5 for c in norm.center), norm.scale, norm.stats,
+                               norm.source)  # as if the data had changed since the first launch
+    first.dataloader_train.dataset.action_normalization = kept.to_dict()
+    path = write_config_yaml(first, str(tmp_path))
+    again = _config()
+    assert fill_action_normalization(again, progress=False, resumed_from=path).same_mapping(kept)
+    assert ActionNormalization.from_dict(again.dataloader_val.dataset.action_normalization).same_mapping(kept)
+    assert fill_action_normalization(_config(), progress=False).same_mapping(norm)  # a fresh job recomputes
