@@ -1,20 +1,23 @@
-"""Frame metrics for action-conditioned video prediction: PSNR, dynamic PSNR, SSIM and latent L2 (IRASim
-protocol).
+"""Frame metrics for action-conditioned video prediction: PSNR, dynamic PSNR, SSIM, latent L2, grayscale.
 
 Conventions (all functions):
-- Frames are uint8 (or float in [0, 255]) arrays / tensors shaped (T, H, W, 3).
+- Frames are uint8 (or float in [0, 255]) arrays / tensors shaped (T, H, W, 3) (or (T, H, W, 1) grayscale).
 - Frame 0 is the conditioning frame (given, not predicted): :func:`frame_metrics`, :func:`dynamic_psnr` and
   :func:`latent_l2` exclude it. The per-frame functions themselves score every frame they are given.
 - A prediction whose size differs from the ground truth is resized to the GT size first
-  (bilinear + antialias, :func:`resize_frames`), as IRASim's ``compute_psnr_ssim.py`` does.
+  (bilinear + antialias, :func:`resize_frames`). The named protocols of
+  :mod:`cosmos_predict2.evaluation.protocols` that follow IRASim resize the GT to the prediction's size instead,
+  before calling these functions.
 - Math in float64.
 
-PSNR is ``10 log10(255^2 / MSE)`` per frame (inf for identical frames). SSIM is the Gaussian-window SSIM of
-scikit-image's ``structural_similarity(a, b, channel_axis=-1, data_range=255, gaussian_weights=True,
-sigma=1.5, use_sample_covariance=False)``: 11x11 Gaussian window (sigma 1.5, truncate 3.5), K1=0.01,
-K2=0.03, the SSIM map cropped by 5 pixels on every side (so the border mode never matters), averaged over
-pixels and then over channels. Dynamic PSNR (:func:`dynamic_psnr`) is one PSNR per clip over the pixels where
-the GT moves most.
+PSNR is ``10 log10(255^2 / MSE)`` per frame (inf for identical frames). SSIM (:func:`ssim_per_frame`) has two
+windows, each scikit-image's ``structural_similarity(a, b, channel_axis=-1, data_range=255, ...)``:
+``"gaussian"`` (``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``: 11x11 Gaussian window,
+sigma 1.5, truncate 3.5, population covariance, the SSIM map cropped by 5 pixels) and ``"uniform"``
+(scikit-image's defaults: 7x7 uniform window, sample covariance ``49/48``, the map cropped by 3 pixels); K1=0.01,
+K2=0.03; the crop makes the border mode irrelevant; averaged over pixels and then over channels. Dynamic PSNR
+(:func:`dynamic_psnr`) is one PSNR per clip over the pixels where the GT moves most. :func:`gray_frames` is
+OpenCV's ``cvtColor(frame, COLOR_BGR2GRAY)`` of a decoded video frame.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "DATA_RANGE", "PSNR_CAP_DB", "to_frames", "resize_frames", "psnr_per_frame", "ssim_per_frame",
+    "DATA_RANGE", "PSNR_CAP_DB", "SSIM_WINDOWS", "to_frames", "resize_frames", "gray_frames", "psnr_per_frame",
+    "ssim_per_frame",
     "frame_metrics", "encode_frames", "latent_l2", "capped_mean_psnr", "DYNAMIC_PERCENTILE", "dynamic_mask",
     "dynamic_psnr", "episode_scores",
 ]
@@ -40,30 +44,46 @@ PSNR_CAP_DB = 100.0
 #: GT motion percentile above which a pixel counts as dynamic (the top 20%)
 DYNAMIC_PERCENTILE = 80.0
 _SSIM_SIGMA, _SSIM_TRUNCATE, _K1, _K2 = 1.5, 3.5, 0.01, 0.03
+SSIM_WINDOWS = ("gaussian", "uniform")
+_UNIFORM_WIN = 7
+#: OpenCV's 8-bit BGR2GRAY: Y = (R*9798 + G*19235 + B*3735 + 2^14) >> 15 (coefficients 0.299/0.587/0.114 * 2^15)
+_GRAY_R, _GRAY_G, _GRAY_B, _GRAY_SHIFT = 9798, 19235, 3735, 15
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 
 def to_frames(x: ArrayLike, name: str = "frames") -> torch.Tensor:
-    """(T, H, W, 3) uint8/float array or tensor -> float64 tensor (T, H, W, 3) in [0, 255] (a single
-    (H, W, 3) image becomes T=1)."""
+    """(T, H, W, 3) or (T, H, W, 1) uint8/float array or tensor -> float64 tensor of the same shape in [0, 255]
+    (a single (H, W, 3) image becomes T=1)."""
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().cpu()
     if t.ndim == 3:
         t = t[None]
-    if t.ndim != 4 or t.shape[-1] != 3:
+    if t.ndim != 4 or t.shape[-1] not in (1, 3):
         raise ValueError(f"{name}: expected (T, H, W, 3) frames, got shape {tuple(t.shape)}")
     return t.to(torch.float64)
 
 
-def resize_frames(frames_T_H_W_3: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Resize float (T, H, W, 3) frames to ``size`` = (H, W) with bilinear + antialias, rounded to the
-    uint8 grid (as a resized uint8 video would be); unchanged when the size already matches."""
+def resize_frames(frames_T_H_W_C: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Resize float (T, H, W, C) frames to ``size`` = (H, W) with bilinear + antialias, rounded to the
+    uint8 grid (as torchvision's ``resize(antialias=True)`` of a uint8 tensor does); unchanged when the size
+    already matches."""
     h, w = int(size[0]), int(size[1])
-    if tuple(frames_T_H_W_3.shape[1:3]) == (h, w):
-        return frames_T_H_W_3
-    x = frames_T_H_W_3.permute(0, 3, 1, 2).to(torch.float32)  # (T, 3, H, W)
+    if tuple(frames_T_H_W_C.shape[1:3]) == (h, w):
+        return frames_T_H_W_C
+    x = frames_T_H_W_C.permute(0, 3, 1, 2).to(torch.float32)  # (T, C, H, W)
     y = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
     return y.round_().clamp_(0, 255).permute(0, 2, 3, 1).to(torch.float64)
+
+
+def gray_frames(frames: ArrayLike) -> torch.Tensor:
+    """RGB (T, H, W, 3) frames -> float64 (T, H, W, 1) luma, exactly OpenCV's 8-bit
+    ``cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)`` of the same frame decoded in OpenCV's BGR order:
+    ``Y = (9798 R + 19235 G + 3735 B + 16384) >> 15``. Float input is rounded to uint8 first."""
+    f = to_frames(frames).round().clamp(0, 255).to(torch.int64)
+    if f.shape[-1] != 3:
+        raise ValueError(f"gray_frames: expected RGB (T, H, W, 3) frames, got shape {tuple(f.shape)}")
+    y = (f[..., 0] * _GRAY_R + f[..., 1] * _GRAY_G + f[..., 2] * _GRAY_B + (1 << (_GRAY_SHIFT - 1))) >> _GRAY_SHIFT
+    return y[..., None].to(torch.float64)
 
 
 def _pair(pred: ArrayLike, gt: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,15 +118,22 @@ def _valid_filter_matrix(n: int, k: torch.Tensor) -> torch.Tensor:
 
 
 def _filter_valid(x_N_H_W: torch.Tensor, mh: torch.Tensor, mw: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter, 'valid' part only: (N, H, W) -> (N, H-2r, W-2r) (float64 matmuls)."""
+    """Separable filter, 'valid' part only: (N, H, W) -> (N, H-2r, W-2r) (float64 matmuls)."""
     return mh @ x_N_H_W @ mw.T
 
 
-def ssim_per_frame(pred: ArrayLike, gt: ArrayLike, data_range: float = DATA_RANGE) -> np.ndarray:
-    """(T,) float64 SSIM of each frame (scikit-image's Gaussian-window SSIM, channels averaged)."""
+def ssim_per_frame(pred: ArrayLike, gt: ArrayLike, data_range: float = DATA_RANGE,
+                   window: str = "gaussian") -> np.ndarray:
+    """(T,) float64 SSIM of each frame, channels averaged; ``window`` "gaussian" or "uniform" (module doc)."""
+    if window not in SSIM_WINDOWS:
+        raise ValueError(f"SSIM window {window!r}: use one of {SSIM_WINDOWS}")
     p, g = _pair(pred, gt)
     T, H, W, C = g.shape
-    k = _gaussian_kernel_1d()
+    if window == "gaussian":
+        k, cov_norm = _gaussian_kernel_1d(), 1.0
+    else:
+        k = torch.full((_UNIFORM_WIN,), 1.0 / _UNIFORM_WIN, dtype=torch.float64)
+        cov_norm = _UNIFORM_WIN**2 / (_UNIFORM_WIN**2 - 1.0)  # sample covariance over the window's pixels
     win = k.numel()
     if H < win or W < win:
         raise ValueError(f"SSIM needs frames of at least {win}x{win} pixels, got {H}x{W}")
@@ -114,9 +141,9 @@ def ssim_per_frame(pred: ArrayLike, gt: ArrayLike, data_range: float = DATA_RANG
     y = g.permute(0, 3, 1, 2).reshape(T * C, H, W)
     mh, mw = _valid_filter_matrix(H, k), _valid_filter_matrix(W, k)
     mu_x, mu_y = _filter_valid(x, mh, mw), _filter_valid(y, mh, mw)
-    vx = _filter_valid(x * x, mh, mw) - mu_x * mu_x
-    vy = _filter_valid(y * y, mh, mw) - mu_y * mu_y
-    vxy = _filter_valid(x * y, mh, mw) - mu_x * mu_y
+    vx = cov_norm * (_filter_valid(x * x, mh, mw) - mu_x * mu_x)
+    vy = cov_norm * (_filter_valid(y * y, mh, mw) - mu_y * mu_y)
+    vxy = cov_norm * (_filter_valid(x * y, mh, mw) - mu_x * mu_y)
     c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * vxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (vx + vy + c2))
     return s.mean(dim=(1, 2)).view(T, C).mean(dim=1).numpy()

@@ -3,7 +3,8 @@
 Layout under ``output_dir``::
 
     summary.json                         # evaluate()'s summary dict
-    episodes/<protocol>/<episode>.csv    # frame,method,psnr,ssim (frame 0 excluded)
+    episodes/<protocol>/<clip>.csv       # frame,method,psnr,ssim (frame 0 excluded; clip = episode, or
+                                         #   episode@start under irasim-short)
     dynamic_psnr.csv                     # protocol,episode,method,chunk ("all" = whole episode),first_frame,
                                          #   last_frame,dynamic_psnr (one value per episode / chunk)
     latent_l2.csv                        # protocol,episode,method,latent_frame,last_pixel_frame,latent_l2
@@ -41,12 +42,19 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 
 def format_table(summary: dict) -> str:
-    """Plain-text table: one block per protocol, one row per method (model vs baselines)."""
+    """Plain-text table: one block per protocol, one row per method (model vs baselines), then the warnings."""
     lines = []
+    rules = summary.get("settings", {}).get("protocols", {})
     for protocol, by_method in summary["protocols"].items():
         methods = [m for m in _ORDER if m in by_method]
         n_ep = max((by_method[m]["num_episodes"] for m in methods), default=0)
-        lines.append(f"== protocol: {protocol} ({n_ep} episodes, frame 0 excluded) ==")
+        n_clips = max((by_method[m].get("num_clips", 0) for m in methods), default=0)
+        clips = f", {n_clips} clips" if n_clips > n_ep else ""
+        lines.append(f"== protocol: {protocol} ({n_ep} episodes{clips}, frame 0 excluded) ==")
+        if protocol in rules:
+            r = rules[protocol]
+            lines.append(f"   {r['colour']} frames, SSIM window {r['ssim_window'] or 'none'}, resize {r['resize']}, "
+                         f"average: {r['average']}")
         extra = [k for k in ("lpips", "fvd") if any(k in by_method[m] for m in methods)]
         head = "".join(f" {k.upper():>8}" for k in extra)
         lines.append(f"{'method':<18} {'PSNR':>8} {'dynPSNR':>8} {'SSIM':>7} {'latentL2':>9}{head} {'frames':>7}  "
@@ -65,6 +73,7 @@ def format_table(summary: dict) -> str:
     if lines:
         lines.append(f"dynPSNR: PSNR over the top-{100 - DYNAMIC_PERCENTILE:g}% GT-motion pixels, one value per "
                      "episode, mean over episodes")
+    lines += [f"WARNING: {w}" for w in summary.get("warnings", [])]
     return "\n".join(lines)
 
 

@@ -20,8 +20,9 @@ from cosmos_predict2.evaluation.baselines import (
     zero_actions,
 )
 from cosmos_predict2.evaluation.episodes import EvalEpisode, read_episode_list, select_episodes, write_episode_list
-from cosmos_predict2.evaluation.evaluate import evaluate, protocol_clip
+from cosmos_predict2.evaluation.evaluate import evaluate
 from cosmos_predict2.evaluation.metrics import dynamic_psnr, frame_metrics
+from cosmos_predict2.evaluation.protocols import protocol_clips
 from cosmos_predict2.evaluation.report import format_table
 from cosmos_predict2.tokenizers.tiny_tokenizer import TinyVideoTokenizer
 
@@ -92,14 +93,19 @@ def test_shuffled_actions_are_another_episodes_and_deterministic():
     assert np.array_equal(fit_length(seq, 7)[:, 0], [0, 2, 4, 0, 2, 4, 0])
 
 
+def _one_clip(ep, protocol, horizon):
+    [clip] = protocol_clips(ep, protocol, horizon)
+    return clip.frames, clip.actions
+
+
 def test_protocol_clip_lengths():
     ep = _toy_episode("a", 25, 0)
-    gt, a = protocol_clip(ep, "short", 12)
+    gt, a = _one_clip(ep, "short", 12)
     assert gt.shape[0] == 13 and a.shape[0] == 12 and np.array_equal(gt, ep.frames[:13])
-    gt, a = protocol_clip(ep, "long", 12)
+    gt, a = _one_clip(ep, "long", 12)
     assert gt.shape[0] == 26 and a.shape[0] == 25
     short = _toy_episode("b", 5, 1)
-    assert protocol_clip(short, "short", 12)[1].shape[0] == 5
+    assert _one_clip(short, "short", 12)[1].shape[0] == 5
 
 
 def test_evaluate_scores_methods_and_writes_reports(tmp_path):
