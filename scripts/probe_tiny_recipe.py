@@ -37,7 +37,7 @@ from cosmos_predict2.lazy_config import L, instantiate
 from cosmos_predict2.trainer.callbacks import Callback
 
 # callbacks that only report (this probe reports itself); the others (e.g. gradient clipping) stay
-REPORTING_CALLBACKS = ("progress", "metrics", "wandb", "rollout_eval")
+REPORTING_CALLBACKS = ("progress", "metrics", "wandb", "rollout_eval", "action_monitor")
 
 
 class LatentWindows(Dataset):

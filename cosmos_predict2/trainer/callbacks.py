@@ -4,8 +4,9 @@ Hooks (all optional): ``on_train_start(trainer)``, ``on_before_optimizer_step(tr
 ``on_training_step_end(trainer, iteration, metrics)`` (every iteration: ``metrics`` is the step's own dict, whose
 0-dim tensors live on the device; reading one waits for the device), ``on_metrics(trainer, iteration, metrics)``
 (every ``trainer.logging_iter`` iterations and at the last one: plain numbers averaged over the iterations since the
-previous call and over the ranks), ``on_validation_end(trainer, iteration, metrics)``, ``on_train_end(trainer,
-iteration)``. Only rank 0 writes logs.
+previous call and over the ranks), ``on_before_metrics(trainer, iteration, metrics)`` (just before ``on_metrics``,
+on every rank: a callback adds its own global numbers to ``metrics``, e.g. the action monitor),
+``on_validation_end(trainer, iteration, metrics)``, ``on_train_end(trainer, iteration)``. Only rank 0 writes logs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Callback:
     def on_before_optimizer_step(self, trainer, iteration: int) -> None: ...
 
     def on_training_step_end(self, trainer, iteration: int, metrics: dict) -> None: ...
+
+    def on_before_metrics(self, trainer, iteration: int, metrics: dict) -> None: ...
 
     def on_metrics(self, trainer, iteration: int, metrics: dict) -> None: ...
 
@@ -138,8 +141,9 @@ class ProgressBar(Callback):
 
     def on_metrics(self, trainer, iteration: int, metrics: dict) -> None:
         if self.bar is not None:
+            extra = {"act": f"Δ{metrics['action_monitor/gap']:.3g}"} if "action_monitor/gap" in metrics else {}
             self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{metrics.get('samples_per_s', 0):.2f}",
-                                 refresh=False)
+                                 **extra, refresh=False)
 
     def on_train_end(self, trainer, iteration: int) -> None:
         if self.bar is not None:
@@ -152,7 +156,8 @@ class MetricsLogger(Callback):
     """Rank 0: every ``trainer.logging_iter`` iterations, append the metrics averaged over the interval to
     ``<job>/metrics.jsonl`` (one JSON object per line, validation lines have ``"split": "val"``), log a
     line, and write TensorBoard scalars when ``tensorboard`` (default ``trainer.tensorboard``) is set and
-    TensorBoard is installed."""
+    TensorBoard is installed. At the end of training, plot ``<job>/loss_curve.png`` from the metrics file
+    (:mod:`cosmos_predict2.trainer.loss_curve`; a failure is a warning)."""
 
     def __init__(self, filename: str = "metrics.jsonl", tensorboard: Optional[bool] = None) -> None:
         self.filename = filename
@@ -195,6 +200,8 @@ class MetricsLogger(Callback):
                          ("peak_memory_gib", "{:.2f}")):
             if record.get(key) is not None:
                 parts.append(f"{key} " + fmt.format(record[key]))
+        if record.get("action_monitor/gap") is not None:  # trainer/action_monitor.py
+            parts.append(f"act Δ{record['action_monitor/gap']:.4f}±{record['action_monitor/gap_se']:.4f}")
         log.info(" | ".join(parts))
 
     def on_validation_end(self, trainer, iteration: int, metrics: dict) -> None:
@@ -207,6 +214,10 @@ class MetricsLogger(Callback):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        if self.path is not None:
+            from cosmos_predict2.trainer.loss_curve import write_loss_curve_or_warn
+
+            write_loss_curve_or_warn(self.path, os.path.join(os.path.dirname(self.path), "loss_curve.png"))
 
 
 class WandbLogger(Callback):

@@ -344,6 +344,7 @@ class Trainer:
         mem = tm.peak_memory_gib()
         if mem is not None:
             m["peak_memory_gib"] = mem
+        self._call("on_before_metrics", self.iteration, m)  # callbacks add their numbers (every rank)
         self._call("on_metrics", self.iteration, m)
 
     def _reduce_device(self) -> torch.device:
