@@ -6,7 +6,8 @@
 
 Writes ``<save_path>/<name>_seed<S>.mp4``, a ``<video>_score<pct:03d>.json`` per video and
 ``<save_path>/report.html`` ranking them. ``--skip_generation`` scores the mp4 files already in save_path.
-Critics: cosmos_predict2/inference/critic.py (a local VLM, or a built-in offline heuristic critic).
+Critics: cosmos_predict2/inference/critic.py (a local VLM, or a built-in offline heuristic critic); which one ranked
+is printed in the summary line and stored as ``ranked_by`` in each score JSON and the report.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ if _ROOT not in sys.path:
 def write_report(save_dir: str, rows: list[dict], prompt: str) -> str:
     """An HTML page with the videos ranked by score (best first)."""
     rows = sorted(rows, key=lambda r: r["score"], reverse=True)
+    ranked_by = ", ".join(sorted({r.get("ranked_by", r["critic"]) for r in rows}))
     lines = ["<!doctype html><html><head><meta charset='utf-8'><title>best-of-N report</title></head><body>",
              f"<h1>Best-of-{len(rows)}</h1><p>Prompt: {html.escape(prompt)}</p>",
+             f"<p>Ranked by: {html.escape(ranked_by)}</p>",
              "<table border='1' cellpadding='4'><tr><th>rank</th><th>video</th><th>score</th><th>critic</th>"
              "<th>details</th></tr>"]
     for i, r in enumerate(rows):
         rel = os.path.relpath(r["video"], save_dir)
         details = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()
-                   if k not in ("video", "score", "critic", "responses", "prompt")}
+                   if k not in ("video", "score", "critic", "ranked_by", "responses", "prompt")}
         lines.append(f"<tr><td>{i + 1}</td><td><video src='{html.escape(rel)}' controls width='320'></video><br>"
                      f"{html.escape(rel)}</td><td>{r['score']:.3f}</td><td>{html.escape(r['critic'])}</td>"
                      f"<td><code>{html.escape(json.dumps(details))}</code></td></tr>")
@@ -50,7 +53,7 @@ def score_videos(critic, videos: list[str], prompt: str, seeds: dict[str, int]) 
         for old in glob.glob(os.path.splitext(v)[0] + "_score*.json"):
             os.remove(old)
         result = critic.score(v, prompt)
-        row = {"video": v, "seed": seeds.get(v), "prompt": prompt, **result}
+        row = {"video": v, "seed": seeds.get(v), "prompt": prompt, **result, "ranked_by": critic.description}
         pct = int(round(100 * row["score"]))
         with open(f"{os.path.splitext(v)[0]}_score{pct:03d}.json", "w") as f:
             json.dump(row, f, indent=1)
@@ -107,7 +110,7 @@ def main(argv=None) -> int:
     rows = score_videos(critic, videos, prompt, seeds)
     report = write_report(save_dir, rows, prompt)
     best = max(rows, key=lambda r: r["score"])
-    print(f"best: {best['video']} (score {best['score']:.3f}); report: {report}")
+    print(f"best: {best['video']} (score {best['score']:.3f}); ranked by: {critic.description}; report: {report}")
     return 0
 
 

@@ -223,12 +223,14 @@ def test_gr00t_and_best_of_n(v2w_ckpt, tmp_path, capsys):
     code, out = _run(bon_main, common + ["--disable_prompt_refiner", "--num_generations", "2", "--critic",
                                          "heuristic", "--save_path", str(save)], capsys)
     assert code == 0, out.err
+    assert "ranked by: heuristic critic (--critic heuristic)" in out.out.splitlines()[-1]
     videos = sorted(glob.glob(str(save / "*.mp4")))
     assert [os.path.basename(v) for v in videos] == ["rgb_seed0.mp4", "rgb_seed1.mp4"]
     for v in videos:
         (score_file,) = glob.glob(v[:-4] + "_score*.json")
         rec = json.load(open(score_file))
         assert score_file.endswith(f"_score{int(round(rec['score'] * 100)):03d}.json") and 0 <= rec["score"] <= 1
+        assert rec["ranked_by"] == "heuristic critic (--critic heuristic)"
     assert (save / "report.html").read_text().count("<video") == 2
     code, _ = _run(bon_main, ["--skip_generation", "--critic", "heuristic", "--save_path", str(save)], capsys)
     assert code == 0 and len(glob.glob(str(save / "*_score*.json"))) == 2
@@ -267,7 +269,10 @@ def test_critic_answer_parsing_and_auto_choice(tmp_path):
     assert parse_answer("<think>looks fine</think> <answer> No </answer>") == "no"
     assert parse_answer("<answer>yes</answer> trailing") == "yes" and parse_answer("maybe") is None
     assert isinstance(make_critic("auto", None), HeuristicCritic)
-    assert isinstance(make_critic("auto", str(tmp_path)), HeuristicCritic)  # no model there
+    fallback = make_critic("auto", str(tmp_path))  # no model there
+    assert isinstance(fallback, HeuristicCritic)
+    assert fallback.description == f"heuristic critic (no Cosmos-Reason1 model found at {tmp_path})"
     (tmp_path / "config.json").write_text("{}")
     critic = make_critic("auto", str(tmp_path), num_trials=3)
     assert isinstance(critic, VLMCritic) and critic.num_trials == 3 and critic._m is None  # loaded lazily
+    assert critic.description == f"vision-language model critic ({tmp_path})"

@@ -51,6 +51,9 @@ def test_validation_metrics_and_files(group, tmp_path):
     for key in ("lr", "grad_norm", "samples_per_s", "iter_per_s", "tflops_per_device", "peak_memory_gib", "ema_beta"):
         assert key in train[-1], key
     assert os.path.exists(os.path.join(job, "config.yaml"))
+    from matplotlib.image import imread
+
+    assert imread(os.path.join(job, "loss_curve.png")).ndim == 3  # plotted from metrics.jsonl at the end
     assert gc.isenabled()  # ManualGarbageCollection re-enables automatic GC at the end
 
 
