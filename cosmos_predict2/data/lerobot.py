@@ -158,24 +158,18 @@ class LeRobotActionDataset(SkippingDataset):
     def check_files(root: str, camera: Optional[str] = None, **kwargs) -> None:
         """Preflight in milliseconds: a LeRobot dataset is there, with this camera and these features."""
         meta = LeRobotMeta(root)
-        settings = LeRobotSettings.from_dataset_args({"camera": camera, **{k: v for k, v in kwargs.items()
-                                                                          if k in LeRobotSettings.__dataclass_fields__}})
+        settings = LeRobotSettings.from_dataset_args({**kwargs, "camera": camera})
         settings.camera_key(meta)
         settings.action_dim(meta)
 
     @staticmethod
     def action_width(root: str, **kwargs) -> int:
         """Width of the actions a dataset with these arguments yields (reads info.json only)."""
-        fields = {k: v for k, v in kwargs.items() if k in LeRobotSettings.__dataclass_fields__}
-        return LeRobotSettings.from_dataset_args(fields).action_dim(LeRobotMeta(root))
+        return LeRobotSettings.from_dataset_args(kwargs).action_dim(LeRobotMeta(root))
 
     def scan_checks(self) -> list[Check]:
         """Each data parquet's presence and each video file of the camera with the frames its episodes need."""
-        need: dict[str, int] = {}
-        for e in self.episodes:
-            ep = self.meta.episode(e["index"])
-            path, start = ep.videos[self.camera]
-            need[path] = max(need.get(path, 0), int(round(start * self.meta.fps)) + ep.length)
+        need = self.meta.video_frames_needed([self.meta.episode(e["index"]) for e in self.episodes], [self.camera])
         return [Check.make("video", p, self.meta.info_path, min_frames=n, full_decode=self.preflight == "full")
                 for p, n in sorted(need.items())]
 

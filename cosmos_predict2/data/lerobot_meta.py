@@ -238,6 +238,15 @@ class LeRobotMeta:
             raise DataError(self.root, f"episode {index} does not exist", "pick an existing episode index")
         return self.by_index[int(index)]
 
+    def video_frames_needed(self, episodes: Sequence[LeRobotEpisode], cameras: Sequence[str]) -> dict[str, int]:
+        """``{mp4 path: frames it must hold}`` for ``episodes`` seen by ``cameras`` (from_timestamp x fps + length)."""
+        need: dict[str, int] = {}
+        for ep in episodes:
+            for cam in cameras:
+                path, start = ep.videos[cam]
+                need[path] = max(need.get(path, 0), int(round(start * self.fps)) + ep.length)
+        return need
+
     def read_table(self, ep: LeRobotEpisode, columns: Sequence[str]) -> dict[str, np.ndarray]:
         """The episode's rows of ``columns`` (+ ``timestamp``, ``frame_index``) sorted by frame_index, as arrays
         (vector features as (N, D) float64). The row count must equal the episode's ``length``."""

@@ -166,7 +166,6 @@ def validate_lerobot(dataset_dir: str, num_frames: int | None = None, sequence_i
         rep.add(e)
         return rep
     rep.layout = f"lerobot ({meta.version}, {len(meta.cameras)} cameras, {meta.fps:g} fps)"
-    need: dict[str, int] = {}
     span = (num_frames - 1) * sequence_interval + 1 if num_frames else 1
     for ep in wrap(meta.episodes, desc="episodes", unit="ep"):
         try:
@@ -181,12 +180,12 @@ def validate_lerobot(dataset_dir: str, num_frames: int | None = None, sequence_i
             rep.add(DataError(ep.data_file, f"episode {ep.index} has {ep.length} frames, shorter than one window of "
                                             f"{num_frames} frames (training skips it)"))
         for cam, (path, start) in ep.videos.items():
-            need[path] = max(need.get(path, 0), int(round(start * meta.fps)) + ep.length)
             if full_decode:
                 try:
                     read_frames_at_times(path, [start + float(table["timestamp"][i]) for i in (0, ep.length - 1)])
                 except DataError as e:
                     rep.add(DataError(e.path, f"episode {ep.index} ({cam}): {e.problem}", e.fix))
+    need = meta.video_frames_needed(meta.episodes, meta.cameras)
     for path, n in sorted(need.items()):
         try:
             check_video(path, n, full_decode, meta.info_path)

@@ -127,10 +127,11 @@ def load_episodes(
                          f"{missing[:5]}; check --split / --dataset-dir or the episode list")
     names = list(names)[: max_episodes if max_episodes else None]
     meta = LeRobotMeta(dataset_dir) if lerobot else None
+    if lerobot:
+        normalization.check_width(settings.action_dim(meta), f"{dataset_dir}'s actions")
     episodes = []
     for name in names:
         if lerobot:
-            normalization.check_width(settings.action_dim(meta), f"{dataset_dir}'s actions")
             ep = load_lerobot_episode(meta, by_name[name], settings, normalization)
         else:
             ep = load_bridge_episode(by_name[name], settings, dataset_dir=dataset_dir)
