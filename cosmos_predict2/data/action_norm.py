@@ -23,22 +23,32 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["ActionNormalization", "NORMALIZATION_KINDS", "action_statistics", "EPS"]
+__all__ = ["ActionNormalization", "NORMALIZATION_KINDS", "action_statistics", "feature_statistics", "EPS"]
 
 NORMALIZATION_KINDS = ("mean_std", "quantile", "min_max", "scale", "none")
 EPS = 1e-6
 STAT_NAMES = ("mean", "std", "min", "max", "q01", "q99")
 
 
+def feature_statistics(x_N_D: np.ndarray, quantiles: Sequence[int] = (1, 99)) -> dict[str, np.ndarray]:
+    """min, max (in the input's dtype), mean, std (population), count and the ``quantiles`` (percent, numpy's
+    linear rule; keys ``q01``...) of (N, D) values along N: the statistics LeRobot stores per feature."""
+    x = np.asarray(x_N_D)
+    xf = x.astype(np.float64)
+    out = {"min": x.min(0), "max": x.max(0), "mean": xf.mean(0), "std": xf.std(0), "count": np.array([len(x)])}
+    for q, v in zip(quantiles, np.quantile(xf, [q / 100 for q in quantiles], axis=0)):
+        out[f"q{q:02d}"] = v
+    return out
+
+
 def action_statistics(actions_N_D: np.ndarray) -> dict[str, list[float]]:
     """Per-dimension mean, std (population), min, max, 1st and 99th percentile (numpy's linear rule) of
-    (N, D) actions, plus ``count``."""
+    (N, D) actions, plus ``count``, as plain lists (:func:`feature_statistics`)."""
     a = np.asarray(actions_N_D, dtype=np.float64)
     if a.ndim != 2 or len(a) == 0:
         raise ValueError(f"action statistics need (N, D) actions with N > 0, got shape {a.shape}")
-    q01, q99 = np.percentile(a, [1.0, 99.0], axis=0)
-    stats = {"mean": a.mean(0), "std": a.std(0), "min": a.min(0), "max": a.max(0), "q01": q01, "q99": q99}
-    return {**{k: [float(x) for x in v] for k, v in stats.items()}, "count": int(len(a))}
+    st = feature_statistics(a)
+    return {**{k: [float(x) for x in st[k]] for k in ("mean", "std", "min", "max", "q01", "q99")}, "count": len(a)}
 
 
 @dataclasses.dataclass(frozen=True)

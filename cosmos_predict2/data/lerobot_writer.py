@@ -37,6 +37,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from cosmos_predict2.data.action_norm import feature_statistics
 from cosmos_predict2.data.errors import DataError
 from cosmos_predict2.data.output_dir import begin_output, commit_output, discard_output
 
@@ -54,16 +55,6 @@ FRAME_FEATURES = {"timestamp": "float32", "frame_index": "int64", "episode_index
                   "task_index": "int64"}
 QUANTILES = (1, 10, 50, 90, 99)
 VIDEO_NAMES = ["height", "width", "channels"]
-
-
-def _numeric_stats(x_N_D: np.ndarray) -> dict[str, np.ndarray]:
-    """min, max, mean, std (population), count and quantiles of (N, D) values along N."""
-    x = np.asarray(x_N_D)
-    xf = x.astype(np.float64)
-    out = {"min": x.min(0), "max": x.max(0), "mean": xf.mean(0), "std": xf.std(0), "count": np.array([len(x)])}
-    for q, v in zip(QUANTILES, np.quantile(xf, [q / 100 for q in QUANTILES], axis=0)):
-        out[f"q{q:02d}"] = v
-    return out
 
 
 def _histogram_stats(hist_3_256: np.ndarray, frames: int) -> dict[str, np.ndarray]:
@@ -194,7 +185,7 @@ class LeRobotWriter:
                 stats = _histogram_stats(hist, length)
             else:
                 values = arrays[key] if key in arrays else frame_cols[key]
-                stats = _numeric_stats(values.reshape(length, -1))
+                stats = feature_statistics(values.reshape(length, -1), QUANTILES)
             row.update({f"stats/{key}/{name}": v.tolist() for name, v in stats.items()})
         row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
         self._episodes.append(row)
@@ -327,7 +318,7 @@ class LeRobotWriter:
             else:
                 col = pq.read_table(path, columns=[key]).column(key).combine_chunks()
                 values = (col.flatten() if col.type.num_fields else col).to_numpy()
-                stats = _numeric_stats(values.reshape(self._frames, -1))
+                stats = feature_statistics(values.reshape(self._frames, -1), QUANTILES)
             out[key] = {name: v.tolist() for name, v in stats.items()}
         return out
 
