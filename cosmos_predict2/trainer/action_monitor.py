@@ -46,12 +46,13 @@ import torch
 import torch.distributed as dist
 
 from cosmos_predict2.data.errors import DataError
+from cosmos_predict2.inference.action_modes import derangement
 from cosmos_predict2.trainer.callbacks import Callback
 from cosmos_predict2.utils import distributed as du
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ActionSensitivityMonitor", "action_losses", "episode_derangement", "gap_stats", "select_samples"]
+__all__ = ["ActionSensitivityMonitor", "action_losses", "gap_stats", "select_samples"]
 
 PREFIX = "action_monitor/"
 KEYS = ("true", "shuffled", "zero", "gap", "gap_se", "zero_gap")
@@ -90,18 +91,6 @@ def select_samples(dataset: Any, count: int, seed: int = 0, dp_rank: int = 0, dp
         if len(chosen) == count:
             break
     return chosen
-
-
-def episode_derangement(n: int, seed: int = 0) -> list[int]:
-    """A random ``n``-cycle (``n >= 2``): ``perm[i] != i`` for every i; sample i gets the actions of
-    ``perm[i]``."""
-    if n < 2:
-        raise ValueError(f"a derangement needs at least 2 samples, got {n}")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed) + 1)).tolist()
-    perm = [0] * n
-    for k in range(n):
-        perm[order[k]] = order[(k + 1) % n]
-    return perm
 
 
 # ----------------------------------------------------------------------------- the losses
@@ -273,6 +262,6 @@ class ActionSensitivityMonitor(Callback):
             from torch.utils.data import default_collate as collate
         self.batch = collate(samples)
         self.keys = [str(s.get("__key__")) for s in samples]
-        self.perm = episode_derangement(count, self.seed)
+        self.perm = derangement(count, self.seed)
         return True
 

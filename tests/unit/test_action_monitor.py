@@ -23,7 +23,8 @@ import torch
 from action_latents import ActionLatents, tiny_action_config
 
 from cosmos_predict2.lazy_config import instantiate
-from cosmos_predict2.trainer.action_monitor import (ActionSensitivityMonitor, episode_derangement, gap_stats,
+from cosmos_predict2.inference.action_modes import derangement
+from cosmos_predict2.trainer.action_monitor import (ActionSensitivityMonitor, gap_stats,
                                                     select_samples)
 
 STEPS = 30
@@ -100,10 +101,10 @@ def test_samples_come_from_distinct_episodes_and_shuffling_is_a_derangement():
     assert select_samples(ds, 3, seed=3) == select_samples(ds, 3, seed=3)  # fixed
     for n in range(2, 9):
         for seed in range(5):
-            perm = episode_derangement(n, seed)
+            perm = derangement(n, seed)
             assert sorted(perm) == list(range(n)) and all(p != i for i, p in enumerate(perm))
     with pytest.raises(ValueError, match="at least 2"):
-        episode_derangement(1)
+        derangement(1)
 
 
 def test_a_batch_of_one_episode_turns_the_monitor_off(tmp_path, caplog):
